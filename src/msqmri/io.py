@@ -1,0 +1,155 @@
+"""File I/O at the edges of the pipeline: validated NIfTI loading and atomic writes.
+
+Every reader here turns a broken input into a :class:`MsqmriInputError` whose message is one
+line naming the file and the reason; every writer writes to a temporary file beside the target
+and renames it into place, so an interrupted run never leaves a partial output behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+
+class MsqmriError(Exception):
+    """An error the user can act on; its message is a single line."""
+
+
+class MsqmriInputError(MsqmriError):
+    """An input file is missing, unreadable or holds data that cannot be processed."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def load_nifti(
+    path: str | os.PathLike[str],
+    *,
+    ndim: int | tuple[int, ...] = 3,
+    allow_nonfinite: bool = False,
+    allow_empty: bool = False,
+) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """Load a NIfTI image and its data as float32, validating it.
+
+    Trailing singleton dimensions are dropped before checking ``ndim``. Raises
+    :class:`MsqmriInputError` for a missing, truncated or corrupt file, the wrong number of
+    dimensions, NaN/Inf voxels and (unless ``allow_empty``) an image whose voxels are all equal.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MsqmriInputError(path, "file not found")
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise MsqmriInputError(path, f"truncated or corrupt compressed file ({exc})") from None
+    except nib.filebasedimages.ImageFileError as exc:
+        raise MsqmriInputError(path, f"not a NIfTI image ({_first_line(exc)})") from None
+    except (OSError, ValueError) as exc:
+        raise MsqmriInputError(path, f"cannot read image data ({_first_line(exc)})") from None
+    while data.ndim > 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    wanted = (ndim,) if isinstance(ndim, int) else ndim
+    if data.ndim not in wanted:
+        raise MsqmriInputError(
+            path, f"expected a {' or '.join(f'{n}D' for n in wanted)} image, got shape {data.shape}"
+        )
+    if min(data.shape[:3]) < 2:
+        raise MsqmriInputError(path, f"image has a degenerate spatial shape {data.shape[:3]}")
+    if not allow_nonfinite:
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise MsqmriInputError(path, f"{bad} voxels are NaN or Inf")
+    if not allow_empty and float(np.nanmax(data)) == float(np.nanmin(data)):
+        raise MsqmriInputError(path, f"image is empty (every voxel equals {float(np.nanmin(data)):g})")
+    affine = img.affine
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        raise MsqmriInputError(path, "header has an invalid (singular or non-finite) affine")
+    return img, data
+
+
+def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON object, raising a one-line :class:`MsqmriInputError` if it is not valid."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = json.load(fh)
+    except FileNotFoundError:
+        raise MsqmriInputError(path, "file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MsqmriInputError(path, f"invalid JSON ({_first_line(exc)})") from None
+    if not isinstance(value, dict):
+        raise MsqmriInputError(path, "expected a JSON object")
+    return value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    The temporary name keeps the final suffixes (``.nii.gz``, ``.tsv``) so writers that infer
+    the format from the name work unchanged. On error the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def save_nifti(img: nib.Nifti1Image, path: str | os.PathLike[str]) -> None:
+    """Write a NIfTI image atomically."""
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+
+
+def save_json(obj: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a JSON object atomically, pretty-printed with sorted keys."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def save_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_tsv(frame: Any, path: str | os.PathLike[str]) -> None:
+    """Write a pandas DataFrame as a BIDS TSV (tab-separated, ``n/a`` for missing) atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")

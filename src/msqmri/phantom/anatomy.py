@@ -1,0 +1,225 @@
+"""A subject's continuous anatomy: tissue fractions at any point of the subject's head.
+
+The brain comes from the MNI ICBM152 2009a template that nilearn ships (Fonov 2011): its GM/WM
+probability maps are turned into crisp labels (argmax with CSF), deep grey matter is split from
+cortex by depth, and each label becomes a partial-volume map. A subject is the template under a
+random smooth nonlinear warp and a head-size scaling; the head (CSF rim, skull with diploe, scalp
+muscle and fat) is then built around that subject's brain from a signed distance map, so skull
+thickness does not follow the template. Atrophy shrinks the brain tissue about its centroid
+while the skull stays fixed (the brain tissue volume changes by exactly ``scale**3``); lesions are
+analytic ellipsoids carved out of white matter and move with the tissue.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from msqmri.phantom.tissues import BRAIN, INDEX, NAMES
+
+#: margin added around the template grid so the skull and scalp fit (mm)
+PAD_MM = 24.0
+#: grey matter this deep below the brain surface (mm) and inside the MNI box below (mm, x y z
+#: ranges) is deep grey matter: thalamus, caudate, putamen, pallidum
+DEEP_GM_DEPTH_MM = 12.0
+DEEP_GM_BOX_MM = ((-32.0, 32.0), (-42.0, 28.0), (-14.0, 24.0))
+
+
+def _template_paths() -> tuple[str, str, str]:
+    from nilearn import datasets
+
+    t1 = str(datasets.MNI152_FILE_PATH)
+    return t1, t1.replace("_t1_", "_gm_"), t1.replace("_t1_", "_wm_")
+
+
+@functools.lru_cache(maxsize=4)
+def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume maps of the padded template at ``step`` mm: array (4, X, Y, Z) and affine.
+
+    Channels: gm, wm, dgm, icv (intracranial = brain + internal CSF), float32 in [0, 1].
+    """
+    t1_path, gm_path, wm_path = _template_paths()
+    t1_img = nib.load(t1_path)
+    t1 = np.asarray(t1_img.dataobj, dtype=np.float32)
+    gm = np.asarray(nib.load(gm_path).dataobj, dtype=np.float32) / 255.0
+    wm = np.asarray(nib.load(wm_path).dataobj, dtype=np.float32) / 255.0
+    icv = ndimage.binary_fill_holes(ndimage.gaussian_filter((t1 > 0).astype(np.float32), 1.0) > 0.5)
+    csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
+    label = np.argmax(np.stack([csf, gm, wm]), axis=0).astype(np.uint8) + 1  # 1 csf, 2 gm, 3 wm
+    label[~icv] = 0
+    depth = ndimage.distance_transform_edt(icv)
+    world = [np.arange(n) * t1_img.affine[a, a] + t1_img.affine[a, 3] for a, n in enumerate(t1.shape)]
+    in_box = np.ix_(*[(w >= lo) & (w <= hi) for w, (lo, hi) in zip(world, DEEP_GM_BOX_MM, strict=True)])
+    deep = np.zeros(t1.shape, dtype=bool)
+    deep[in_box] = True
+    label[(label == 2) & deep & (depth > DEEP_GM_DEPTH_MM)] = 4
+    pad = int(round(PAD_MM))
+    label = np.pad(label, pad)
+    affine = t1_img.affine.copy()
+    affine[:3, 3] -= pad * np.diag(affine)[:3]
+    # partial volume: each crisp label smoothed slightly (sums to one everywhere)
+    maps = np.stack(
+        [ndimage.gaussian_filter((label == k).astype(np.float32), 0.5) for k in (2, 3, 4)]
+        + [ndimage.gaussian_filter((label > 0).astype(np.float32), 0.5)]
+    )
+    if step != 1.0:
+        zoom = 1.0 / step
+        maps = np.stack([ndimage.zoom(m, zoom, order=1, grid_mode=True, mode="grid-constant") for m in maps])
+        # grid_mode zoom keeps the field of view: output voxel j is centred on input (j + 0.5) * step - 0.5
+        affine = affine @ np.array(
+            [[step, 0, 0, (step - 1) / 2], [0, step, 0, (step - 1) / 2], [0, 0, step, (step - 1) / 2], [0, 0, 0, 1]]
+        )
+    return np.clip(maps, 0.0, 1.0).astype(np.float32), affine
+
+
+def sample(volume: np.ndarray, affine: np.ndarray, points: np.ndarray, cval: float = 0.0) -> np.ndarray:
+    """Trilinear interpolation of ``volume`` (on a grid with ``affine``) at world ``points`` (N, 3)."""
+    inv = np.linalg.inv(affine)
+    ijk = points @ inv[:3, :3].T + inv[:3, 3]
+    return ndimage.map_coordinates(volume, ijk.T, order=1, mode="constant", cval=cval, prefilter=False)
+
+
+def smooth_random_field(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: float, n: int = 1
+) -> np.ndarray:
+    """``n`` independent smooth Gaussian random fields scaled to unit maximum absolute value."""
+    fields = np.empty((n, *shape), dtype=np.float32)
+    for i in range(n):
+        f = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma_vox)
+        fields[i] = f / max(float(np.abs(f).max()), 1e-12)
+    return fields
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """An ellipsoidal white-matter lesion; ``scale[k]`` multiplies its radii at session k (0 = absent)."""
+
+    center: np.ndarray  # subject space, mm
+    radii: np.ndarray  # mm
+    rotation: np.ndarray  # 3x3, columns are the ellipsoid axes
+    scale: tuple[float, ...]
+    status: tuple[str, ...]  # per session: absent, new, stable, enlarging, shrinking, resolved
+
+    def fraction(self, points: np.ndarray, session: int, edge_mm: float = 1.0) -> np.ndarray:
+        """Partial-volume fraction of the lesion at ``points`` (N, 3) in session ``session``."""
+        k = self.scale[session]
+        if k <= 0:
+            return np.zeros(len(points), dtype=np.float32)
+        local = (points - self.center) @ self.rotation / (self.radii * k)
+        r = np.sqrt(np.einsum("ij,ij->i", local, local))
+        mean_radius = float(np.mean(self.radii) * k)
+        return np.clip((1.0 - r) * mean_radius / edge_mm + 0.5, 0.0, 1.0).astype(np.float32)
+
+    def bounding_radius(self, session: int) -> float:
+        return float(self.radii.max() * self.scale[session]) + 1.0
+
+
+@dataclass(frozen=True)
+class HeadLayers:
+    """Thicknesses (mm) of the layers outside the brain surface: CSF rim, skull tables and diploe, scalp."""
+
+    csf: float
+    inner_table: float
+    diploe: float
+    outer_table: float
+    muscle: float
+    fat: float
+
+    def bounds(self) -> list[tuple[str, float, float]]:
+        edges = np.cumsum([0.0, self.csf, self.inner_table, self.diploe, self.outer_table, self.muscle, self.fat])
+        names = ["csf", "bone", "marrow", "bone", "muscle", "fat"]
+        return [(n, float(a), float(b)) for n, a, b in zip(names, edges[:-1], edges[1:], strict=True)]
+
+    @property
+    def total(self) -> float:
+        return self.csf + self.inner_table + self.diploe + self.outer_table + self.muscle + self.fat
+
+
+@dataclass
+class SubjectAnatomy:
+    """The continuous anatomy of one synthetic subject, in subject space (mm).
+
+    ``brain`` holds gm, wm and dgm partial-volume maps on a grid with ``affine``; ``distance`` is
+    the signed distance (mm, positive outside) to the intracranial surface, modulated by a smooth
+    thickness field; ``fibre`` is a smooth vector field of fibre directions on a coarse grid.
+    """
+
+    brain: np.ndarray
+    distance: np.ndarray
+    affine: np.ndarray
+    fibre: np.ndarray
+    fibre_affine: np.ndarray
+    layers: HeadLayers
+    lesions: list[Lesion] = field(default_factory=list)
+    centroid: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    @property
+    def step(self) -> float:
+        return float(abs(self.affine[0, 0]))
+
+    def grid_points(self) -> np.ndarray:
+        """World coordinates of every voxel centre of the anatomy grid, (N, 3)."""
+        return grid_points(self.brain.shape[1:], self.affine)
+
+    def head_bbox(self) -> np.ndarray:
+        """The 8 corners (8, 3) of a box in subject space holding the whole head."""
+        inside = np.argwhere(self.distance < self.layers.total)
+        lo, hi = inside.min(0) - 1, inside.max(0) + 1
+        corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+        return corners @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def fractions(
+        self, points: np.ndarray, session: int, atrophy_scale: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tissue fractions (N, T) at subject-space ``points``, the fibre direction (N, 3) and lesion id (N,).
+
+        Brain tissue is sampled at points pulled away from the centroid by ``1/atrophy_scale``,
+        so the brain shrinks by ``atrophy_scale`` while CSF fills the gap to the fixed skull.
+        """
+        n = len(points)
+        frac = np.zeros((n, len(NAMES)), dtype=np.float32)
+        pulled = self.centroid + (points - self.centroid) / atrophy_scale
+        brain = np.stack([sample(m, self.affine, pulled) for m in self.brain], axis=1)
+        lesion, lesion_id = self._lesion_fraction(pulled, session)
+        lesion = np.minimum(lesion, brain[:, 1])
+        frac[:, INDEX["gm"]] = brain[:, 0]
+        frac[:, INDEX["wm"]] = brain[:, 1] - lesion
+        frac[:, INDEX["dgm"]] = brain[:, 2]
+        frac[:, INDEX["lesion"]] = lesion
+        dist = sample(self.distance, self.affine, points, cval=1e3)
+        for name, lo, hi in self.layers.bounds():
+            frac[:, INDEX[name]] += np.clip(hi - dist + 0.5, 0.0, 1.0) - np.clip(lo - dist + 0.5, 0.0, 1.0)
+        # inside the intracranial surface everything that is not brain is CSF
+        inner = np.clip(0.5 - dist, 0.0, 1.0)
+        brain_total = frac[:, [INDEX[t] for t in BRAIN]].sum(1)
+        frac[:, INDEX["csf"]] += np.clip(inner - brain_total, 0.0, None)
+        total = frac.sum(1)
+        over = total > 1.0
+        frac[over] /= total[over, None]
+        fibre = np.stack([sample(c, self.fibre_affine, pulled, cval=1.0) for c in self.fibre], axis=1)
+        fibre /= np.maximum(np.linalg.norm(fibre, axis=1, keepdims=True), 1e-6)
+        return frac, fibre, lesion_id
+
+    def _lesion_fraction(self, points: np.ndarray, session: int) -> tuple[np.ndarray, np.ndarray]:
+        total = np.zeros(len(points), dtype=np.float32)
+        ids = np.zeros(len(points), dtype=np.int16)
+        for lesion_id, lesion in enumerate(self.lesions, start=1):
+            if lesion.scale[session] <= 0:
+                continue
+            near = np.all(np.abs(points - lesion.center) < lesion.bounding_radius(session), axis=1)
+            if not near.any():
+                continue
+            f = lesion.fraction(points[near], session)
+            total[near] = np.maximum(total[near], f)
+            ids[np.flatnonzero(near)[f > 0]] = lesion_id
+        return total, ids
+
+
+def grid_points(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+    """World coordinates (N, 3) of the voxel centres of a grid, in C order."""
+    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1).T
+    return ijk @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32)

@@ -1,0 +1,354 @@
+"""Write a synthetic longitudinal MS cohort as a raw BIDS dataset, with its ground truth.
+
+Per subject: a warped, rescaled template brain in a head (see :mod:`msqmri.phantom.subject`),
+a lesion history and an atrophy rate. Per session: T1w, FLAIR, MT-on/off, multi-echo GRE and DWI,
+each on its own grid, with the head repositioned, a bias field, Rician noise and optional scanner
+scale drift. ``sourcedata/ground_truth`` holds tissue properties, volumes, PBVC per session pair,
+the lesion table and, per session, partial-volume maps, lesion labels and pure-tissue labels on the
+acquisition grids.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from msqmri import __version__
+from msqmri.io import save_json, save_nifti, save_text, save_tsv
+from msqmri.phantom import tissues
+from msqmri.phantom.acquisition import Pose, bias_field, make_grid, random_pose, render, rician, store
+from msqmri.phantom.anatomy import SubjectAnatomy
+from msqmri.phantom.subject import make_subject, plan_lesions
+
+STORAGE_TYPES = ("int16", "float32", "uint16")
+#: per-session images that share the head position also move slightly between series (deg, mm)
+SERIES_MOTION = (0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """What to simulate. Resolutions in mm, SNRs relative to the WM signal, times in seconds."""
+
+    n_subjects: int = 2
+    n_sessions: int = 2
+    resolution: float = 2.0
+    seed: int = 0
+    noise: bool = True
+    snr: float = 40.0
+    snr_mt: float = 40.0
+    snr_gre: float = 50.0
+    snr_dwi: float = 25.0
+    bias_amplitude: float = 0.2
+    max_rotation_deg: float = 6.0
+    max_translation_mm: float = 8.0
+    scale_drift: float = 0.0  # largest |linear scale error| of a follow-up session, e.g. 0.006
+    atrophy_per_year: tuple[float, float] = (-1.2, -0.2)  # PBVC %/y range, drawn per subject
+    pbvc: tuple[float, ...] | None = None  # cumulative PBVC of each session vs baseline (overrides the rate)
+    interval_months: tuple[float, float] = (6.0, 12.0)
+    t1w_voxel: tuple[float, float, float] | None = None  # default: isotropic ``resolution``
+    orientations: tuple[str, ...] = ("RAS", "LAS", "LPS", "oblique")
+    modalities: tuple[str, ...] = ("T1w", "FLAIR", "MTR", "MEGRE", "dwi")
+    echo_times: tuple[float, ...] = (0.004, 0.0085, 0.013, 0.0175, 0.022, 0.0265, 0.031, 0.0355)
+    bval: float = 1000.0
+    n_directions: int = 30
+    n_b0: int = 2
+    dwi_motion_deg: float = 0.0  # per-volume random head rotation of the DWI series
+    mt_misalignment_mm: float = 0.0  # translation of MT-on relative to MT-off
+    lesions: bool = True
+    truth_step: float | None = None  # anatomy grid (mm); default 1 mm, or resolution / 2 above 2 mm
+
+    @property
+    def step(self) -> float:
+        return self.truth_step or max(1.0, self.resolution / 2.0)
+
+
+def generate_cohort(out_dir: str | Path, spec: CohortSpec = CohortSpec()) -> Path:
+    """Write the cohort described by ``spec`` under ``out_dir`` and return that path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_json(
+        {"Name": "msqmri synthetic MS cohort", "BIDSVersion": "1.9.0", "DatasetType": "raw",
+         "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}]},
+        out / "dataset_description.json",
+    )
+    truth = out / "sourcedata" / "ground_truth"
+    tables: dict[str, list[dict]] = {"participants": [], "volumes": [], "pbvc": [], "lesions": [], "sessions": []}
+    for index in range(spec.n_subjects):
+        _write_subject(out, truth, spec, index, tables)
+    save_tsv(pd.DataFrame(tables["participants"]), out / "participants.tsv")
+    save_tsv(pd.DataFrame([t.as_row() for t in tissues.TISSUES]), truth / "tissues.tsv")
+    for name in ("volumes", "pbvc", "lesions", "sessions"):
+        save_tsv(pd.DataFrame(tables[name]), truth / f"{name}.tsv")
+    save_json({**asdict(spec), "truth_step": spec.step}, truth / "spec.json")
+    if spec.lesions:
+        save_json(
+            {"Name": "Lesion masks (phantom truth)", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
+             "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}]},
+            out / "derivatives" / "lesions" / "dataset_description.json",
+        )
+    return out
+
+
+def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables: dict[str, list[dict]]) -> None:
+    rng = np.random.default_rng([spec.seed, index])
+    sub = f"{index + 1:02d}"
+    sessions = [f"{k + 1:02d}" for k in range(spec.n_sessions)]
+    days = np.concatenate([[0.0], np.cumsum(rng.uniform(*spec.interval_months, spec.n_sessions - 1) * 30.44)])
+    days = np.rint(days)
+    baseline = dt.datetime(2021, 1, 4, 9, 0) + dt.timedelta(days=int(rng.integers(0, 700)))
+    if spec.pbvc is not None:
+        cumulative = np.asarray(spec.pbvc[: spec.n_sessions], dtype=float)
+    else:
+        rate = rng.uniform(*spec.atrophy_per_year)
+        cumulative = ((1.0 + rate / 100.0) ** (days / 365.25) - 1.0) * 100.0
+    scales = (1.0 + cumulative / 100.0) ** (1.0 / 3.0)
+    lesion_scales, lesion_status = plan_lesions(rng, spec.n_sessions) if spec.lesions else ([], [])
+    anatomy, head_scale = make_subject(rng, spec.step, lesion_scales, lesion_status)
+    orientation = spec.orientations[index % len(spec.orientations)]
+    dtype = STORAGE_TYPES[index % len(STORAGE_TYPES)] if spec.noise else "float32"
+    intensity = float(rng.uniform(300.0, 1500.0))
+    tables["participants"].append(
+        {"participant_id": f"sub-{sub}", "age": int(rng.integers(22, 60)), "sex": str(rng.choice(["F", "M"])),
+         "site": "site1"}
+    )
+    acq_rows = []
+    volumes = []
+    for k, ses in enumerate(sessions):
+        rng_k = np.random.default_rng([spec.seed, index, k + 1])
+        drift = 1.0 + (rng_k.uniform(-spec.scale_drift, spec.scale_drift) if k else 0.0)
+        pose = random_pose(rng_k, spec.max_rotation_deg, spec.max_translation_mm, drift)
+        session = _Session(out, truth, spec, anatomy, sub, ses, k, float(scales[k]), pose, orientation, dtype,
+                           intensity, rng_k)
+        for modality in spec.modalities:
+            session.write(modality)
+        vol = tissue_volumes(anatomy, k, float(scales[k]))
+        volumes.append(vol)
+        tables["volumes"].append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", **vol["tissue"]})
+        for lesion_id, (lesion, volume) in enumerate(zip(anatomy.lesions, vol["lesions"], strict=True), start=1):
+            tables["lesions"].append(
+                {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "lesion_id": lesion_id,
+                 "status": lesion.status[k], "volume_ml": volume}
+            )
+        acq_time = baseline + dt.timedelta(days=float(days[k]))
+        acq_rows.append({"session_id": f"ses-{ses}", "acq_time": acq_time.isoformat()})
+        rotation_deg = np.degrees(np.arccos(np.clip((np.trace(pose.rotation) - 1) / 2, -1, 1)))
+        tables["sessions"].append(
+            {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "days": days[k],
+             "pbvc_from_baseline_requested": cumulative[k], "atrophy_scale": scales[k], "head_scale": head_scale,
+             "scale_drift": drift - 1.0, "rotation_deg": rotation_deg,
+             "translation_mm": float(np.linalg.norm(pose.translation)), "orientation": orientation,
+             "storage": dtype}
+        )
+    save_tsv(pd.DataFrame(acq_rows), out / f"sub-{sub}" / f"sub-{sub}_sessions.tsv")
+    for a, b in session_pairs(len(sessions)):
+        v0, v1 = volumes[a]["tissue"]["brain_ml"], volumes[b]["tissue"]["brain_ml"]
+        requested = ((1 + cumulative[b] / 100) / (1 + cumulative[a] / 100) - 1) * 100
+        tables["pbvc"].append(
+            {"participant_id": f"sub-{sub}", "session_from": f"ses-{sessions[a]}", "session_to": f"ses-{sessions[b]}",
+             "interval_days": days[b] - days[a], "pbvc_requested": requested, "pbvc": (v1 / v0 - 1) * 100}
+        )
+
+
+def session_pairs(n: int) -> list[tuple[int, int]]:
+    """Every consecutive pair and baseline to each later session, in order, without repeats."""
+    pairs = [(k, k + 1) for k in range(n - 1)] + [(0, k) for k in range(2, n)]
+    return sorted(set(pairs))
+
+
+def tissue_volumes(anatomy: SubjectAnatomy, session: int, atrophy_scale: float, chunk: int = 2_000_000) -> dict:
+    """True tissue volumes (ml) integrated on the anatomy grid, and each lesion's volume (ml)."""
+    inside = np.flatnonzero(anatomy.distance.ravel() < anatomy.layers.csf + 1.0)
+    shape = anatomy.distance.shape
+    sums = np.zeros(len(tissues.NAMES))
+    lesion_sums = np.zeros(len(anatomy.lesions) + 1)
+    for start in range(0, len(inside), chunk):
+        ijk = np.stack(np.unravel_index(inside[start : start + chunk], shape), axis=1).astype(np.float32)
+        points = ijk @ anatomy.affine[:3, :3].T.astype(np.float32) + anatomy.affine[:3, 3].astype(np.float32)
+        frac, _, ids = anatomy.fractions(points, session, atrophy_scale)
+        sums += frac.sum(0, dtype=np.float64)
+        lesion_sums += np.bincount(ids, weights=frac[:, tissues.INDEX["lesion"]], minlength=len(lesion_sums))
+    ml = anatomy.step**3 / 1000.0
+    v = {name: sums[i] * ml for i, name in enumerate(tissues.NAMES)}
+    tissue = {
+        "brain_ml": sum(v[t] for t in tissues.BRAIN),
+        "gm_ml": v["gm"] + v["dgm"],
+        "cortical_gm_ml": v["gm"],
+        "dgm_ml": v["dgm"],
+        "wm_ml": v["wm"],
+        "lesion_ml": v["lesion"],
+        "csf_ml": v["csf"],
+        "icv_ml": sum(v[t] for t in tissues.BRAIN) + v["csf"],
+    }
+    return {"tissue": tissue, "lesions": list(lesion_sums[1:] * ml)}
+
+
+class _Session:
+    """Renders and writes the images of one session."""
+
+    def __init__(self, out: Path, truth: Path, spec: CohortSpec, anatomy: SubjectAnatomy, sub: str, ses: str,
+                 k: int, scale: float, pose: Pose, orientation: str, dtype: str, intensity: float,
+                 rng: np.random.Generator) -> None:
+        self.spec, self.anatomy, self.k, self.scale = spec, anatomy, k, scale
+        self.pose, self.orientation, self.dtype, self.intensity, self.rng = pose, orientation, dtype, intensity, rng
+        self.stem = f"sub-{sub}_ses-{ses}"
+        self.raw = out / f"sub-{sub}" / f"ses-{ses}"
+        self.truth = truth / f"sub-{sub}" / f"ses-{ses}"
+        self.lesion_dir = out / "derivatives" / "lesions" / f"sub-{sub}" / f"ses-{ses}" / "anat"
+
+    def write(self, modality: str) -> None:
+        writers: dict[str, Callable[[], None]] = {
+            "T1w": self._t1w, "FLAIR": self._flair, "MTR": self._mtr, "MEGRE": self._megre, "dwi": self._dwi,
+        }
+        writers[modality]()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _series_pose(self) -> Pose:
+        deg, mm = SERIES_MOTION
+        return self.pose.moved(self.rng.uniform(-deg, deg, 3), self.rng.uniform(-mm, mm, 3), self.anatomy.centroid)
+
+    def _grid(self, voxel: tuple[float, float, float], orientation: str, pose: Pose) -> tuple[tuple, np.ndarray]:
+        return make_grid(pose.to_scanner(self.anatomy.head_bbox()), voxel, orientation)
+
+    def _render(self, shape: tuple, affine: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = max(1, int(round(max(abs(np.linalg.norm(affine[:3, :3], axis=0))) / self.spec.step)))
+        return render(self.anatomy, self.k, self.scale, pose, shape, affine, n)
+
+    def _finish(self, signal: np.ndarray, bias: np.ndarray, snr: float, reference: float) -> np.ndarray:
+        """Bias, Rician noise (sigma = reference / snr) and the subject's intensity scale."""
+        sigma = reference / snr if self.spec.noise else 0.0
+        return rician(signal * bias, sigma, self.rng) * self.intensity
+
+    def _save(self, data: np.ndarray, affine: np.ndarray, path: Path, dtype: str | None = None) -> None:
+        img = nib.Nifti1Image(store(data, dtype or self.dtype), affine)
+        img.header.set_xyzt_units("mm", "sec")
+        img.set_qform(affine, code=1)
+        img.set_sform(affine, code=1)
+        save_nifti(img, path)
+
+    def _sidecar(self, path: Path, **fields: object) -> None:
+        save_json({"MagneticFieldStrength": 3.0, "Manufacturer": "msqmri-phantom", **fields},
+                  path.with_name(path.name.replace(".nii.gz", ".json")))
+
+    def _pure(self, frac: np.ndarray, affine: np.ndarray, space: str) -> None:
+        """Label of each voxel holding a single tissue (fraction >= 0.999), 0 elsewhere."""
+        pure = np.where(frac.max(-1) >= 0.999, frac.argmax(-1) + 1, 0).astype(np.uint8)
+        self._save(pure, affine, self.truth / f"{self.stem}_space-{space}_desc-pure_dseg.nii.gz", "uint8")
+
+    # -- modalities ----------------------------------------------------------------------------
+    def _t1w(self) -> None:
+        vox = self.spec.t1w_voxel or (self.spec.resolution,) * 3
+        shape, affine = self._grid(vox, self.orientation, self.pose)
+        frac, _, lesion_id = self._render(shape, affine, self.pose)
+        signal = frac @ tissues.column("t1w")
+        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        path = self.raw / "anat" / f"{self.stem}_T1w.nii.gz"
+        self._save(self._finish(signal, bias, self.spec.snr, 1.0), affine, path)
+        self._sidecar(path, MRAcquisitionType="3D", RepetitionTime=2.3, InversionTime=0.9, EchoTime=0.003,
+                      FlipAngle=9, SliceThickness=float(vox[2]), PulseSequenceType="MPRAGE")
+        idx = tissues.INDEX
+        maps = {
+            "GM": frac[..., idx["gm"]] + frac[..., idx["dgm"]],
+            "WM": frac[..., idx["wm"]] + frac[..., idx["lesion"]],
+            "CSF": frac[..., idx["csf"]],
+            "lesion": frac[..., idx["lesion"]],
+        }
+        for label, pv in maps.items():
+            self._save(pv, affine, self.truth / f"{self.stem}_space-T1w_label-{label}_probseg.nii.gz", "float32")
+        brain = sum(frac[..., idx[t]] for t in tissues.BRAIN) >= 0.5
+        self._save(brain, affine, self.truth / f"{self.stem}_space-T1w_desc-brain_mask.nii.gz", "uint8")
+        lesion_mask = maps["lesion"] >= 0.5
+        self._save(np.where(lesion_mask, lesion_id, 0), affine,
+                   self.truth / f"{self.stem}_space-T1w_desc-lesions_dseg.nii.gz", "int16")
+        self._pure(frac, affine, "T1w")
+        if self.spec.lesions:
+            self._save(lesion_mask, affine, self.lesion_dir / f"{self.stem}_space-T1w_label-lesion_mask.nii.gz",
+                       "uint8")
+        save_json({"subject_to_scanner": self.pose.matrix(), "scale_drift": self.pose.drift - 1.0},
+                  self.truth / f"{self.stem}_desc-pose_xfm.json")
+
+    def _flair(self) -> None:
+        pose = self._series_pose()
+        shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose)
+        frac, _, _ = self._render(shape, affine, pose)
+        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        path = self.raw / "anat" / f"{self.stem}_FLAIR.nii.gz"
+        self._save(self._finish(frac @ tissues.column("flair"), bias, self.spec.snr, tissues.TISSUES[2].flair),
+                   affine, path)
+        self._sidecar(path, MRAcquisitionType="3D", RepetitionTime=5.0, InversionTime=1.8, EchoTime=0.39)
+
+    def _mtr(self) -> None:
+        pose_off = self._series_pose()
+        shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose_off)
+        frac_off, _, _ = self._render(shape, affine, pose_off)
+        frac_on = frac_off
+        if self.spec.mt_misalignment_mm > 0:
+            direction = self.rng.standard_normal(3)
+            shift = self.spec.mt_misalignment_mm * direction / np.linalg.norm(direction)
+            frac_on, _, _ = self._render(shape, affine, pose_off.moved(np.zeros(3), shift, self.anatomy.centroid))
+        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        pd_ = tissues.column("pd")
+        reference = tissues.TISSUES[2].pd
+        for state, frac, weights in (("off", frac_off, pd_), ("on", frac_on, pd_ * (1 - tissues.column("mtr") / 100))):
+            path = self.raw / "anat" / f"{self.stem}_mt-{state}_MTR.nii.gz"
+            self._save(self._finish(frac @ weights, bias, self.spec.snr_mt, reference), affine, path)
+            self._sidecar(path, MTState=state == "on", MRAcquisitionType="3D", EchoTime=0.004, RepetitionTime=0.03,
+                          FlipAngle=10)
+        self._pure(frac_off, affine, "MTR")
+
+    def _megre(self) -> None:
+        pose = self._series_pose()
+        shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose)
+        frac, _, _ = self._render(shape, affine, pose)
+        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        reference = tissues.TISSUES[2].pd
+        for echo, te in enumerate(self.spec.echo_times, start=1):
+            weights = tissues.column("pd") * np.exp(-tissues.column("r2star") * te)
+            path = self.raw / "anat" / f"{self.stem}_echo-{echo}_MEGRE.nii.gz"
+            self._save(self._finish(frac @ weights, bias, self.spec.snr_gre, reference), affine, path, "float32")
+            self._sidecar(path, EchoTime=te, MRAcquisitionType="3D", RepetitionTime=0.05, FlipAngle=15)
+        self._pure(frac, affine, "MEGRE")
+
+    def _dwi(self) -> None:
+        """DWI in LAS storage, where FSL-convention b-vectors are plain voxel-axis components."""
+        pose = self._series_pose()
+        vox = (max(self.spec.resolution, 2.0),) * 3
+        shape, affine = self._grid(vox, "LAS", pose)
+        bvecs = np.vstack([np.zeros((self.spec.n_b0, 3)), hemisphere_directions(self.spec.n_directions)])
+        bvals = np.r_[np.zeros(self.spec.n_b0), np.full(self.spec.n_directions, self.spec.bval)]
+        axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+        frac, fibre, _ = self._render(shape, affine, pose)
+        self._pure(frac, affine, "dwi")
+        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        b0 = tissues.column("b0")
+        ad, rd = tissues.column("ad"), tissues.column("rd")
+        volumes = np.empty((*shape, len(bvals)), dtype=np.float32)
+        for j, (bval, bvec) in enumerate(zip(bvals, bvecs, strict=True)):
+            if self.spec.dwi_motion_deg > 0 and j > 0:
+                moved = pose.moved(self.rng.uniform(-1, 1, 3) * self.spec.dwi_motion_deg, np.zeros(3),
+                                   self.anatomy.centroid)
+                frac, fibre, _ = self._render(shape, affine, moved)
+            cos2 = (fibre @ (axes @ bvec))[..., None] ** 2
+            attenuation = np.exp(-bval * (rd + (ad - rd) * cos2))
+            signal = np.einsum("...t,...t->...", frac, b0 * attenuation)
+            volumes[..., j] = self._finish(signal, bias, self.spec.snr_dwi, tissues.TISSUES[2].b0)
+        path = self.raw / "dwi" / f"{self.stem}_dwi.nii.gz"
+        self._save(volumes, affine, path)
+        save_text(" ".join(f"{b:g}" for b in bvals) + "\n", path.with_name(f"{self.stem}_dwi.bval"))
+        save_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in bvecs.T) + "\n",
+                  path.with_name(f"{self.stem}_dwi.bvec"))
+        self._sidecar(path, PhaseEncodingDirection="j-", TotalReadoutTime=0.05, EchoTime=0.08, RepetitionTime=8.0)
+
+
+def hemisphere_directions(n: int) -> np.ndarray:
+    """``n`` near-uniform unit vectors on a hemisphere (Fibonacci lattice), deterministic."""
+    k = np.arange(n) + 0.5
+    z = 1.0 - k / n  # z in (0, 1]
+    phi = k * np.pi * (3.0 - np.sqrt(5.0))
+    r = np.sqrt(1.0 - z * z)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)

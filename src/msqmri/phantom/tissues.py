@@ -1,0 +1,65 @@
+"""Tissue classes of the synthetic head and their MR properties (the phantom's ground truth).
+
+Values are typical of 3 T literature (MTR ~40 pu in NAWM at 1.5-3 T, Tofts 2003; R2* of WM ~20 1/s and
+of iron-rich deep grey matter ~40 1/s, Haacke 2005; DTI eigenvalues of adult WM/GM, Pierpaoli 1996).
+Every tensor is cylindrically symmetric about the local fibre direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tissue:
+    """MR properties of one tissue class (relative signals are unitless, 1.0 = WM on T1w)."""
+
+    name: str
+    t1w: float
+    flair: float
+    pd: float  # proton-density signal of the MT-off and GRE images (S0)
+    mtr: float  # percent units
+    r2star: float  # 1/s
+    b0: float  # T2-weighted signal of the b=0 DWI
+    ad: float  # axial diffusivity, mm^2/s
+    rd: float  # radial diffusivity, mm^2/s
+
+    @property
+    def md(self) -> float:
+        return (self.ad + 2.0 * self.rd) / 3.0
+
+    @property
+    def fa(self) -> float:
+        return fractional_anisotropy(np.array([self.ad, self.rd, self.rd]))
+
+    def as_row(self) -> dict[str, float | str]:
+        return {**asdict(self), "md": self.md, "fa": self.fa}
+
+
+def fractional_anisotropy(evals: np.ndarray) -> float:
+    """FA of a tensor from its three eigenvalues (Basser & Pierpaoli 1996)."""
+    md = evals.mean()
+    return float(np.sqrt(1.5 * np.sum((evals - md) ** 2) / np.sum(evals**2)))
+
+
+TISSUES: tuple[Tissue, ...] = (
+    Tissue("csf", t1w=0.12, flair=0.03, pd=0.95, mtr=2.0, r2star=2.0, b0=1.00, ad=3.0e-3, rd=3.0e-3),
+    Tissue("gm", t1w=0.62, flair=0.68, pd=0.80, mtr=33.0, r2star=17.0, b0=0.70, ad=0.95e-3, rd=0.75e-3),
+    Tissue("wm", t1w=1.00, flair=0.50, pd=0.66, mtr=42.0, r2star=20.0, b0=0.55, ad=1.60e-3, rd=0.35e-3),
+    Tissue("dgm", t1w=0.76, flair=0.60, pd=0.72, mtr=36.0, r2star=40.0, b0=0.62, ad=0.95e-3, rd=0.65e-3),
+    Tissue("lesion", t1w=0.55, flair=1.00, pd=0.86, mtr=28.0, r2star=15.0, b0=0.85, ad=1.50e-3, rd=0.80e-3),
+    Tissue("bone", t1w=0.03, flair=0.02, pd=0.03, mtr=0.0, r2star=250.0, b0=0.02, ad=0.3e-3, rd=0.3e-3),
+    Tissue("marrow", t1w=0.45, flair=0.40, pd=0.50, mtr=30.0, r2star=60.0, b0=0.15, ad=0.5e-3, rd=0.5e-3),
+    Tissue("muscle", t1w=0.35, flair=0.30, pd=0.60, mtr=50.0, r2star=35.0, b0=0.20, ad=1.5e-3, rd=0.9e-3),
+    Tissue("fat", t1w=0.95, flair=0.70, pd=0.90, mtr=10.0, r2star=30.0, b0=0.10, ad=0.1e-3, rd=0.1e-3),
+)
+NAMES: tuple[str, ...] = tuple(t.name for t in TISSUES)
+INDEX: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
+BRAIN: tuple[str, ...] = ("gm", "wm", "dgm", "lesion")
+
+
+def column(prop: str) -> np.ndarray:
+    """One property of every tissue, in :data:`NAMES` order, as a float64 vector."""
+    return np.array([getattr(t, prop) for t in TISSUES], dtype=np.float64)

@@ -30,7 +30,8 @@ class Pose:
         return self.drift * (x @ self.rotation.T + self.translation)
 
     def to_subject(self, w: np.ndarray) -> np.ndarray:
-        return (w / self.drift - self.translation) @ self.rotation
+        rotation, translation = self.rotation.astype(w.dtype), self.translation.astype(w.dtype)
+        return (w / w.dtype.type(self.drift) - translation) @ rotation
 
     def moved(self, rotation_deg: np.ndarray, translation_mm: np.ndarray, center: np.ndarray) -> Pose:
         """This pose followed by a small head motion about subject point ``center``."""
@@ -92,9 +93,10 @@ def render(
     shape: tuple[int, int, int],
     affine: np.ndarray,
     supersample: int,
+    fibre: bool = False,
     slab: int = 8,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tissue fractions (X, Y, Z, T), fibre directions in scanner space (X, Y, Z, 3) and lesion ids.
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Tissue fractions (X, Y, Z, T), lesion ids and, if asked, fibre directions in scanner space (X, Y, Z, 3).
 
     Each voxel averages ``supersample**3`` sub-voxel samples; computed in slabs to bound memory.
     """
@@ -107,15 +109,15 @@ def render(
         ijk[:, 0] += i0
         fine = (ijk[:, None, :] + offsets[None, :, :].astype(np.float32)).reshape(-1, 3)
         world = fine @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32)
-        frac, fibre, lesion = anatomy.fractions(pose.to_subject(world), session, atrophy_scale)
+        frac, directions, lesion = anatomy.fractions(pose.to_subject(world), session, atrophy_scale, fibre)
         m = len(ijk)
         fracs.append(frac.reshape(m, n**3, -1).mean(1))
-        fibre = fibre.reshape(m, n**3, 3).mean(1) @ pose.rotation.T
-        fibres.append(fibre / np.maximum(np.linalg.norm(fibre, axis=1, keepdims=True), 1e-6))
         ids.append(lesion.reshape(m, n**3).max(1))
-    frac_all = np.concatenate(fracs).reshape(*shape, -1)
-    fibre_all = np.concatenate(fibres).reshape(*shape, 3).astype(np.float32)
-    return frac_all, fibre_all, np.concatenate(ids).reshape(shape)
+        if fibre:
+            mean = directions.reshape(m, n**3, 3).mean(1) @ pose.rotation.T
+            fibres.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-6))
+    fibre_all = np.concatenate(fibres).reshape(*shape, 3).astype(np.float32) if fibre else None
+    return np.concatenate(fracs).reshape(*shape, -1), fibre_all, np.concatenate(ids).reshape(shape)
 
 
 def bias_field(rng: np.random.Generator, shape: tuple[int, ...], affine: np.ndarray, amplitude: float) -> np.ndarray:

@@ -77,10 +77,20 @@ def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sample(volume: np.ndarray, affine: np.ndarray, points: np.ndarray, cval: float = 0.0) -> np.ndarray:
-    """Trilinear interpolation of ``volume`` (on a grid with ``affine``) at world ``points`` (N, 3)."""
-    inv = np.linalg.inv(affine)
-    ijk = points @ inv[:3, :3].T + inv[:3, 3]
-    return ndimage.map_coordinates(volume, ijk.T, order=1, mode="constant", cval=cval, prefilter=False)
+    """Trilinear interpolation of ``volume`` (on a grid with ``affine``) at world ``points`` (N, 3).
+
+    ``volume`` may carry leading channel axes (C, X, Y, Z); the result is then (C, N).
+    """
+    inv = np.linalg.inv(affine).astype(np.float32)
+    ijk = inv[:3, :3] @ np.ascontiguousarray(points.T, dtype=np.float32) + inv[:3, 3:4]  # (3, N), BLAS-fast
+    if volume.ndim == 3:
+        return ndimage.map_coordinates(volume, ijk, order=1, mode="constant", cval=cval, prefilter=False)
+    return np.stack([sample_grid(v, ijk, cval) for v in volume])
+
+
+def sample_grid(volume: np.ndarray, ijk: np.ndarray, cval: float = 0.0) -> np.ndarray:
+    """Trilinear interpolation at voxel coordinates ``ijk`` (3, N)."""
+    return ndimage.map_coordinates(volume, ijk, order=1, mode="constant", cval=cval, prefilter=False)
 
 
 def smooth_random_field(
@@ -130,8 +140,9 @@ class HeadLayers:
     fat: float
 
     def bounds(self) -> list[tuple[str, float, float]]:
-        edges = np.cumsum([0.0, self.csf, self.inner_table, self.diploe, self.outer_table, self.muscle, self.fat])
-        names = ["csf", "bone", "marrow", "bone", "muscle", "fat"]
+        """The layers outside the CSF rim as (tissue, inner distance, outer distance) in mm."""
+        edges = np.cumsum([self.csf, self.inner_table, self.diploe, self.outer_table, self.muscle, self.fat])
+        names = ["bone", "marrow", "bone", "muscle", "fat"]
         return [(n, float(a), float(b)) for n, a, b in zip(names, edges[:-1], edges[1:], strict=True)]
 
     @property
@@ -173,36 +184,42 @@ class SubjectAnatomy:
         return corners @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     def fractions(
-        self, points: np.ndarray, session: int, atrophy_scale: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Tissue fractions (N, T) at subject-space ``points``, the fibre direction (N, 3) and lesion id (N,).
+        self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Tissue fractions (N, T) at subject-space ``points``, lesion ids (N,) and, if asked, fibre directions.
 
         Brain tissue is sampled at points pulled away from the centroid by ``1/atrophy_scale``,
         so the brain shrinks by ``atrophy_scale`` while CSF fills the gap to the fixed skull.
         """
         n = len(points)
         frac = np.zeros((n, len(NAMES)), dtype=np.float32)
-        pulled = self.centroid + (points - self.centroid) / atrophy_scale
-        brain = np.stack([sample(m, self.affine, pulled) for m in self.brain], axis=1)
-        lesion, lesion_id = self._lesion_fraction(pulled, session)
-        lesion = np.minimum(lesion, brain[:, 1])
-        frac[:, INDEX["gm"]] = brain[:, 0]
-        frac[:, INDEX["wm"]] = brain[:, 1] - lesion
-        frac[:, INDEX["dgm"]] = brain[:, 2]
-        frac[:, INDEX["lesion"]] = lesion
+        lesion_id = np.zeros(n, dtype=np.int16)
         dist = sample(self.distance, self.affine, points, cval=1e3)
         for name, lo, hi in self.layers.bounds():
             frac[:, INDEX[name]] += np.clip(hi - dist + 0.5, 0.0, 1.0) - np.clip(lo - dist + 0.5, 0.0, 1.0)
-        # inside the intracranial surface everything that is not brain is CSF
-        inner = np.clip(0.5 - dist, 0.0, 1.0)
-        brain_total = frac[:, [INDEX[t] for t in BRAIN]].sum(1)
-        frac[:, INDEX["csf"]] += np.clip(inner - brain_total, 0.0, None)
+        # brain tissue only lies inside the CSF rim's outer surface; everything else there is CSF
+        intracranial = np.clip(self.layers.csf - dist + 0.5, 0.0, 1.0)
+        inside = np.flatnonzero(intracranial > 0)
+        pulled = self.centroid.astype(np.float32) + (points[inside] - self.centroid.astype(np.float32)) / np.float32(
+            atrophy_scale
+        )
+        gm, wm, dgm = sample(self.brain, self.affine, pulled)
+        lesion, lesion_id[inside] = self._lesion_fraction(pulled, session)
+        lesion = np.minimum(lesion, wm)
+        frac[inside, INDEX["gm"]] = gm
+        frac[inside, INDEX["wm"]] = wm - lesion
+        frac[inside, INDEX["dgm"]] = dgm
+        frac[inside, INDEX["lesion"]] = lesion
+        frac[:, INDEX["csf"]] = np.clip(intracranial - frac[:, [INDEX[t] for t in BRAIN]].sum(1), 0.0, None)
         total = frac.sum(1)
         over = total > 1.0
         frac[over] /= total[over, None]
-        fibre = np.stack([sample(c, self.fibre_affine, pulled, cval=1.0) for c in self.fibre], axis=1)
-        fibre /= np.maximum(np.linalg.norm(fibre, axis=1, keepdims=True), 1e-6)
-        return frac, fibre, lesion_id
+        if not fibre:
+            return frac, None, lesion_id
+        pulled_all = self.centroid + (points - self.centroid) / atrophy_scale
+        directions = sample(self.fibre, self.fibre_affine, pulled_all, cval=1.0).T
+        directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-6)
+        return frac, directions, lesion_id
 
     def _lesion_fraction(self, points: np.ndarray, session: int) -> tuple[np.ndarray, np.ndarray]:
         total = np.zeros(len(points), dtype=np.float32)
@@ -221,5 +238,5 @@ class SubjectAnatomy:
 
 def grid_points(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
     """World coordinates (N, 3) of the voxel centres of a grid, in C order."""
-    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1).T
-    return ijk @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32)
+    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
+    return (affine[:3, :3].astype(np.float32) @ ijk + affine[:3, 3:4].astype(np.float32)).T

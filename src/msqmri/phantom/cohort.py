@@ -162,7 +162,7 @@ def session_pairs(n: int) -> list[tuple[int, int]]:
 
 
 def tissue_volumes(anatomy: SubjectAnatomy, session: int, atrophy_scale: float, chunk: int = 2_000_000) -> dict:
-    """True tissue volumes (ml) integrated on the anatomy grid, and each lesion's volume (ml)."""
+    """True tissue volumes (ml) and each lesion's volume (ml), integrated over the anatomy grid."""
     inside = np.flatnonzero(anatomy.distance.ravel() < anatomy.layers.csf + 1.0)
     shape = anatomy.distance.shape
     sums = np.zeros(len(tissues.NAMES))
@@ -215,9 +215,11 @@ class _Session:
     def _grid(self, voxel: tuple[float, float, float], orientation: str, pose: Pose) -> tuple[tuple, np.ndarray]:
         return make_grid(pose.to_scanner(self.anatomy.head_bbox()), voxel, orientation)
 
-    def _render(self, shape: tuple, affine: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _render(
+        self, shape: tuple, affine: np.ndarray, pose: Pose, fibre: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         n = max(1, int(round(max(abs(np.linalg.norm(affine[:3, :3], axis=0))) / self.spec.step)))
-        return render(self.anatomy, self.k, self.scale, pose, shape, affine, n)
+        return render(self.anatomy, self.k, self.scale, pose, shape, affine, n, fibre)
 
     def _finish(self, signal: np.ndarray, bias: np.ndarray, snr: float, reference: float) -> np.ndarray:
         """Bias, Rician noise (sigma = reference / snr) and the subject's intensity scale."""
@@ -322,7 +324,7 @@ class _Session:
         bvecs = np.vstack([np.zeros((self.spec.n_b0, 3)), hemisphere_directions(self.spec.n_directions)])
         bvals = np.r_[np.zeros(self.spec.n_b0), np.full(self.spec.n_directions, self.spec.bval)]
         axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-        frac, fibre, _ = self._render(shape, affine, pose)
+        frac, fibre, _ = self._render(shape, affine, pose, fibre=True)
         self._pure(frac, affine, "dwi")
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         b0 = tissues.column("b0")
@@ -332,7 +334,7 @@ class _Session:
             if self.spec.dwi_motion_deg > 0 and j > 0:
                 moved = pose.moved(self.rng.uniform(-1, 1, 3) * self.spec.dwi_motion_deg, np.zeros(3),
                                    self.anatomy.centroid)
-                frac, fibre, _ = self._render(shape, affine, moved)
+                frac, fibre, _ = self._render(shape, affine, moved, fibre=True)
             cos2 = (fibre @ (axes @ bvec))[..., None] ** 2
             attenuation = np.exp(-bval * (rd + (ad - rd) * cos2))
             signal = np.einsum("...t,...t->...", frac, b0 * attenuation)

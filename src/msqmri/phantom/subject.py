@@ -47,8 +47,8 @@ def make_subject(
     warp, warp_affine = coarse_field(rng, shape, affine, 8.0, 3)
     warp *= rng.uniform(2.0, 4.0)  # peak displacement, mm
     points = grid_points(shape, affine)
-    source = points / head_scale + np.stack([sample(c, warp_affine, points) for c in warp], axis=1)
-    subject_maps = np.stack([sample(m, affine, source) for m in maps]).reshape(maps.shape)
+    source = points / head_scale + sample(warp, warp_affine, points).T
+    subject_maps = sample(maps, affine, source).reshape(maps.shape)
     del points, source
     brain, icv = subject_maps[:3], subject_maps[3] > 0.5
     distance = ndimage.distance_transform_edt(~icv, sampling=step) - ndimage.distance_transform_edt(

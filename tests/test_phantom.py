@@ -1,0 +1,193 @@
+"""The synthetic cohort's ground truth is what it claims to be."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from msqmri.phantom import CohortSpec, generate_cohort
+from msqmri.phantom.cohort import hemisphere_directions, session_pairs
+from msqmri.phantom.anatomy import sample, template_maps
+from msqmri.phantom.subject import ENLARGE, make_subject
+from msqmri.phantom.tissues import INDEX, TISSUES
+
+CLEAN = CohortSpec(n_subjects=2, n_sessions=3, resolution=3.0, noise=False, pbvc=(0.0, -0.6, -1.5), seed=7,
+                   t1w_voxel=(3.0, 3.0, 3.6), orientations=("RAS", "LAS"))
+
+
+@pytest.fixture(scope="module")
+def clean_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_cohort(tmp_path_factory.mktemp("clean"), CLEAN)
+
+
+def _load(path: Path) -> np.ndarray:
+    return np.asarray(nib.load(str(path)).dataobj, dtype=np.float64)
+
+
+def _pure(root: Path, sub: str, ses: str, space: str) -> np.ndarray:
+    truth = root / "sourcedata" / "ground_truth" / f"sub-{sub}" / f"ses-{ses}"
+    return _load(truth / f"sub-{sub}_ses-{ses}_space-{space}_desc-pure_dseg.nii.gz").astype(int)
+
+
+def _pure_voxels(labels: np.ndarray, tissue: str, minimum: int = 5) -> np.ndarray:
+    mask = labels == INDEX[tissue] + 1
+    assert mask.sum() >= minimum, f"too few pure {tissue} voxels ({mask.sum()})"
+    return mask
+
+
+def test_volume_change_equals_requested_atrophy(clean_cohort: Path) -> None:
+    pbvc = pd.read_csv(clean_cohort / "sourcedata/ground_truth/pbvc.tsv", sep="\t")
+    assert len(pbvc) == 2 * 3  # (1,2), (2,3), (1,3) per subject
+    assert np.all(np.abs(pbvc["pbvc"] - pbvc["pbvc_requested"]) <= 0.02)
+    baseline_to_last = pbvc[(pbvc.session_from == "ses-01") & (pbvc.session_to == "ses-03")]
+    assert np.allclose(baseline_to_last["pbvc_requested"], -1.5)
+
+
+def test_skull_does_not_shrink_and_subjects_differ(clean_cohort: Path) -> None:
+    vol = pd.read_csv(clean_cohort / "sourcedata/ground_truth/volumes.tsv", sep="\t")
+    for _, rows in vol.groupby("participant_id"):
+        assert np.ptp(rows["icv_ml"]) / rows["icv_ml"].mean() < 1e-4  # intracranial volume fixed
+        assert rows["csf_ml"].is_monotonic_increasing  # CSF fills the space the brain leaves
+    assert vol.brain_ml.between(900, 1800).all()
+    sessions = pd.read_csv(clean_cohort / "sourcedata/ground_truth/sessions.tsv", sep="\t")
+    scales = sessions.groupby("participant_id").head_scale.first()
+    assert scales.between(0.92 * 0.93, 0.92 * 1.07).all() and scales.nunique() == 2
+
+
+def test_subject_is_a_warped_template_not_a_scaled_copy() -> None:
+    rng = np.random.default_rng(5)
+    anatomy, head_scale = make_subject(rng, 3.0, [], [])
+    maps, affine = template_maps(3.0)
+    points = anatomy.grid_points()
+    scaled_only = sample(maps[:3], affine, points / head_scale).reshape(anatomy.brain.shape)
+    differs = np.abs(scaled_only - anatomy.brain).max(0) > 0.5
+    assert differs.sum() * 27 > 20_000  # > 20 ml of tissue moved by the nonlinear warp
+
+
+def test_mtr_r2star_fa_equal_configured_values_in_pure_tissue(clean_cohort: Path) -> None:
+    anat = clean_cohort / "sub-01/ses-02/anat"
+    labels = _pure(clean_cohort, "01", "02", "MTR")
+    off = _load(anat / "sub-01_ses-02_mt-off_MTR.nii.gz")
+    on = _load(anat / "sub-01_ses-02_mt-on_MTR.nii.gz")
+    for tissue in ("wm", "gm", "csf"):
+        mask = _pure_voxels(labels, tissue)
+        mtr = 100 * (off[mask] - on[mask]) / off[mask]
+        assert np.allclose(mtr, TISSUES[INDEX[tissue]].mtr, atol=1e-3), tissue
+
+    labels = _pure(clean_cohort, "01", "02", "MEGRE")
+    echoes = sorted(anat.glob("*_MEGRE.nii.gz"), key=lambda p: int(p.name.split("echo-")[1].split("_")[0]))
+    te = np.array([pd.read_json(p.with_name(p.name.replace(".nii.gz", ".json")), typ="series")["EchoTime"]
+                   for p in echoes])
+    signal = np.stack([_load(p) for p in echoes], axis=-1)
+    for tissue in ("wm", "gm", "dgm", "csf"):
+        mask = _pure_voxels(labels, tissue)
+        slope = np.polyfit(te, np.log(signal[mask]).T, 1)[0]
+        assert np.allclose(-slope, TISSUES[INDEX[tissue]].r2star, rtol=1e-4), tissue
+
+    dwi = clean_cohort / "sub-01/ses-02/dwi/sub-01_ses-02_dwi"
+    data = _load(Path(f"{dwi}.nii.gz"))
+    bvals = np.loadtxt(f"{dwi}.bval")
+    bvecs = np.loadtxt(f"{dwi}.bvec").T
+    labels = _pure(clean_cohort, "01", "02", "dwi")
+    for tissue in ("wm", "gm", "csf"):
+        mask = _pure_voxels(labels, tissue)
+        fa, md = _tensor_fa_md(data[mask], bvals, bvecs)
+        t = TISSUES[INDEX[tissue]]
+        assert np.allclose(fa, t.fa, atol=1e-4), tissue
+        assert np.allclose(md, t.md, rtol=1e-4), tissue
+
+
+def _tensor_fa_md(signal: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ordinary least-squares log-linear tensor fit (exact on noise-free data)."""
+    g = bvecs
+    design = np.column_stack([np.ones_like(bvals)] + [-bvals * g[:, i] * g[:, j] * (1 if i == j else 2)
+                                                       for i, j in ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))])
+    coef = np.linalg.lstsq(design, np.log(signal).T, rcond=None)[0]
+    dxx, dyy, dzz, dxy, dxz, dyz = coef[1:]
+    tensor = np.stack([np.stack([dxx, dxy, dxz], -1), np.stack([dxy, dyy, dyz], -1),
+                       np.stack([dxz, dyz, dzz], -1)], -2)
+    ev = np.linalg.eigvalsh(tensor)
+    md = ev.mean(-1)
+    fa = np.sqrt(1.5 * ((ev - md[:, None]) ** 2).sum(-1) / (ev**2).sum(-1))
+    return fa, md
+
+
+def test_lesion_history_and_masks(clean_cohort: Path) -> None:
+    lesions = pd.read_csv(clean_cohort / "sourcedata/ground_truth/lesions.tsv", sep="\t")
+    sub = lesions[lesions.participant_id == "sub-01"].pivot(index="lesion_id", columns="session_id")
+    status = sub["status"]
+    assert (status["ses-02"] == "new").sum() >= 1 and (status["ses-02"] == "enlarging").sum() >= 1
+    assert (status["ses-01"] == "absent").sum() == (status["ses-02"] == "new").sum() + (status["ses-03"] == "new").sum()
+    volume = sub["volume_ml"]
+    grow = status["ses-02"] == "enlarging"
+    ratio = volume.loc[grow, "ses-02"] / volume.loc[grow, "ses-01"]
+    expected = ENLARGE**3 * (1 - 0.006)  # radius x1.4, and the tissue shrank by 0.6 %
+    assert np.allclose(ratio, expected, rtol=0.05)
+    assert (volume.loc[status["ses-02"] == "new", "ses-01"] == 0).all()
+    mask = _load(clean_cohort / "derivatives/lesions/sub-01/ses-02/anat/sub-01_ses-02_space-T1w_label-lesion_mask.nii.gz")
+    t1w = nib.load(str(clean_cohort / "sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz"))
+    assert mask.shape == t1w.shape and mask.sum() > 0
+    flair = _load(clean_cohort / "sub-01/ses-02/anat/sub-01_ses-02_FLAIR.nii.gz")
+    assert flair.max() > 0
+
+
+def test_acquisition_geometry(clean_cohort: Path) -> None:
+    t1 = nib.load(str(clean_cohort / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"))
+    t2 = nib.load(str(clean_cohort / "sub-02/ses-01/anat/sub-02_ses-01_T1w.nii.gz"))
+    assert nib.aff2axcodes(t1.affine) == ("R", "A", "S")
+    assert nib.aff2axcodes(t2.affine) == ("L", "A", "S")
+    assert np.allclose(t1.header.get_zooms(), (3.0, 3.0, 3.6))
+    dwi = nib.load(str(clean_cohort / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.nii.gz"))
+    bvals = np.loadtxt(clean_cohort / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.bval")
+    bvecs = np.loadtxt(clean_cohort / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.bvec")
+    assert dwi.shape[3] == len(bvals) == bvecs.shape[1] == CLEAN.n_b0 + CLEAN.n_directions
+    norms = np.linalg.norm(bvecs[:, bvals > 0], axis=0)
+    assert np.allclose(norms, 1.0, atol=1e-5)
+    sessions = pd.read_csv(clean_cohort / "sub-01/sub-01_sessions.tsv", sep="\t")
+    assert list(sessions.session_id) == ["ses-01", "ses-02", "ses-03"]
+    assert pd.to_datetime(sessions.acq_time).is_monotonic_increasing
+
+
+def test_noise_bias_and_drift_are_applied(tmp_path: Path) -> None:
+    spec = CohortSpec(n_subjects=1, n_sessions=2, resolution=3.0, modalities=("T1w",), scale_drift=0.006,
+                      pbvc=(0.0, 0.0), seed=3)
+    root = generate_cohort(tmp_path, spec)
+    img = _load(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz")
+    labels = _pure(root, "01", "01", "T1w")
+    wm = img[_pure_voxels(labels, "wm", 100)]
+    cv = wm.std() / wm.mean()
+    assert 0.03 < cv < 0.3  # noise (SNR 40) and a +/-20 % bias field, not a flat tissue
+    sessions = pd.read_csv(root / "sourcedata/ground_truth/sessions.tsv", sep="\t")
+    drift = sessions.scale_drift.iloc[1]
+    assert 0 < abs(drift) <= 0.006
+    # the scanner sees the whole head scaled: the apparent brain volume changes by (1 + drift)^3
+    truth = root / "sourcedata/ground_truth/sub-01"
+    apparent = [
+        _load(truth / f"ses-{s}/sub-01_ses-{s}_space-T1w_label-{t}_probseg.nii.gz").sum()
+        * np.prod(nib.load(str(root / f"sub-01/ses-{s}/anat/sub-01_ses-{s}_T1w.nii.gz")).header.get_zooms())
+        for s in ("01", "02")
+        for t in ("GM",)
+    ]
+    assert apparent[1] / apparent[0] == pytest.approx((1 + drift) ** 3, abs=0.01)
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=11)
+    digests = []
+    for run in ("a", "b"):
+        root = generate_cohort(tmp_path / run, spec)
+        digests.append(hashlib.sha256(_load(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz").tobytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_session_pairs_and_directions() -> None:
+    assert session_pairs(1) == []
+    assert session_pairs(3) == [(0, 1), (0, 2), (1, 2)]
+    dirs = hemisphere_directions(30)
+    assert np.allclose(np.linalg.norm(dirs, axis=1), 1.0)
+    assert len({tuple(np.round(d, 6)) for d in dirs}) == 30

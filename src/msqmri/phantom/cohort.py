@@ -29,6 +29,8 @@ from msqmri.phantom.subject import make_subject, plan_lesions
 STORAGE_TYPES = ("int16", "float32", "uint16")
 #: per-session images that share the head position also move slightly between series (deg, mm)
 SERIES_MOTION = (0.5, 0.5)
+#: a voxel is "pure" when one tissue fills this much of it
+PURE_FRACTION = 0.99995
 
 
 @dataclass(frozen=True)
@@ -238,8 +240,8 @@ class _Session:
                   path.with_name(path.name.replace(".nii.gz", ".json")))
 
     def _pure(self, frac: np.ndarray, affine: np.ndarray, space: str) -> None:
-        """Label of each voxel holding a single tissue (fraction >= 0.999), 0 elsewhere."""
-        pure = np.where(frac.max(-1) >= 0.999, frac.argmax(-1) + 1, 0).astype(np.uint8)
+        """Label of each voxel holding a single tissue (fraction >= PURE_FRACTION), 0 elsewhere."""
+        pure = np.where(frac.max(-1) >= PURE_FRACTION, frac.argmax(-1) + 1, 0).astype(np.uint8)
         self._save(pure, affine, self.truth / f"{self.stem}_space-{space}_desc-pure_dseg.nii.gz", "uint8")
 
     # -- modalities ----------------------------------------------------------------------------

@@ -1,0 +1,152 @@
+"""Validation of every input image of a session before any processing.
+
+:func:`check_session` loads each modality the session has and verifies what later stages rely
+on: dimensionality, matching grids, echo times and gradient tables. It returns a JSON-able
+report, or raises :class:`MsqmriInputError` with a one-line message naming the offending file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from msqmri.bids import Dwi, Echo, Session
+from msqmri.io import MsqmriInputError, load_json, load_nifti
+from msqmri.summary import geometry
+
+MAX_ECHO_TIME_S = 1.0  # larger values are almost certainly milliseconds
+
+
+def check_session(session: Session) -> dict[str, Any]:
+    """Validate every modality present in ``session``; return a JSON-able description of them."""
+    t1w, _ = load_nifti(session.t1w)
+    report: dict[str, Any] = {
+        "participant_id": session.participant_id,
+        "session_id": session.session_id,
+        "acq_time": session.acq_time.isoformat() if session.acq_time else None,
+        "T1w": _describe(session.t1w, t1w),
+    }
+    references = {"T1w": (session.t1w, t1w)}
+    if session.flair is not None:
+        flair, _ = load_nifti(session.flair)
+        report["FLAIR"] = _describe(session.flair, flair)
+        references["FLAIR"] = (session.flair, flair)
+    if session.mt_on is not None or session.mt_off is not None:
+        report["MTR"] = check_mt_pair(session.mt_on, session.mt_off)
+    if session.megre:
+        report["MEGRE"] = check_echoes(session.megre)
+    if session.dwi is not None:
+        report["dwi"] = check_dwi(session.dwi)
+    masks = {"T1w": session.lesion_mask_t1w, "FLAIR": session.lesion_mask_flair}
+    report["lesion_masks"] = {
+        space: check_lesion_mask(path, references.get(space), space)
+        for space, path in masks.items()
+        if path is not None
+    }
+    report["modalities"] = [name for name in ("T1w", "FLAIR", "MTR", "MEGRE", "dwi") if name in report]
+    return report
+
+
+def _describe(path: Path, img: nib.Nifti1Image) -> dict[str, Any]:
+    return {
+        "file": path.name,
+        "dtype": str(img.get_data_dtype()),
+        **geometry(img.affine, img.shape, img.header.get_zooms()),
+    }
+
+
+def require_same_grid(path: Path, img: nib.Nifti1Image, ref_path: Path, ref: nib.Nifti1Image) -> None:
+    """Raise naming ``path`` unless ``img`` has the shape and affine of ``ref``."""
+    if img.shape[:3] != ref.shape[:3] or not np.allclose(img.affine, ref.affine, atol=1e-4):
+        raise MsqmriInputError(
+            path, f"grid {img.shape[:3]} with its affine differs from {ref_path.name} {ref.shape[:3]}"
+        )
+
+
+def check_mt_pair(mt_on: Path | None, mt_off: Path | None) -> dict[str, Any]:
+    """Both MT images must exist, be 3D and share a grid."""
+    if mt_on is None or mt_off is None:
+        present = mt_on or mt_off
+        missing = "mt-off" if mt_off is None else "mt-on"
+        raise MsqmriInputError(present, f"the {missing} partner of this MT image is missing")
+    off, _ = load_nifti(mt_off)
+    on, _ = load_nifti(mt_on)
+    require_same_grid(mt_on, on, mt_off, off)
+    return {"on": mt_on.name, **_describe(mt_off, off)}
+
+
+def check_echoes(echoes: tuple[Echo, ...]) -> dict[str, Any]:
+    """Echo images share one 3D grid; sidecars give EchoTime (s) increasing with echo index."""
+    first_path, first = echoes[0].image, load_nifti(echoes[0].image)[0]
+    times: list[float] = []
+    for echo in echoes:
+        img = first if echo.image == first_path else load_nifti(echo.image)[0]
+        require_same_grid(echo.image, img, first_path, first)
+        times.append(echo_time(echo))
+        if len(times) > 1 and times[-1] <= times[-2]:
+            raise MsqmriInputError(
+                echo.sidecar, f"EchoTime {times[-1]:g} s is not larger than the previous echo's {times[-2]:g} s"
+            )
+    return {
+        "files": [echo.image.name for echo in echoes],
+        "echo_times_s": times,
+        **_describe(first_path, first),
+    }
+
+
+def echo_time(echo: Echo) -> float:
+    """EchoTime in seconds from the echo's sidecar."""
+    if echo.sidecar is None:
+        raise MsqmriInputError(echo.image, "no JSON sidecar (EchoTime is needed for R2*)")
+    value = load_json(echo.sidecar).get("EchoTime")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise MsqmriInputError(echo.sidecar, f"EchoTime missing or not a positive number (got {value!r})")
+    if value > MAX_ECHO_TIME_S:
+        raise MsqmriInputError(echo.sidecar, f"EchoTime {value:g} looks like milliseconds; BIDS uses seconds")
+    return float(value)
+
+
+def check_dwi(dwi: Dwi) -> dict[str, Any]:
+    """The series is 4D and its .bval/.bvec tables have one entry per volume."""
+    img, _ = load_nifti(dwi.image, ndim=4)
+    n_volumes = img.shape[3]
+    if dwi.bval is None or dwi.bvec is None:
+        missing = ".bval" if dwi.bval is None else ".bvec"
+        raise MsqmriInputError(dwi.image, f"no matching {missing} file")
+    bvals = read_table(dwi.bval)
+    bvecs = read_table(dwi.bvec)
+    if bvals.shape != (1, n_volumes):
+        raise MsqmriInputError(dwi.bval, f"{bvals.size} b-values for {n_volumes} volumes")
+    if bvecs.shape != (3, n_volumes):
+        raise MsqmriInputError(
+            dwi.bvec, f"expected 3 rows of {n_volumes} values, got {bvecs.shape[0]} rows of {bvecs.shape[1]}"
+        )
+    return {
+        "file": dwi.image.name,
+        "n_volumes": n_volumes,
+        "b_values": sorted({round(float(b)) for b in bvals[0]}),
+        **geometry(img.affine, img.shape, img.header.get_zooms()),
+    }
+
+
+def read_table(path: Path) -> np.ndarray:
+    """A whitespace-separated numeric table (a .bval or .bvec file) as a 2D float array."""
+    try:
+        rows = [[float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MsqmriInputError(path, f"not a numeric table ({exc})") from None
+    if not rows or len({len(row) for row in rows}) != 1:
+        raise MsqmriInputError(path, "empty or ragged table (rows of different lengths)")
+    return np.array(rows, dtype=np.float64)
+
+
+def check_lesion_mask(path: Path, reference: tuple[Path, nib.Nifti1Image] | None, space: str) -> dict[str, Any]:
+    """A 3D lesion mask on the grid of the image it was drawn on (may be empty)."""
+    if reference is None:
+        raise MsqmriInputError(path, f"mask is in space-{space} but the session has no {space} image")
+    img, data = load_nifti(path, allow_empty=True)
+    require_same_grid(path, img, *reference)
+    return {"file": path.name, "n_voxels": int(np.count_nonzero(data))}

@@ -1,0 +1,54 @@
+"""Paths of the derivative outputs, relative to OUTPUT_DIR (shared by the Snakefile and the CLI).
+
+Session-level patterns use two wildcards so that sessionless subjects work without special
+rules: ``{sesdir}`` is ``sub-01/ses-01`` (or ``sub-01``) and ``{stem}`` is ``sub-01_ses-01``
+(or ``sub-01``).
+"""
+
+from __future__ import annotations
+
+from msqmri.bids import Dataset, Session, entity_prefix, session_dir
+
+SESDIR_REGEX = r"sub-[a-zA-Z0-9]+(?:/ses-[a-zA-Z0-9]+)?"
+STEM_REGEX = r"sub-[a-zA-Z0-9]+(?:_ses-[a-zA-Z0-9]+)?"
+
+DATASET_DESCRIPTION = "dataset_description.json"
+INPUT_CHECK = "{sesdir}/{stem}_desc-inputs_qc.json"
+T1W_SUMMARY = "{sesdir}/anat/{stem}_desc-t1w_qc.json"
+SESSIONS_TABLE = "group/sessions.tsv"
+
+SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY)
+
+
+def session_wildcards(session: Session) -> dict[str, str]:
+    """The ``sesdir``/``stem`` wildcard values of a session."""
+    return {
+        "sesdir": session_dir(session.subject, session.session),
+        "stem": entity_prefix(session.subject, session.session),
+    }
+
+
+def session_paths(session: Session, patterns: tuple[str, ...] = SESSION_OUTPUTS) -> list[str]:
+    """``patterns`` filled in for one session."""
+    wildcards = session_wildcards(session)
+    return [pattern.format(**wildcards) for pattern in patterns]
+
+
+def participant_targets(dataset: Dataset) -> list[str]:
+    """Every output of the participant stage."""
+    paths = [DATASET_DESCRIPTION]
+    for session in dataset.sessions():
+        paths.extend(session_paths(session))
+    return paths
+
+
+GROUP_TARGETS = (DATASET_DESCRIPTION, SESSIONS_TABLE)
+
+
+def stage_targets(stage: str, dataset: Dataset) -> list[str]:
+    """Outputs of ``stage`` ("participant" or "group"; the group stage builds on participant outputs)."""
+    if stage == "participant":
+        return participant_targets(dataset)
+    if stage == "group":
+        return list(GROUP_TARGETS)
+    raise ValueError(f"unknown stage {stage!r}")

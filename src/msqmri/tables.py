@@ -1,0 +1,60 @@
+"""Group tables assembled from per-session JSON reports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from msqmri.io import load_json
+
+SESSION_COLUMNS = (
+    "participant_id", "session_id", "acq_time", "age", "sex", "site", "modalities",
+    "n_echoes", "n_dwi_volumes", "lesion_mask_spaces",
+    "t1w_shape", "t1w_voxel_size_mm", "t1w_orientation", "t1w_oblique", "t1w_obliquity_deg",
+    "t1w_intensity_p01", "t1w_intensity_p05", "t1w_intensity_p50", "t1w_intensity_p95",
+    "t1w_intensity_p99", "t1w_foreground_volume_ml",
+)  # fmt: skip
+
+
+def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: Mapping[str, Any]) -> dict[str, Any]:
+    """One sessions.tsv row from a session's input check, T1w summary and demographics."""
+    return {
+        "participant_id": check["participant_id"],
+        "session_id": check["session_id"],
+        "acq_time": check["acq_time"],
+        "age": demographics.get("age"),
+        "sex": demographics.get("sex"),
+        "site": demographics.get("site"),
+        "modalities": ",".join(check["modalities"]),
+        "n_echoes": len(check["MEGRE"]["files"]) if "MEGRE" in check else 0,
+        "n_dwi_volumes": check["dwi"]["n_volumes"] if "dwi" in check else 0,
+        "lesion_mask_spaces": ",".join(check["lesion_masks"]) or None,
+        "t1w_shape": "x".join(str(n) for n in t1w["shape"]),
+        "t1w_voxel_size_mm": "x".join(f"{z:g}" for z in t1w["voxel_size_mm"]),
+        "t1w_orientation": t1w["orientation"],
+        "t1w_oblique": t1w["oblique"],
+        "t1w_obliquity_deg": t1w["obliquity_deg"],
+        **{f"t1w_{key}": t1w[key] for key in t1w if key.startswith("intensity_p")},
+        "t1w_foreground_volume_ml": t1w["foreground_volume_ml"],
+    }
+
+
+def sessions_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """sessions.tsv: one row per subject-session (in the given order) with a fixed column order."""
+    return pd.DataFrame(list(rows), columns=list(SESSION_COLUMNS))
+
+
+def sessions_table_from_reports(
+    checks: Sequence[str | os.PathLike[str]],
+    summaries: Sequence[str | os.PathLike[str]],
+    demographics: Mapping[str, Mapping[str, Any]],
+) -> pd.DataFrame:
+    """sessions.tsv from the per-session input-check and T1w-summary JSON files (paired in order)."""
+    rows = []
+    for check_path, summary_path in zip(checks, summaries, strict=True):
+        check = load_json(check_path)
+        rows.append(session_row(check, load_json(summary_path), demographics.get(check["participant_id"], {})))
+    return sessions_table(rows)

@@ -1,0 +1,74 @@
+"""Shared fixtures: a tiny hand-made BIDS dataset written with nibabel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+SHAPE = (16, 16, 12)
+N_DWI = 7
+
+
+def write_image(path: Path, shape: tuple[int, ...] = SHAPE, *, seed: int = 0, affine: np.ndarray | None = None) -> Path:
+    """A random image with a bright ellipsoid 'head' (so a foreground exists) at ``path``."""
+    rng = np.random.default_rng(seed)
+    grid = np.indices(shape[:3]).astype(float)
+    centre = (np.array(shape[:3]) - 1) / 2
+    radius = np.array(shape[:3]) / 3
+    head = (((grid - centre[:, None, None, None]) / radius[:, None, None, None]) ** 2).sum(0) < 1
+    data = rng.normal(10, 3, size=shape) + 100 * (head if len(shape) == 3 else head[..., None])
+    affine = np.diag([2.0, 2.0, 2.5, 1.0]) if affine is None else affine
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data.astype(np.float32), affine), str(path))
+    return path
+
+
+def write_json(path: Path, value: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value))
+    return path
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
+    return path
+
+
+def make_tiny_bids(root: Path) -> Path:
+    """sub-01 with two sessions (ses-01 has every modality), sub-02 sessionless with a T1w only."""
+    write_json(root / "dataset_description.json", {"Name": "tiny", "BIDSVersion": "1.10.0"})
+    write_tsv(root / "participants.tsv", ["participant_id", "age", "sex", "site"],
+              [["sub-01", "34", "F", "A"], ["sub-02", "n/a", "M", "B"]])  # fmt: skip
+    write_tsv(root / "sub-01" / "sub-01_sessions.tsv", ["session_id", "acq_time"],
+              [["ses-01", "2020-01-15T09:00:00"], ["ses-02", "2021-01-20T09:00:00"]])  # fmt: skip
+    anat = root / "sub-01" / "ses-01" / "anat"
+    write_image(anat / "sub-01_ses-01_T1w.nii.gz", seed=1)
+    write_image(anat / "sub-01_ses-01_FLAIR.nii.gz", seed=2)
+    write_image(anat / "sub-01_ses-01_mt-on_MTR.nii.gz", seed=3)
+    write_image(anat / "sub-01_ses-01_mt-off_MTR.nii.gz", seed=4)
+    for echo, te in enumerate((0.005, 0.010, 0.015), start=1):
+        write_image(anat / f"sub-01_ses-01_echo-{echo}_MEGRE.nii.gz", seed=10 + echo)
+        write_json(anat / f"sub-01_ses-01_echo-{echo}_MEGRE.json", {"EchoTime": te})
+    dwi = root / "sub-01" / "ses-01" / "dwi"
+    write_image(dwi / "sub-01_ses-01_dwi.nii.gz", (*SHAPE, N_DWI), seed=5)
+    (dwi / "sub-01_ses-01_dwi.bval").write_text(" ".join(["0"] + ["1000"] * (N_DWI - 1)) + "\n")
+    vectors = np.random.default_rng(0).normal(size=(3, N_DWI))
+    vectors /= np.linalg.norm(vectors, axis=0)
+    (dwi / "sub-01_ses-01_dwi.bvec").write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in vectors) + "\n")
+    lesions = root / "derivatives" / "lesions" / "sub-01" / "ses-01" / "anat"
+    write_image(lesions / "sub-01_ses-01_space-FLAIR_label-lesion_mask.nii.gz", seed=6)
+    write_image(root / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz", seed=7)
+    las = np.diag([-1.0, 1.0, 1.0, 1.0])
+    write_image(root / "sub-02" / "anat" / "sub-02_T1w.nii", seed=8, affine=las)
+    return root
+
+
+@pytest.fixture
+def tiny_bids(tmp_path: Path) -> Path:
+    """A fresh tiny BIDS dataset (see :func:`make_tiny_bids`) in a temporary directory."""
+    return make_tiny_bids(tmp_path / "bids")

@@ -1,0 +1,144 @@
+"""The Snakemake workflow and the msqmri command line, end to end on the tiny dataset."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from conftest import make_tiny_bids
+
+from msqmri import layout
+from msqmri.adapter import report_errors
+from msqmri.bids import discover
+from msqmri.cli import find_snakefile, main
+from msqmri.io import MsqmriInputError
+
+pytestmark = pytest.mark.slow
+
+
+def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "msqmri", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def snakemake(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", find_snakefile(), "--directory", cwd, *args]
+    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["configured", "bare"])
+def test_lint_is_clean(tiny_bids: Path, tmp_path: Path, configured: bool) -> None:
+    config = ["--config", f"bids_dir={tiny_bids}", f"output_dir={tmp_path / 'out'}"] if configured else []
+    result = snakemake("--lint", *config, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
+    out = tmp_path / "derivatives"
+    participant = msqmri(tiny_bids, out, "participant", "--cores", "2", cwd=tmp_path)
+    assert participant.returncode == 0, participant.stderr
+    dataset = discover(tiny_bids)
+    for path in layout.participant_targets(dataset):
+        assert (out / path).is_file(), path
+    assert (out / "sub-02" / "anat" / "sub-02_desc-t1w_qc.json").is_file()  # sessionless: no ses- level
+    assert (
+        participant.stderr.strip()
+        .splitlines()[-1]
+        .startswith("msqmri: participant stage done for 2 subjects / 3 sessions")
+    )
+    group = msqmri(tiny_bids, out, "group", cwd=tmp_path)
+    assert group.returncode == 0, group.stderr
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "msqmri" and description["GeneratedBy"][0]["Version"]
+    assert description["BIDSVersion"]
+    table = pd.read_csv(out / "group" / "sessions.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert list(zip(table.participant_id, table.session_id, strict=True)) == [
+        ("sub-01", "ses-01"),
+        ("sub-01", "ses-02"),
+        ("sub-02", "n/a"),
+    ]
+    assert table.loc[0, "modalities"] == "T1w,FLAIR,MTR,MEGRE,dwi" and table.loc[2, "t1w_orientation"] == "LAS"
+
+
+def test_cli_participant_label_and_dry_run(tiny_bids: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    dry = msqmri(tiny_bids, out, "participant", "--participant-label", "02", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "sub-02_desc-t1w_qc.json" in dry.stdout and "sub-01_ses-01" not in dry.stdout
+    assert not (out / "sub-02").exists()
+
+
+def test_failing_input_is_one_line_without_traceback(tiny_bids: Path, tmp_path: Path) -> None:
+    bval = tiny_bids / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01_dwi.bval"
+    bval.write_text("0 1000\n")
+    result = msqmri(tiny_bids, tmp_path / "out", "participant", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("msqmri: error:")]
+    assert errors == [f"msqmri: error: sub-01 ses-01: {bval}: 2 b-values for 7 volumes"]
+    # the other sessions still ran (--keep-going)
+    assert (tmp_path / "out" / "sub-02" / "sub-02_desc-inputs_qc.json").is_file()
+
+
+def test_bad_label_is_one_line(tiny_bids: Path, tmp_path: Path) -> None:
+    (tiny_bids / "sub-$(x)").mkdir()
+    result = msqmri(tiny_bids, tmp_path / "out", "participant", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    reason = "invalid sub- label '$(x)': BIDS labels may contain only letters and digits"
+    assert result.stderr.strip() == f"msqmri: error: {tiny_bids / 'sub-$(x)'}: {reason}"
+
+
+def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = snakemake("--cores", "2", "--config", f"bids_dir={tiny_bids}", f"output_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for path in layout.participant_targets(discover(tiny_bids)) + list(layout.GROUP_TARGETS):
+        assert (out / path).is_file(), path
+
+
+def test_demo_generates_then_runs_both_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo plumbing, with the tiny dataset standing in for the phantom cohort."""
+
+    def generate(out_dir: Path, spec: dict) -> Path:
+        assert spec == {"n_subjects": 2, "n_sessions": 2, "resolution": 2.0}
+        return make_tiny_bids(out_dir)
+
+    monkeypatch.setattr("msqmri.cli._load_phantom", lambda: (dict, generate))
+    assert main(["demo", str(tmp_path / "demo"), "--cores", "2"]) == 0
+    assert (tmp_path / "demo" / "bids" / "participants.tsv").is_file()
+    assert not (tmp_path / "demo" / "bids.partial").exists()
+    assert (tmp_path / "demo" / "derivatives" / "group" / "sessions.tsv").is_file()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("msqmri: group stage done for 2 subjects / 3 sessions")
+
+
+def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "participant" in text and "msqmri demo" in text and "examples:" in text
+
+
+def test_report_errors_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "job.log"
+    job = SimpleNamespace(params=SimpleNamespace(label="sub-01 ses-01"), log=[str(log)], rule="demo")
+    with pytest.raises(SystemExit) as info, report_errors(job):
+        raise MsqmriInputError("x.nii.gz", "broken\nheader")
+    assert info.value.code == 1
+    assert capsys.readouterr().err == "msqmri: error: sub-01 ses-01: x.nii.gz: broken header\n"
+    with pytest.raises(SystemExit), report_errors(job):
+        raise KeyError("boom")
+    err = capsys.readouterr().err
+    assert err.startswith("msqmri: error: sub-01 ses-01: internal error KeyError") and "Traceback" not in err
+    assert "Traceback" in log.read_text()

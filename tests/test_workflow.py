@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from conftest import make_tiny_bids
 
 from msqmri import layout
 from msqmri.adapter import report_errors
@@ -104,22 +103,23 @@ def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
         assert (out / path).is_file(), path
 
 
-def test_demo_generates_then_runs_both_stages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The demo plumbing, with the tiny dataset standing in for the phantom cohort."""
-
-    def generate(out_dir: Path, spec: dict) -> Path:
-        assert spec == {"n_subjects": 2, "n_sessions": 2, "resolution": 2.0}
-        return make_tiny_bids(out_dir)
-
-    monkeypatch.setattr("msqmri.cli._load_phantom", lambda: (dict, generate))
-    assert main(["demo", str(tmp_path / "demo"), "--cores", "2"]) == 0
-    assert (tmp_path / "demo" / "bids" / "participants.tsv").is_file()
-    assert not (tmp_path / "demo" / "bids.partial").exists()
-    assert (tmp_path / "demo" / "derivatives" / "group" / "sessions.tsv").is_file()
-    lines = capsys.readouterr().err.splitlines()
-    assert lines[-1].startswith("msqmri: group stage done for 2 subjects / 3 sessions")
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    """`msqmri demo` builds the real synthetic cohort and writes a valid derivatives dataset."""
+    demo = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("msqmri: group stage done for 2 subjects / 4 sessions")
+    assert not (demo / "bids.partial").exists()
+    assert (demo / "bids" / "sourcedata" / "ground_truth" / "pbvc.tsv").is_file()
+    description = json.loads((demo / "derivatives" / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "msqmri"
+    sessions = pd.read_csv(demo / "derivatives" / "group" / "sessions.tsv", sep="\t")
+    assert len(sessions) == 4
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

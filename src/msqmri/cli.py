@@ -204,15 +204,6 @@ def _error(message: str, status: int = 1) -> int:
     return status
 
 
-def _load_phantom():
-    """The phantom generator, imported only when needed."""
-    try:
-        from msqmri.phantom import CohortSpec, generate_cohort
-    except ImportError as exc:
-        raise MsqmriError(f"the synthetic cohort generator is unavailable ({exc})") from None
-    return CohortSpec, generate_cohort
-
-
 def _phantom(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="msqmri phantom",
@@ -226,15 +217,21 @@ def _phantom(argv: list[str]) -> int:
     parser.add_argument("--sessions", type=int, default=2, metavar="K", help="sessions per subject (default: 2)")
     parser.add_argument("--resolution", type=float, default=2.0, metavar="MM", help="voxel size in mm (default: 2)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    parser.add_argument("--no-noise", action="store_true", help="noise-free images (ground truth checks)")
+    parser.add_argument(
+        "--scale-drift", type=float, default=0.0, metavar="F",
+        help="largest scanner scale error of a follow-up session, e.g. 0.006 (default: 0)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    try:
-        cohort_spec, generate_cohort = _load_phantom()
-        spec = cohort_spec(
-            n_subjects=args.subjects, n_sessions=args.sessions, resolution=args.resolution, seed=args.seed
-        )
-        path = generate_cohort(args.out_dir, spec)
-    except MsqmriError as exc:
-        return _error(str(exc))
+    if args.subjects < 1 or args.sessions < 1 or not 0.5 <= args.resolution <= 5.0:
+        parser.error("need --subjects >= 1, --sessions >= 1 and 0.5 <= --resolution <= 5")
+    from msqmri.phantom import CohortSpec, generate_cohort  # heavy imports, only when needed
+
+    spec = CohortSpec(
+        n_subjects=args.subjects, n_sessions=args.sessions, resolution=args.resolution, seed=args.seed,
+        noise=not args.no_noise, scale_drift=args.scale_drift,
+    )  # fmt: skip
+    path = generate_cohort(args.out_dir, spec)
     print(f"msqmri: phantom cohort of {args.subjects} subjects x {args.sessions} sessions in {path}", file=sys.stderr)
     return 0
 
@@ -258,11 +255,9 @@ def _demo(argv: list[str]) -> int:
         partial = args.output_dir / "bids.partial"  # renamed into place only once complete
         shutil.rmtree(partial, ignore_errors=True)
         print(f"msqmri: generating the demo cohort in {bids_dir}", file=sys.stderr)
-        try:
-            cohort_spec, generate_cohort = _load_phantom()
-            generate_cohort(partial, cohort_spec(n_subjects=2, n_sessions=2, resolution=2.0))
-        except MsqmriError as exc:
-            return _error(str(exc))
+        from msqmri.phantom import DEMO, generate_cohort  # heavy imports, only when needed
+
+        generate_cohort(partial, DEMO)
         partial.rename(bids_dir)
     for stage in STAGES:
         status = run_stage(

@@ -63,11 +63,11 @@ class CohortSpec:
     dwi_motion_deg: float = 0.0  # per-volume random head rotation of the DWI series
     mt_misalignment_mm: float = 0.0  # translation of MT-on relative to MT-off
     lesions: bool = True
-    truth_step: float | None = None  # anatomy grid (mm); default: the resolution, within 1-2 mm
+    truth_step: float | None = None  # anatomy grid (mm); default: half the resolution, within 1-1.5 mm
 
     @property
     def step(self) -> float:
-        return self.truth_step or min(max(1.0, self.resolution), 2.0)
+        return self.truth_step or min(max(1.0, self.resolution / 2.0), 1.5)
 
 
 def generate_cohort(out_dir: str | Path, spec: CohortSpec = CohortSpec()) -> Path:

@@ -117,6 +117,17 @@ def _tensor_fa_md(signal: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray) -> t
     return fa, md
 
 
+def test_brain_mask_is_filled_brain_tissue(clean_cohort: Path) -> None:
+    truth = clean_cohort / "sourcedata/ground_truth/sub-01/ses-01"
+    mask = _load(truth / "sub-01_ses-01_space-T1w_desc-brain_mask.nii.gz") > 0
+    tissue = sum(_load(truth / f"sub-01_ses-01_space-T1w_label-{t}_probseg.nii.gz") for t in ("GM", "WM"))
+    csf = _load(truth / "sub-01_ses-01_space-T1w_label-CSF_probseg.nii.gz")
+    assert np.all(mask[tissue >= 0.5])
+    assert (mask & (csf > 0.5)).sum() > 0  # ventricles are inside the mask
+    voxel_ml = 3.0 * 3.0 * 3.6 / 1000
+    assert abs(mask.sum() * voxel_ml - tissue.sum() * voxel_ml) / (tissue.sum() * voxel_ml) < 0.15
+
+
 def test_lesion_history_and_masks(clean_cohort: Path) -> None:
     lesions = pd.read_csv(clean_cohort / "sourcedata/ground_truth/lesions.tsv", sep="\t")
     sub = lesions[lesions.participant_id == "sub-01"].pivot(index="lesion_id", columns="session_id")

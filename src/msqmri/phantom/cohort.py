@@ -18,6 +18,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from msqmri import __version__
 from msqmri.io import save_json, save_nifti, save_text, save_tsv
@@ -264,7 +265,8 @@ class _Session:
         }
         for label, pv in maps.items():
             self._save(pv, affine, self.truth / f"{self.stem}_space-T1w_label-{label}_probseg.nii.gz", "float32")
-        brain = sum(frac[..., idx[t]] for t in tissues.BRAIN) >= 0.5
+        # the brain mask holds the ventricles, as a brain extraction's does
+        brain = ndimage.binary_fill_holes(sum(frac[..., idx[t]] for t in tissues.BRAIN) >= 0.5)
         self._save(brain, affine, self.truth / f"{self.stem}_space-T1w_desc-brain_mask.nii.gz", "uint8")
         lesion_mask = maps["lesion"] >= 0.5
         self._save(np.where(lesion_mask, lesion_id, 0), affine,

@@ -204,13 +204,21 @@ def _error(message: str, status: int = 1) -> int:
     return status
 
 
-def _phantom(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="msqmri phantom",
-        description="Write a synthetic longitudinal MS cohort as a raw BIDS dataset (with ground truth "
-        "in sourcedata/ground_truth and lesion masks in derivatives/lesions).",
-        epilog="example:\n  msqmri phantom /tmp/cohort --subjects 4 --sessions 3 --resolution 1.5 --seed 7",
+def _subcommand_parser(name: str, description: str, example: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"msqmri {name}",
+        description=description,
+        epilog=f"example:\n  msqmri {name} {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _phantom(argv: list[str]) -> int:
+    parser = _subcommand_parser(
+        "phantom",
+        "Write a synthetic longitudinal MS cohort as a raw BIDS dataset (with ground truth "
+        "in sourcedata/ground_truth and lesion masks in derivatives/lesions).",
+        "/tmp/cohort --subjects 4 --sessions 3 --resolution 1.5 --seed 7",
     )
     parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="directory of the new BIDS dataset")
     parser.add_argument("--subjects", type=int, default=2, metavar="N", help="number of subjects (default: 2)")
@@ -237,12 +245,11 @@ def _phantom(argv: list[str]) -> int:
 
 
 def _demo(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="msqmri demo",
-        description="Build the bundled synthetic cohort (2 subjects x 2 sessions at 2 mm) in OUTPUT_DIR/bids "
+    parser = _subcommand_parser(
+        "demo",
+        "Build the bundled synthetic cohort (2 subjects x 2 sessions at 2 mm) in OUTPUT_DIR/bids "
         "and run the participant and group stages on it into OUTPUT_DIR/derivatives.",
-        epilog="example:\n  msqmri demo /tmp/msqmri-demo --cores 4",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "/tmp/msqmri-demo --cores 4",
     )
     parser.add_argument(
         "output_dir", metavar="OUTPUT_DIR", type=Path, nargs="?", default=Path("msqmri-demo"),

@@ -1,8 +1,10 @@
-"""Shared fixtures: a tiny hand-made BIDS dataset written with nibabel."""
+"""Shared fixtures: a tiny BIDS dataset written with nibabel (T1w from a 4 mm phantom head)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -27,6 +29,28 @@ def write_image(path: Path, shape: tuple[int, ...] = SHAPE, *, seed: int = 0, af
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def phantom_head() -> np.ndarray:
+    """T1w voxels of a 4 mm synthetic head (RAS order), built once per test process."""
+    from msqmri.phantom import CohortSpec, generate_cohort
+
+    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=4.0, modalities=("T1w",), lesions=False,
+                      orientations=("RAS",), seed=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = generate_cohort(tmp, spec)
+        return np.asarray(nib.load(str(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz")).dataobj, np.float32)
+
+
+def write_t1w(path: Path, *, flip_x: bool = False) -> Path:
+    """A realistic T1w head at ``path`` (4 mm; stored LAS when ``flip_x``), so structural stages can run."""
+    data = phantom_head()
+    affine = np.diag([-4.0 if flip_x else 4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = -np.diag(affine)[:3] * (np.array(data.shape) - 1) / 2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+    return path
+
+
 def write_json(path: Path, value: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value))
@@ -47,7 +71,7 @@ def make_tiny_bids(root: Path) -> Path:
     write_tsv(root / "sub-01" / "sub-01_sessions.tsv", ["session_id", "acq_time"],
               [["ses-01", "2020-01-15T09:00:00"], ["ses-02", "2021-01-20T09:00:00"]])  # fmt: skip
     anat = root / "sub-01" / "ses-01" / "anat"
-    write_image(anat / "sub-01_ses-01_T1w.nii.gz", seed=1)
+    write_t1w(anat / "sub-01_ses-01_T1w.nii.gz")
     write_image(anat / "sub-01_ses-01_FLAIR.nii.gz", seed=2)
     write_image(anat / "sub-01_ses-01_mt-on_MTR.nii.gz", seed=3)
     write_image(anat / "sub-01_ses-01_mt-off_MTR.nii.gz", seed=4)
@@ -62,9 +86,8 @@ def make_tiny_bids(root: Path) -> Path:
     (dwi / "sub-01_ses-01_dwi.bvec").write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in vectors) + "\n")
     lesions = root / "derivatives" / "lesions" / "sub-01" / "ses-01" / "anat"
     write_image(lesions / "sub-01_ses-01_space-FLAIR_label-lesion_mask.nii.gz", seed=6)
-    write_image(root / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz", seed=7)
-    las = np.diag([-1.0, 1.0, 1.0, 1.0])
-    write_image(root / "sub-02" / "anat" / "sub-02_T1w.nii", seed=8, affine=las)
+    write_t1w(root / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz")
+    write_t1w(root / "sub-02" / "anat" / "sub-02_T1w.nii", flip_x=True)
     return root
 
 

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,6 +18,7 @@ from msqmri.adapter import report_errors
 from msqmri.bids import discover
 from msqmri.cli import find_snakefile, main
 from msqmri.io import MsqmriInputError
+from msqmri.tables import BRAIN_VOLUME_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -120,6 +123,13 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert description["GeneratedBy"][0]["Name"] == "msqmri"
     sessions = pd.read_csv(demo / "derivatives" / "group" / "sessions.tsv", sep="\t")
     assert len(sessions) == 4
+    volumes = pd.read_csv(demo / "derivatives" / "group" / "brain_volumes.tsv", sep="\t")
+    assert list(volumes.columns) == list(BRAIN_VOLUME_COLUMNS)  # the contract's columns, in order
+    assert len(volumes) == 4 and volumes.brain_volume_ml.between(900, 1800).all()
+    for session in ("sub-01/ses-01/anat/sub-01_ses-01", "sub-02/ses-02/anat/sub-02_ses-02"):
+        mask = demo / "derivatives" / f"{session}_desc-brain_mask.nii.gz"
+        raw = demo / "bids" / f"{session}_T1w.nii.gz"
+        assert np.allclose(nib.load(str(mask)).affine, nib.load(str(raw)).affine)  # on the raw T1w grid
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,8 +6,10 @@
    Smith 2002, and ANTs' brain extraction, Avants et al. 2010).
 3. The MNI template brain registered to the rough-masked subject (rigid, affine, then SyN;
    Avants et al. 2008), its brain mask and tissue priors warped back.
-4. Refinement: Atropos 3-class segmentation with the warped priors in a band around the prior mask;
-   the brain is GM + WM posterior >= 0.5, largest component, holes filled (ventricles, lesions).
+4. Refinement: Atropos 3-class segmentation with the warped priors in a band around the prior mask,
+   then partial-volume fractions from the class means (CSF from the ventricles); the brain is the largest component of
+   voxels at least half GM + WM (within one voxel of the Atropos brain), holes filled (ventricles,
+   lesions).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from scipy import ndimage
 
 from msqmri import template
 from msqmri.bias import n4
-from msqmri.segmentation import segment
+from msqmri.segmentation import class_means, partial_volumes, segment
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
 REGISTRATION_RESOLUTION = 2.0
@@ -35,8 +37,9 @@ class BrainExtraction:
     corrected: ants.ANTsImage  # N4 bias-corrected T1w
     priors: dict[str, ants.ANTsImage]  # template csf/gm/wm/icv warped to the subject
     posteriors: dict[str, np.ndarray]  # Atropos csf/gm/wm posteriors in the refinement band
-    transforms: list[str]  # template -> subject (ANTs order: warp, affine)
-    inverse_transforms: list[str]  # subject -> template
+    fractions: dict[str, np.ndarray]  # csf/gm/wm partial-volume fractions in the refinement band
+    transforms: list[str]  # template -> subject (one composite .h5)
+    inverse_transforms: list[str]  # subject -> template (one composite .h5)
 
 
 def ball(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
@@ -88,7 +91,8 @@ def extract_brain(t1w: ants.ANTsImage, seed: int = 1) -> BrainExtraction:
     tmpl = template.images(REGISTRATION_RESOLUTION)
     fixed = corrected * corrected.new_image_like(rough.astype(np.float32))
     reg = ants.registration(
-        fixed=fixed, moving=tmpl["t1w"], type_of_transform="antsRegistrationSyNQuick[s]", random_seed=seed
+        fixed=fixed, moving=tmpl["t1w"], type_of_transform="antsRegistrationSyNQuick[s]", random_seed=seed,
+        write_composite_transform=True,
     )
     priors = {
         name: ants.apply_transforms(fixed=corrected, moving=tmpl[name], transformlist=reg["fwdtransforms"])
@@ -98,9 +102,19 @@ def extract_brain(t1w: ants.ANTsImage, seed: int = 1) -> BrainExtraction:
     band = ndimage.binary_dilation(prior_brain | rough, ball(3.0, corrected.spacing)) & head
     band_img = corrected.new_image_like(band.astype(np.float32))
     posteriors = segment(corrected, band_img, priors)
-    brain = largest_component((posteriors["gm"] + posteriors["wm"]) >= 0.5)
+    classified = (posteriors["gm"] + posteriors["wm"]) >= 0.5
+    # class means inside the hole-filled brain: its CSF is ventricular, purer than the thin outer rim
+    means = class_means(data, posteriors, ndimage.binary_fill_holes(classified))
+    fractions = partial_volumes(data, means, band)
+    brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
+    brain = largest_component(brain)
     mask = ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, corrected.spacing)) | brain)
     return BrainExtraction(
-        mask=mask, head=head, corrected=corrected, priors=priors, posteriors=posteriors,
-        transforms=reg["fwdtransforms"], inverse_transforms=reg["invtransforms"],
+        mask=mask, head=head, corrected=corrected, priors=priors, posteriors=posteriors, fractions=fractions,
+        transforms=_as_list(reg["fwdtransforms"]), inverse_transforms=_as_list(reg["invtransforms"]),
     )  # fmt: skip
+
+
+def _as_list(transforms: str | list[str]) -> list[str]:
+    """antspyx returns one path for a composite transform, a list otherwise."""
+    return [transforms] if isinstance(transforms, str) else list(transforms)

@@ -16,8 +16,24 @@ DATASET_DESCRIPTION = "dataset_description.json"
 INPUT_CHECK = "{sesdir}/{stem}_desc-inputs_qc.json"
 T1W_SUMMARY = "{sesdir}/anat/{stem}_desc-t1w_qc.json"
 SESSIONS_TABLE = "group/sessions.tsv"
+BRAIN_VOLUMES_TABLE = "group/brain_volumes.tsv"
 
-SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY)
+#: structural preprocessing products of a session, by the keys of :func:`msqmri.structural.write`
+_ANAT = "{sesdir}/anat/{stem}"
+STRUCTURAL = {
+    "preproc": f"{_ANAT}_desc-preproc_T1w.nii.gz",
+    "brain_mask": f"{_ANAT}_desc-brain_mask.nii.gz",
+    "icv_mask": f"{_ANAT}_label-ICV_mask.nii.gz",
+    "dseg": f"{_ANAT}_dseg.nii.gz",
+    "probseg_csf": f"{_ANAT}_label-CSF_probseg.nii.gz",
+    "probseg_gm": f"{_ANAT}_label-GM_probseg.nii.gz",
+    "probseg_wm": f"{_ANAT}_label-WM_probseg.nii.gz",
+    "to_template": f"{_ANAT}_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.h5",
+    "from_template": f"{_ANAT}_from-MNI152NLin2009aSym_to-T1w_mode-image_xfm.h5",
+    "volumes": f"{_ANAT}_desc-sienax_volumes.json",
+}
+
+SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values())
 
 
 def session_wildcards(session: Session) -> dict[str, str]:
@@ -42,7 +58,7 @@ def participant_targets(dataset: Dataset) -> list[str]:
     return paths
 
 
-GROUP_TARGETS = (DATASET_DESCRIPTION, SESSIONS_TABLE)
+GROUP_TARGETS = (DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE)
 
 
 def stage_targets(stage: str, dataset: Dataset) -> list[str]:

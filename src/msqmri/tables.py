@@ -58,3 +58,14 @@ def sessions_table_from_reports(
         check = load_json(check_path)
         rows.append(session_row(check, load_json(summary_path), demographics.get(check["participant_id"], {})))
     return sessions_table(rows)
+
+
+BRAIN_VOLUME_COLUMNS = (
+    "participant_id", "session_id", "brain_volume_ml", "gm_volume_ml", "wm_volume_ml", "csf_volume_ml",
+    "lesion_volume_ml", "vscale", "normalized_brain_volume_ml",
+)  # fmt: skip
+
+
+def brain_volumes_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """group/brain_volumes.tsv from the per-session SIENAX-like volume JSON files."""
+    return pd.DataFrame([load_json(path) for path in reports], columns=list(BRAIN_VOLUME_COLUMNS))

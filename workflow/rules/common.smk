@@ -80,3 +80,17 @@ def session_files(wildcards):
 
 def session_t1w(wildcards):
     return str(session_for(wildcards).t1w)
+
+
+def structural_inputs(wildcards):
+    """The T1w of a session and, when given, its lesion mask in T1w space."""
+    session = session_for(wildcards)
+    inputs = {"t1w": str(session.t1w)}
+    if session.lesion_mask_t1w is not None:
+        inputs["lesion"] = str(session.lesion_mask_t1w)
+    return inputs
+
+
+def session_ids(session):
+    """BIDS participant and session ids of a session, for table rows."""
+    return {"participant_id": session.participant_id, "session_id": session.session_id}

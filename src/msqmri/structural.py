@@ -1,0 +1,116 @@
+"""Structural preprocessing of one session's T1w: the steps chained, with I/O at the edges.
+
+N4 and template-based brain extraction (:mod:`msqmri.brain_extraction`), partial-volume tissue
+maps with lesions filled as WM (:mod:`msqmri.segmentation`), intracranial estimate
+(:mod:`msqmri.skull`) and SIENAX-like volumes (:mod:`msqmri.atrophy.sienax`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import ants
+import nibabel as nib
+import numpy as np
+
+from msqmri import template
+from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
+from msqmri.brain_extraction import extract_brain
+from msqmri.io import MsqmriInputError, atomic_path, load_nifti, save_json, save_nifti
+from msqmri.segmentation import CLASSES, fill_lesions, hard_labels
+from msqmri.skull import intracranial_mask
+
+
+@dataclass
+class Structural:
+    """The products of structural preprocessing, on the raw T1w grid."""
+
+    corrected: ants.ANTsImage
+    brain: np.ndarray
+    icv: np.ndarray
+    fractions: dict[str, np.ndarray]
+    dseg: np.ndarray
+    volumes: dict[str, float]
+    to_template: str  # composite transform file, T1w -> template
+    from_template: str  # composite transform file, template -> T1w
+
+
+def load_t1w(path: str | os.PathLike[str]) -> ants.ANTsImage:
+    """A validated 3D T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise)."""
+    img, data = load_nifti(path, ndim=3)
+    if float(np.percentile(data, 99)) <= 0:
+        raise MsqmriInputError(path, "image has no positive signal")
+    return ants.from_nibabel_nifti(nib.Nifti1Image(data, img.affine, img.header))
+
+
+def load_lesion_mask(path: str | os.PathLike[str] | None, like: ants.ANTsImage) -> np.ndarray | None:
+    """A lesion mask on the T1w grid (nearest-neighbour resampled if its grid differs), or None."""
+    if path is None:
+        return None
+    img, data = load_nifti(path, ndim=3, allow_empty=True)
+    mask = ants.from_nibabel_nifti(nib.Nifti1Image((data > 0.5).astype(np.float32), img.affine))
+    if mask.shape != like.shape or not np.allclose(mask.spacing, like.spacing, atol=1e-3):
+        mask = ants.resample_image_to_target(mask, like, interp_type="nearestNeighbor")
+    return mask.numpy() > 0.5
+
+
+def preprocess(t1w: ants.ANTsImage, lesion: np.ndarray | None = None, seed: int = 1) -> Structural:
+    """Brain mask, tissue maps, ICV and volumes of a T1w (``lesion``: optional mask on its grid)."""
+    extraction = extract_brain(t1w, seed=seed)
+    data = extraction.corrected.numpy()
+    icv, _ = intracranial_mask(data, extraction.mask, extraction.head, t1w.spacing)
+    fractions = {c: np.where(icv, f, 0.0).astype(np.float32) for c, f in extraction.fractions.items()}
+    if lesion is not None:
+        lesion = lesion & extraction.mask
+    fractions = fill_lesions(fractions, lesion)
+    voxel_ml = float(np.prod(t1w.spacing)) / 1000.0
+    volumes = tissue_volumes(fractions, lesion, voxel_ml)
+    vscale = volume_scaling(t1w.new_image_like(icv.astype(np.float32)), seed=seed)
+    volumes.update(vscale=vscale, normalized_brain_volume_ml=volumes["brain_volume_ml"] * vscale,
+                   icv_volume_ml=float(icv.sum()) * voxel_ml)
+    to_template, from_template = extraction.inverse_transforms, extraction.transforms
+    return Structural(
+        corrected=extraction.corrected, brain=extraction.mask, icv=icv, fractions=fractions,
+        dseg=hard_labels(fractions, extraction.mask), volumes=volumes,
+        to_template=to_template[0], from_template=from_template[0],
+    )  # fmt: skip
+
+
+def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: dict[str, str]) -> None:
+    """Write every product next to each other, on the raw T1w grid (keys: see ``OUTPUT_KEYS``)."""
+    reference = nib.load(str(t1w_path))
+
+    def save(array: np.ndarray, key: str, dtype: type) -> None:
+        img = nib.Nifti1Image(np.asarray(array, dtype=dtype), reference.affine)
+        img.set_qform(reference.affine, code=1)
+        img.set_sform(reference.affine, code=1)
+        save_nifti(img, outputs[key])
+
+    save(result.corrected.numpy(), "preproc", np.float32)
+    save(result.brain, "brain_mask", np.uint8)
+    save(result.icv, "icv_mask", np.uint8)
+    save(result.dseg, "dseg", np.uint8)
+    for c in CLASSES:
+        save(result.fractions[c], f"probseg_{c}", np.float32)
+    for key, source in (("to_template", result.to_template), ("from_template", result.from_template)):
+        with atomic_path(outputs[key]) as tmp:
+            shutil.copyfile(source, tmp)
+    save_json({**result.volumes, "Sources": [str(Path(t1w_path).name)], "TemplateSpace": template.SPACE},
+              outputs["volumes"])
+
+
+def run(
+    t1w_path: str | os.PathLike[str],
+    lesion_path: str | os.PathLike[str] | None,
+    outputs: dict[str, str],
+    ids: dict[str, str | None],
+    seed: int = 1,
+) -> None:
+    """Load, preprocess and write one session (the ``structural`` rule); ``ids`` are its BIDS ids."""
+    t1w = load_t1w(t1w_path)
+    result = preprocess(t1w, load_lesion_mask(lesion_path, t1w), seed=seed)
+    result.volumes.update(ids)
+    write(result, t1w_path, outputs)

@@ -1,0 +1,118 @@
+"""Structural preprocessing against the phantom's ground truth (3 mm here; 1 mm in benchmarks/)."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from msqmri.io import MsqmriInputError
+from msqmri.phantom import CohortSpec, generate_cohort
+from msqmri.structural import Structural, load_lesion_mask, load_t1w, preprocess
+
+SPEC = CohortSpec(n_subjects=2, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=4,
+                  orientations=("RAS", "LAS"))
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_cohort(tmp_path_factory.mktemp("structural"), SPEC)
+
+
+@pytest.fixture(scope="module")
+def anisotropic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One subject stored LAS with anisotropic voxels, as 1x1x1.2 mm scans are (here 3x3x3.6 mm)."""
+    spec = replace(SPEC, n_subjects=1, t1w_voxel=(3.0, 3.0, 3.6), orientations=("LAS",), seed=9)
+    return generate_cohort(tmp_path_factory.mktemp("anisotropic"), spec)
+
+
+def _truth(root: Path, sub: str, name: str) -> np.ndarray:
+    path = root / f"sourcedata/ground_truth/sub-{sub}/ses-01/sub-{sub}_ses-01_space-T1w_{name}.nii.gz"
+    return np.asarray(nib.load(str(path)).dataobj, dtype=np.float64)
+
+
+def _run(root: Path, sub: str) -> tuple[Structural, np.ndarray]:
+    anat = root / f"sub-{sub}/ses-01/anat"
+    t1w = load_t1w(anat / f"sub-{sub}_ses-01_T1w.nii.gz")
+    lesion_path = root / f"derivatives/lesions/sub-{sub}/ses-01/anat/sub-{sub}_ses-01_space-T1w_label-lesion_mask.nii.gz"
+    lesion = load_lesion_mask(lesion_path, t1w)
+    return preprocess(t1w, lesion), lesion
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
+
+
+def _check_against_truth(root: Path, sub: str) -> None:
+    result, lesion = _run(root, sub)
+    truth_brain = _truth(root, sub, "desc-brain_mask") > 0
+    assert _dice(result.brain, truth_brain) >= 0.97
+    pv = {t: _truth(root, sub, f"label-{t}_probseg") for t in ("CSF", "GM", "WM")}
+    voxel_ml = np.prod(nib.load(str(root / f"sub-{sub}/ses-01/anat/sub-{sub}_ses-01_T1w.nii.gz")).header.get_zooms()) / 1000
+    true_brain_ml = (pv["GM"] + pv["WM"]).sum() * voxel_ml
+    assert abs(result.volumes["brain_volume_ml"] / true_brain_ml - 1) <= 0.05  # 1.5 % at 1 mm (benchmark)
+    hard = np.argmax(np.stack([pv["CSF"], pv["GM"], pv["WM"]]), axis=0) + 1
+    for label in (2, 3):  # GM, WM
+        assert _dice(result.dseg == label, (hard == label) & truth_brain) >= 0.90
+    assert np.all(result.dseg[lesion] == 3)  # lesions filled as WM
+    assert np.all(result.fractions["wm"][lesion] == 1.0)
+    sessions = pd.read_csv(root / "sourcedata/ground_truth/sessions.tsv", sep="\t")
+    head_scale = sessions.set_index("participant_id").loc[f"sub-{sub}", "head_scale"]
+    assert result.volumes["vscale"] == pytest.approx(head_scale**-3, rel=0.03)
+
+
+@pytest.mark.slow
+def test_brain_extraction_segmentation_and_volumes_ras(cohort: Path) -> None:
+    _check_against_truth(cohort, "01")
+
+
+@pytest.mark.slow
+def test_brain_extraction_segmentation_and_volumes_las(cohort: Path) -> None:
+    _check_against_truth(cohort, "02")
+
+
+@pytest.mark.slow
+def test_anisotropic_las_voxels(anisotropic: Path) -> None:
+    img = nib.load(str(anisotropic / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"))
+    assert nib.aff2axcodes(img.affine) == ("L", "A", "S")
+    assert img.header.get_zooms() == pytest.approx((3.0, 3.0, 3.6))
+    _check_against_truth(anisotropic, "01")
+
+
+def _write(tmp_path: Path, data: np.ndarray, name: str = "t1w.nii.gz") -> Path:
+    path = tmp_path / name
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [("4d", "expected a 3D image"), ("nan", "NaN or Inf"), ("empty", "image is empty"),
+     ("truncated", "truncated or corrupt"), ("zeros_negative", "no positive signal")],
+)  # fmt: skip
+def test_bad_t1w_is_a_one_line_error_naming_the_file(tmp_path: Path, case: str, reason: str) -> None:
+    rng = np.random.default_rng(0)
+    good = rng.uniform(1, 100, (12, 12, 12)).astype(np.float32)
+    if case == "4d":
+        path = _write(tmp_path, np.stack([good, good], -1))
+    elif case == "nan":
+        good[3, 3, 3] = np.nan
+        path = _write(tmp_path, good)
+    elif case == "empty":
+        path = _write(tmp_path, np.zeros_like(good))
+    elif case == "zeros_negative":
+        path = _write(tmp_path, -good)
+    else:
+        full = _write(tmp_path, good, "full.nii.gz").read_bytes()
+        path = tmp_path / "t1w.nii.gz"
+        path.write_bytes(full[: len(full) // 2])
+        assert gzip.decompress(full)  # the untruncated file was valid
+    with pytest.raises(MsqmriInputError) as info:
+        load_t1w(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and reason in message and "\n" not in message

@@ -1,0 +1,37 @@
+# Structural preprocessing of each session's T1w: N4, brain extraction, tissue segmentation,
+# registration to the MNI template, SIENAX-like volumes.
+
+
+rule structural:
+    input:
+        unpack(structural_inputs),
+    output:
+        **{key: out(pattern) for key, pattern in layout.STRUCTURAL.items()},
+    params:
+        ids=lambda wildcards: session_ids(session_for(wildcards)),
+        seed=config["seed"],
+        label=session_label,
+    threads: 2
+    resources:
+        mem_mb=3000,
+    log:
+        session_log("structural"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/structural.py"
+
+
+rule brain_volumes_table:
+    input:
+        all_sessions(layout.STRUCTURAL["volumes"]),
+    output:
+        out(layout.BRAIN_VOLUMES_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/brain_volumes_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/brain_volumes_table.py"

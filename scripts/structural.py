@@ -12,4 +12,7 @@ from msqmri.structural import run  # noqa: E402  (after the thread setting, whic
 
 with report_errors(snakemake):
     outputs = {key: snakemake.output[key] for key in snakemake.output.keys()}
-    run(snakemake.input.t1w, snakemake.input.get("lesion"), outputs, snakemake.params.ids, snakemake.params.seed)
+    run(
+        snakemake.input.t1w, snakemake.input.get("lesion"), outputs, snakemake.params.ids,
+        seed=snakemake.params.seed, backend=snakemake.params.backend,
+    )  # fmt: skip

@@ -116,3 +116,20 @@ def test_bad_t1w_is_a_one_line_error_naming_the_file(tmp_path: Path, case: str, 
         load_t1w(path)
     message = str(info.value)
     assert message.startswith(str(path)) and reason in message and "\n" not in message
+
+
+@pytest.mark.slow
+def test_deepbet_backend_or_clear_error(cohort: Path) -> None:
+    """The CNN backend (optional extra) gives a brain mask, or a one-line error saying how to install it."""
+    from msqmri.io import MsqmriError
+
+    t1w_path = cohort / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
+    t1w = load_t1w(t1w_path)
+    try:
+        import deepbet  # noqa: F401
+    except ImportError:
+        with pytest.raises(MsqmriError, match=r"pip install msqmri\[cnn\]"):
+            preprocess(t1w, backend="deepbet", t1w_path=t1w_path)
+        return
+    result = preprocess(t1w, backend="deepbet", t1w_path=t1w_path)
+    assert _dice(result.brain, _truth(cohort, "01", "desc-brain_mask") > 0) >= 0.85

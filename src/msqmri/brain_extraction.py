@@ -14,14 +14,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import tempfile
 from dataclasses import dataclass
 
 import ants
+import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
 from msqmri import template
 from msqmri.bias import n4
+from msqmri.io import MsqmriError
 from msqmri.segmentation import class_means, partial_volumes, segment
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
@@ -82,8 +88,29 @@ def rough_brain(data: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]) 
     return ndimage.binary_fill_holes(ndimage.binary_dilation(core, element) & tissue)
 
 
-def extract_brain(t1w: ants.ANTsImage, seed: int = 1) -> BrainExtraction:
-    """Brain mask and the intermediate images of a T1w head image (any orientation and voxel size)."""
+def deepbet_mask(t1w_path: str | os.PathLike[str]) -> np.ndarray:
+    """Brain mask from deepbet (Fisch et al., NeuroImage 2024), a CNN whose weights ship in its wheel; CPU only."""
+    try:
+        from deepbet import run_bet
+    except ImportError:
+        raise MsqmriError("brain extraction backend deepbet needs `pip install msqmri[cnn]` (deepbet, torch)") from None
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        mask_path = os.path.join(tmp, "mask.nii.gz")
+        run_bet([os.fspath(t1w_path)], mask_paths=[mask_path], threshold=0.5, no_gpu=True)
+        return np.asarray(nib.load(mask_path).dataobj) > 0.5
+
+
+BACKENDS = ("template", "deepbet")
+
+
+def extract_brain(
+    t1w: ants.ANTsImage, seed: int = 1, backend: str = "template", t1w_path: str | os.PathLike[str] | None = None
+) -> BrainExtraction:
+    """Brain mask and the intermediate images of a T1w head image (any orientation and voxel size).
+
+    ``backend`` "deepbet" takes the brain mask from the CNN (reading ``t1w_path``); registration,
+    priors and tissue fractions are computed the same way for both backends.
+    """
     head = head_mask(t1w)
     corrected = n4(t1w, t1w.new_image_like(head.astype(np.float32)))
     data = corrected.numpy()
@@ -109,6 +136,8 @@ def extract_brain(t1w: ants.ANTsImage, seed: int = 1) -> BrainExtraction:
     brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
     brain = largest_component(brain)
     mask = ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, corrected.spacing)) | brain)
+    if backend == "deepbet":
+        mask = deepbet_mask(t1w_path)
     return BrainExtraction(
         mask=mask, head=head, corrected=corrected, priors=priors, posteriors=posteriors, fractions=fractions,
         transforms=_as_list(reg["fwdtransforms"]), inverse_transforms=_as_list(reg["invtransforms"]),

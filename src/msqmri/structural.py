@@ -57,9 +57,15 @@ def load_lesion_mask(path: str | os.PathLike[str] | None, like: ants.ANTsImage) 
     return mask.numpy() > 0.5
 
 
-def preprocess(t1w: ants.ANTsImage, lesion: np.ndarray | None = None, seed: int = 1) -> Structural:
+def preprocess(
+    t1w: ants.ANTsImage,
+    lesion: np.ndarray | None = None,
+    seed: int = 1,
+    backend: str = "template",
+    t1w_path: str | os.PathLike[str] | None = None,
+) -> Structural:
     """Brain mask, tissue maps, ICV and volumes of a T1w (``lesion``: optional mask on its grid)."""
-    extraction = extract_brain(t1w, seed=seed)
+    extraction = extract_brain(t1w, seed=seed, backend=backend, t1w_path=t1w_path)
     data = extraction.corrected.numpy()
     icv, _ = intracranial_mask(data, extraction.mask, extraction.head, t1w.spacing)
     fractions = {c: np.where(icv, f, 0.0).astype(np.float32) for c, f in extraction.fractions.items()}
@@ -108,9 +114,10 @@ def run(
     outputs: dict[str, str],
     ids: dict[str, str | None],
     seed: int = 1,
+    backend: str = "template",
 ) -> None:
     """Load, preprocess and write one session (the ``structural`` rule); ``ids`` are its BIDS ids."""
     t1w = load_t1w(t1w_path)
-    result = preprocess(t1w, load_lesion_mask(lesion_path, t1w), seed=seed)
+    result = preprocess(t1w, load_lesion_mask(lesion_path, t1w), seed=seed, backend=backend, t1w_path=t1w_path)
     result.volumes.update(ids)
     write(result, t1w_path, outputs)

@@ -10,6 +10,7 @@ rule structural:
     params:
         ids=lambda wildcards: session_ids(session_for(wildcards)),
         seed=config["seed"],
+        backend=config["brain_extraction"],
         label=session_label,
     threads: 2
     resources:

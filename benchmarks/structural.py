@@ -1,0 +1,142 @@
+"""Structural preprocessing on 1 mm phantom sessions: time and peak memory per stage, accuracy, backends.
+
+    python benchmarks/structural.py [--workdir DIR] [--backends template deepbet]
+
+Builds (or reuses) two 1 mm phantom sessions: an isotropic RAS one and a 1x1x1.2 mm one stored LAS.
+For each it prints the wall time and peak resident memory of every stage (measured by polling the
+process RSS), then brain-mask Dice, brain-volume error, GM/WM Dice and vscale against the ground
+truth, and the brain-extraction backends side by side (Dice, time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
+
+import nibabel as nib  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+
+from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
+
+SPEC = CohortSpec(n_subjects=1, n_sessions=1, resolution=1.0, modalities=("T1w",), seed=21, orientations=("RAS",))
+CASES = {"1mm-RAS": SPEC, "1x1x1.2mm-LAS": replace(SPEC, t1w_voxel=(1.0, 1.0, 1.2), orientations=("LAS",), seed=22)}
+
+
+class PeakRSS:
+    """Peak resident set size of this process while the block runs, sampled every 20 ms."""
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        self.start = time.perf_counter()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            time.sleep(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
+def timed(rows: list[dict[str, Any]], case: str, stage: str, fn: Callable[[], Any]) -> Any:
+    with PeakRSS() as m:
+        result = fn()
+    rows.append({"case": case, "stage": stage, "seconds": round(m.seconds, 1), "peak_rss_gb": round(m.peak / 1e9, 2)})
+    return result
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / (a.sum() + b.sum()))
+
+
+def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: list, side: list) -> None:
+    from msqmri import brain_extraction as be
+    from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
+    from msqmri.bias import n4
+    from msqmri.segmentation import hard_labels
+    from msqmri.skull import intracranial_mask
+    from msqmri.structural import load_t1w
+
+    t1_path = root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
+    truth_dir = root / "sourcedata/ground_truth/sub-01/ses-01"
+    t1w = timed(rows, case, "load + validate", lambda: load_t1w(t1_path))
+    head = timed(rows, case, "head mask", lambda: be.head_mask(t1w))
+    corrected = timed(rows, case, "N4", lambda: n4(t1w, t1w.new_image_like(head.astype(np.float32))))
+    data = corrected.numpy()
+    timed(rows, case, "rough brain (morphology)", lambda: be.rough_brain(data, head, corrected.spacing))
+    start = time.perf_counter()
+    extraction = timed(rows, case, "brain extraction: N4 + registration + Atropos + PV", lambda: be.extract_brain(t1w))
+    side.append({"case": case, "backend": "template (antspyx)", "seconds": round(time.perf_counter() - start, 1),
+                 "dice": None})
+    icv, _ = timed(rows, case, "ICV estimate", lambda: intracranial_mask(data, extraction.mask, head, t1w.spacing))
+    vscale = timed(rows, case, "vscale (ICV affine)", lambda: volume_scaling(t1w.new_image_like(icv.astype(np.float32))))
+    truth = np.asarray(nib.load(str(truth_dir / "sub-01_ses-01_space-T1w_desc-brain_mask.nii.gz")).dataobj) > 0
+    pv = {t: np.asarray(nib.load(str(truth_dir / f"sub-01_ses-01_space-T1w_label-{t}_probseg.nii.gz")).dataobj)
+          for t in ("CSF", "GM", "WM")}
+    voxel_ml = float(np.prod(t1w.spacing)) / 1000
+    fractions = {c: np.where(icv, f, 0) for c, f in extraction.fractions.items()}
+    volumes = tissue_volumes(fractions, None, voxel_ml)
+    true_brain = float((pv["GM"] + pv["WM"]).sum()) * voxel_ml
+    hard = np.argmax(np.stack([pv["CSF"], pv["GM"], pv["WM"]]), axis=0) + 1
+    dseg = hard_labels(fractions, extraction.mask)
+    head_scale = pd.read_csv(root / "sourcedata/ground_truth/sessions.tsv", sep="\t").head_scale.iloc[0]
+    side[-1]["dice"] = round(dice(extraction.mask, truth), 4)
+    accuracy.append({
+        "case": case, "brain_dice": round(dice(extraction.mask, truth), 4),
+        "brain_ml": round(volumes["brain_volume_ml"], 1), "true_brain_ml": round(true_brain, 1),
+        "brain_error_pct": round(100 * (volumes["brain_volume_ml"] / true_brain - 1), 2),
+        "gm_dice": round(dice(dseg == 2, (hard == 2) & truth), 4), "wm_dice": round(dice(dseg == 3, (hard == 3) & truth), 4),
+        "vscale": round(vscale, 4), "approx_true_vscale": round(float(head_scale) ** -3, 4),
+    })  # fmt: skip
+    for backend in backends:
+        if backend == "deepbet":
+            from msqmri.brain_extraction import deepbet_mask
+
+            start = time.perf_counter()
+            mask = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
+            side.append({"case": case, "backend": "deepbet (CNN, CPU)", "seconds": round(time.perf_counter() - start, 1),
+                         "dice": round(dice(mask, truth), 4)})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=Path("benchmark-data"))
+    parser.add_argument("--backends", nargs="*", default=[], help="extra brain-extraction backends: deepbet")
+    args = parser.parse_args()
+    rows: list[dict] = []
+    accuracy: list[dict] = []
+    side: list[dict] = []
+    for case, spec in CASES.items():
+        root = args.workdir / f"structural-{case}"
+        if not (root / "dataset_description.json").is_file():
+            timed(rows, case, "phantom generation", lambda: generate_cohort(root, spec))
+        run_case(case, root, args.backends, rows, accuracy, side)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print("\nTime and peak memory per stage (2 cores)\n")
+        print(pd.DataFrame(rows).to_string(index=False))
+        print("\nAccuracy against the phantom ground truth\n")
+        print(pd.DataFrame(accuracy).to_string(index=False))
+        print("\nBrain-extraction backends side by side\n")
+        print(pd.DataFrame(side).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

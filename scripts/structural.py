@@ -15,4 +15,5 @@ with report_errors(snakemake):
     run(
         snakemake.input.t1w, snakemake.input.get("lesion"), outputs, snakemake.params.ids,
         seed=snakemake.params.seed, backend=snakemake.params.backend,
+        lesion_transform=snakemake.input.get("lesion_transform"),
     )  # fmt: skip

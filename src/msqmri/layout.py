@@ -33,6 +33,12 @@ STRUCTURAL = {
     "volumes": f"{_ANAT}_desc-sienax_volumes.json",
 }
 
+#: FLAIR rigidly registered to the T1w (sessions with a FLAIR only)
+FLAIR_TO_T1W = {
+    "transform": f"{_ANAT}_from-FLAIR_to-T1w_mode-image_xfm.mat",
+    "flair": f"{_ANAT}_space-T1w_desc-preproc_FLAIR.nii.gz",
+}
+
 SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values())
 
 
@@ -55,6 +61,8 @@ def participant_targets(dataset: Dataset) -> list[str]:
     paths = [DATASET_DESCRIPTION]
     for session in dataset.sessions():
         paths.extend(session_paths(session))
+        if session.flair is not None:
+            paths.extend(session_paths(session, tuple(FLAIR_TO_T1W.values())))
     return paths
 
 

@@ -19,7 +19,8 @@ import numpy as np
 from msqmri import template
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.brain_extraction import extract_brain
-from msqmri.io import MsqmriInputError, atomic_path, load_nifti, save_json, save_nifti
+from msqmri.io import MsqmriInputError, atomic_path, save_json, save_nifti
+from msqmri.registration import resample_mask, to_ants
 from msqmri.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.skull import intracranial_mask
 
@@ -40,21 +41,17 @@ class Structural:
 
 def load_t1w(path: str | os.PathLike[str]) -> ants.ANTsImage:
     """A validated 3D T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise)."""
-    img, data = load_nifti(path, ndim=3)
-    if float(np.percentile(data, 99)) <= 0:
+    image = to_ants(path)
+    if float(np.percentile(image.numpy(), 99)) <= 0:
         raise MsqmriInputError(path, "image has no positive signal")
-    return ants.from_nibabel_nifti(nib.Nifti1Image(data, img.affine, img.header))
+    return image
 
 
-def load_lesion_mask(path: str | os.PathLike[str] | None, like: ants.ANTsImage) -> np.ndarray | None:
-    """A lesion mask on the T1w grid (nearest-neighbour resampled if its grid differs), or None."""
-    if path is None:
-        return None
-    img, data = load_nifti(path, ndim=3, allow_empty=True)
-    mask = ants.from_nibabel_nifti(nib.Nifti1Image((data > 0.5).astype(np.float32), img.affine))
-    if mask.shape != like.shape or not np.allclose(mask.spacing, like.spacing, atol=1e-3):
-        mask = ants.resample_image_to_target(mask, like, interp_type="nearestNeighbor")
-    return mask.numpy() > 0.5
+def load_lesion_mask(
+    path: str | os.PathLike[str] | None, like: ants.ANTsImage, transform: str | os.PathLike[str] | None = None
+) -> np.ndarray | None:
+    """A lesion mask on the T1w grid (through the FLAIR -> T1w ``transform`` for FLAIR-space masks), or None."""
+    return None if path is None else resample_mask(path, like, transform)
 
 
 def preprocess(
@@ -115,9 +112,14 @@ def run(
     ids: dict[str, str | None],
     seed: int = 1,
     backend: str = "template",
+    lesion_transform: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Load, preprocess and write one session (the ``structural`` rule); ``ids`` are its BIDS ids."""
+    """Load, preprocess and write one session (the ``structural`` rule); ``ids`` are its BIDS ids.
+
+    A FLAIR-space lesion mask comes with ``lesion_transform`` (FLAIR -> T1w).
+    """
     t1w = load_t1w(t1w_path)
-    result = preprocess(t1w, load_lesion_mask(lesion_path, t1w), seed=seed, backend=backend, t1w_path=t1w_path)
+    lesion = load_lesion_mask(lesion_path, t1w, lesion_transform)
+    result = preprocess(t1w, lesion, seed=seed, backend=backend, t1w_path=t1w_path)
     result.volumes.update(ids)
     write(result, t1w_path, outputs)

@@ -83,11 +83,15 @@ def session_t1w(wildcards):
 
 
 def structural_inputs(wildcards):
-    """The T1w of a session and, when given, its lesion mask in T1w space."""
+    """The T1w of a session and its lesion mask, if any: in T1w space, else in FLAIR space with
+    the FLAIR -> T1w transform."""
     session = session_for(wildcards)
     inputs = {"t1w": str(session.t1w)}
     if session.lesion_mask_t1w is not None:
         inputs["lesion"] = str(session.lesion_mask_t1w)
+    elif session.lesion_mask_flair is not None and session.flair is not None:
+        inputs["lesion"] = str(session.lesion_mask_flair)
+        inputs["lesion_transform"] = out(layout.FLAIR_TO_T1W["transform"].format(**wildcards))
     return inputs
 
 

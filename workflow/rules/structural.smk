@@ -23,6 +23,27 @@ rule structural:
         "../../scripts/structural.py"
 
 
+rule flair_to_t1w:
+    input:
+        flair=lambda wildcards: str(session_for(wildcards).flair),
+        t1w=session_t1w,
+    output:
+        transform=out(layout.FLAIR_TO_T1W["transform"]),
+        flair=out(layout.FLAIR_TO_T1W["flair"]),
+    params:
+        seed=config["seed"],
+        label=session_label,
+    threads: 2
+    resources:
+        mem_mb=2000,
+    log:
+        session_log("flair_to_t1w"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/flair_to_t1w.py"
+
+
 rule brain_volumes_table:
     input:
         all_sessions(layout.STRUCTURAL["volumes"]),

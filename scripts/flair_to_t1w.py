@@ -1,0 +1,16 @@
+"""Snakemake adapter (rule flair_to_t1w): rigid FLAIR -> T1w registration and the resampled FLAIR."""
+
+import os
+
+from msqmri.adapter import report_errors
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+
+from msqmri.registration import register_to_t1w  # noqa: E402  (after the thread setting)
+
+with report_errors(snakemake):
+    register_to_t1w(
+        snakemake.input.flair, snakemake.input.t1w, snakemake.output.transform, snakemake.output.flair,
+        seed=snakemake.params.seed,
+    )  # fmt: skip

@@ -1,0 +1,62 @@
+"""Within-session rigid registration (antspyx, mutual information; Avants et al. 2008).
+
+Used for FLAIR -> T1w; the transform is saved as an ITK ``.mat`` with a BIDS ``from-_to-`` name and
+the moving image is resampled once onto the T1w grid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import ants
+import nibabel as nib
+import numpy as np
+
+from msqmri.io import atomic_path, load_nifti, save_nifti
+
+
+def to_ants(path: str | os.PathLike[str]) -> ants.ANTsImage:
+    """A validated 3D NIfTI as an ANTs image (one-line error naming the file otherwise)."""
+    img, data = load_nifti(path, ndim=3)
+    return ants.from_nibabel_nifti(nib.Nifti1Image(data, img.affine, img.header))
+
+
+def rigid(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1) -> str:
+    """Path of the rigid (6 parameter) transform taking ``fixed`` points to ``moving`` points."""
+    reg = ants.registration(
+        fixed=fixed, moving=moving, type_of_transform="Rigid", aff_metric="mattes", random_seed=seed
+    )
+    return reg["fwdtransforms"][0]
+
+
+def register_to_t1w(
+    moving_path: str | os.PathLike[str],
+    t1w_path: str | os.PathLike[str],
+    transform_out: str | os.PathLike[str],
+    resampled_out: str | os.PathLike[str],
+    seed: int = 1,
+) -> None:
+    """Rigidly register an image of the session to its T1w; write the transform and the resampled image."""
+    moving, fixed = to_ants(moving_path), to_ants(t1w_path)
+    transform = rigid(moving, fixed, seed)
+    with atomic_path(transform_out) as tmp:
+        shutil.copyfile(transform, tmp)
+    resampled = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[transform], interpolator="linear")
+    reference = nib.load(os.fspath(t1w_path))
+    save_nifti(nib.Nifti1Image(resampled.numpy().astype(np.float32), reference.affine), resampled_out)
+
+
+def resample_mask(
+    mask_path: str | os.PathLike[str], like: ants.ANTsImage, transform: str | os.PathLike[str] | None = None
+) -> np.ndarray:
+    """A mask brought onto the grid of ``like`` (nearest neighbour), through ``transform`` if given."""
+    img, data = load_nifti(mask_path, ndim=3, allow_empty=True)
+    mask = ants.from_nibabel_nifti(nib.Nifti1Image((data > 0.5).astype(np.float32), img.affine))
+    if transform is None:
+        moved = ants.resample_image_to_target(mask, like, interp_type="nearestNeighbor")
+    else:
+        moved = ants.apply_transforms(
+            fixed=like, moving=mask, transformlist=[os.fspath(transform)], interpolator="nearestNeighbor"
+        )
+    return moved.numpy() > 0.5

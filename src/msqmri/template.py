@@ -25,6 +25,11 @@ def paths() -> dict[str, str]:
     return {"t1w": t1, "gm": t1.replace("_t1_", "_gm_"), "wm": t1.replace("_t1_", "_wm_")}
 
 
+def intracranial(t1w: np.ndarray) -> np.ndarray:
+    """The template's intracranial mask: the skull-stripped extent, lightly smoothed, holes filled."""
+    return ndimage.binary_fill_holes(ndimage.gaussian_filter((t1w > 0).astype(np.float32), 1.0) > 0.5)
+
+
 @functools.lru_cache(maxsize=4)
 def images(resolution: float = 1.0) -> dict[str, ants.ANTsImage]:
     """Template images at ``resolution`` mm: ``t1w``, ``brain`` (GM+WM >= 0.5, hole-filled),
@@ -34,7 +39,7 @@ def images(resolution: float = 1.0) -> dict[str, ants.ANTsImage]:
     t1 = ants.image_read(p["t1w"])
     gm = ants.image_read(p["gm"]).numpy() / 255.0
     wm = ants.image_read(p["wm"]).numpy() / 255.0
-    icv = ndimage.binary_fill_holes(ndimage.gaussian_filter((t1.numpy() > 0).astype(np.float32), 1.0) > 0.5)
+    icv = intracranial(t1.numpy())
     brain = ndimage.binary_fill_holes(gm + wm >= 0.5)
     csf = np.where(icv, np.clip(1.0 - gm - wm, 0.0, 1.0), 0.0)
     arrays = {"t1w": t1.numpy(), "brain": brain, "icv": icv, "csf": csf, "gm": gm, "wm": wm}

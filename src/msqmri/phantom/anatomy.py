@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from msqmri import template
 from msqmri.phantom.tissues import BRAIN, INDEX, NAMES
 
 #: margin added around the template grid so the skull and scalp fit (mm)
@@ -29,25 +30,18 @@ DEEP_GM_DEPTH_MM = 12.0
 DEEP_GM_BOX_MM = ((-32.0, 32.0), (-42.0, 28.0), (-14.0, 24.0))
 
 
-def _template_paths() -> tuple[str, str, str]:
-    from nilearn import datasets
-
-    t1 = str(datasets.MNI152_FILE_PATH)
-    return t1, t1.replace("_t1_", "_gm_"), t1.replace("_t1_", "_wm_")
-
-
 @functools.lru_cache(maxsize=4)
 def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
     """Partial-volume maps of the padded template at ``step`` mm: array (4, X, Y, Z) and affine.
 
     Channels: gm, wm, dgm, icv (intracranial = brain + internal CSF), float32 in [0, 1].
     """
-    t1_path, gm_path, wm_path = _template_paths()
-    t1_img = nib.load(t1_path)
+    paths = template.paths()
+    t1_img = nib.load(paths["t1w"])
     t1 = np.asarray(t1_img.dataobj, dtype=np.float32)
-    gm = np.asarray(nib.load(gm_path).dataobj, dtype=np.float32) / 255.0
-    wm = np.asarray(nib.load(wm_path).dataobj, dtype=np.float32) / 255.0
-    icv = ndimage.binary_fill_holes(ndimage.gaussian_filter((t1 > 0).astype(np.float32), 1.0) > 0.5)
+    gm = np.asarray(nib.load(paths["gm"]).dataobj, dtype=np.float32) / 255.0
+    wm = np.asarray(nib.load(paths["wm"]).dataobj, dtype=np.float32) / 255.0
+    icv = template.intracranial(t1)
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
     label = np.argmax(np.stack([csf, gm, wm]), axis=0).astype(np.uint8) + 1  # 1 csf, 2 gm, 3 wm
     label[~icv] = 0
@@ -83,25 +77,11 @@ def sample(volume: np.ndarray, affine: np.ndarray, points: np.ndarray, cval: flo
     """
     inv = np.linalg.inv(affine).astype(np.float32)
     ijk = inv[:3, :3] @ np.ascontiguousarray(points.T, dtype=np.float32) + inv[:3, 3:4]  # (3, N), BLAS-fast
-    if volume.ndim == 3:
-        return ndimage.map_coordinates(volume, ijk, order=1, mode="constant", cval=cval, prefilter=False)
-    return np.stack([sample_grid(v, ijk, cval) for v in volume])
-
-
-def sample_grid(volume: np.ndarray, ijk: np.ndarray, cval: float = 0.0) -> np.ndarray:
-    """Trilinear interpolation at voxel coordinates ``ijk`` (3, N)."""
-    return ndimage.map_coordinates(volume, ijk, order=1, mode="constant", cval=cval, prefilter=False)
-
-
-def smooth_random_field(
-    rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: float, n: int = 1
-) -> np.ndarray:
-    """``n`` independent smooth Gaussian random fields scaled to unit maximum absolute value."""
-    fields = np.empty((n, *shape), dtype=np.float32)
-    for i in range(n):
-        f = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma_vox)
-        fields[i] = f / max(float(np.abs(f).max()), 1e-12)
-    return fields
+    channels = volume if volume.ndim == 4 else volume[None]
+    out = np.stack([
+        ndimage.map_coordinates(v, ijk, order=1, mode="constant", cval=cval, prefilter=False) for v in channels
+    ])  # fmt: skip
+    return out if volume.ndim == 4 else out[0]
 
 
 @dataclass(frozen=True)

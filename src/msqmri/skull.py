@@ -24,9 +24,9 @@ def intracranial_mask(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The intracranial mask (brain + surrounding dark CSF/inner table) and the dark shell itself."""
     dark = data < DARK_FRACTION * white_matter_level(data, head)
-    shell = ndimage.binary_dilation(brain, ball(SEARCH_MM, spacing)) & head & ~brain
-    candidates = dark & shell
-    seed = candidates & ndimage.binary_dilation(brain, ball(3.0, spacing))  # beyond partial-volume edge voxels
+    distance = ndimage.distance_transform_edt(~brain, sampling=spacing)  # mm outside the brain
+    candidates = dark & head & (distance > 0) & (distance <= SEARCH_MM)
+    seed = candidates & (distance <= 3.0)  # beyond the partial-volume edge voxels
     dark_shell = ndimage.binary_propagation(seed, mask=candidates)
     icv = ndimage.binary_fill_holes(ndimage.binary_closing(brain | dark_shell, ball(2.0, spacing)))
     return icv, dark_shell

@@ -127,6 +127,15 @@ def save_nifti(img: nib.Nifti1Image, path: str | os.PathLike[str]) -> None:
         nib.save(img, str(tmp))
 
 
+def save_array(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike[str], dtype: Any) -> None:
+    """Write ``array`` as ``dtype`` on the grid ``affine`` (qform and sform set, mm units), atomically."""
+    img = nib.Nifti1Image(np.asarray(array, dtype=dtype), affine)
+    img.header.set_xyzt_units("mm", "sec")
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    save_nifti(img, path)
+
+
 def save_json(obj: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write a JSON object atomically, pretty-printed with sorted keys."""
     with atomic_path(path) as tmp:

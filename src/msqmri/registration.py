@@ -13,7 +13,7 @@ import ants
 import nibabel as nib
 import numpy as np
 
-from msqmri.io import atomic_path, load_nifti, save_nifti
+from msqmri.io import atomic_path, load_nifti, save_array
 
 
 def to_ants(path: str | os.PathLike[str]) -> ants.ANTsImage:
@@ -43,8 +43,7 @@ def register_to_t1w(
     with atomic_path(transform_out) as tmp:
         shutil.copyfile(transform, tmp)
     resampled = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[transform], interpolator="linear")
-    reference = nib.load(os.fspath(t1w_path))
-    save_nifti(nib.Nifti1Image(resampled.numpy().astype(np.float32), reference.affine), resampled_out)
+    save_array(resampled.numpy(), nib.load(os.fspath(t1w_path)).affine, resampled_out, np.float32)
 
 
 def resample_mask(

@@ -19,7 +19,7 @@ import numpy as np
 from msqmri import template
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.brain_extraction import extract_brain
-from msqmri.io import MsqmriInputError, atomic_path, save_json, save_nifti
+from msqmri.io import MsqmriInputError, atomic_path, save_array, save_json
 from msqmri.registration import resample_mask, to_ants
 from msqmri.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.skull import intracranial_mask
@@ -84,13 +84,10 @@ def preprocess(
 
 def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: dict[str, str]) -> None:
     """Write every product next to each other, on the raw T1w grid (keys: see ``OUTPUT_KEYS``)."""
-    reference = nib.load(str(t1w_path))
+    affine = nib.load(str(t1w_path)).affine
 
     def save(array: np.ndarray, key: str, dtype: type) -> None:
-        img = nib.Nifti1Image(np.asarray(array, dtype=dtype), reference.affine)
-        img.set_qform(reference.affine, code=1)
-        img.set_sform(reference.affine, code=1)
-        save_nifti(img, outputs[key])
+        save_array(array, affine, outputs[key], dtype)
 
     save(result.corrected.numpy(), "preproc", np.float32)
     save(result.brain, "brain_mask", np.uint8)

@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
 from msqmri import __version__
-from msqmri.io import save_json, save_nifti, save_text, save_tsv
+from msqmri.io import save_array, save_json, save_text, save_tsv
 from msqmri.phantom import tissues
 from msqmri.phantom.acquisition import Pose, bias_field, make_grid, random_pose, render, rician, store
 from msqmri.phantom.anatomy import SubjectAnatomy
@@ -230,11 +229,8 @@ class _Session:
         return rician(signal * bias, sigma, self.rng) * self.intensity
 
     def _save(self, data: np.ndarray, affine: np.ndarray, path: Path, dtype: str | None = None) -> None:
-        img = nib.Nifti1Image(store(data, dtype or self.dtype), affine)
-        img.header.set_xyzt_units("mm", "sec")
-        img.set_qform(affine, code=1)
-        img.set_sform(affine, code=1)
-        save_nifti(img, path)
+        stored = store(data, dtype or self.dtype)
+        save_array(stored, affine, path, stored.dtype)
 
     def _sidecar(self, path: Path, **fields: object) -> None:
         save_json({"MagneticFieldStrength": 3.0, "Manufacturer": "msqmri-phantom", **fields},

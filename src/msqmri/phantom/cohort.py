@@ -50,6 +50,7 @@ class CohortSpec:
     max_rotation_deg: float = 6.0
     max_translation_mm: float = 8.0
     scale_drift: float = 0.0  # largest |linear scale error| of a follow-up session, e.g. 0.006
+    drift: tuple[float, ...] | None = None  # linear scale error of each session (overrides scale_drift)
     atrophy_per_year: tuple[float, float] = (-1.2, -0.2)  # PBVC %/y range, drawn per subject
     pbvc: tuple[float, ...] | None = None  # cumulative PBVC of each session vs baseline (overrides the rate)
     interval_months: tuple[float, float] = (6.0, 12.0)
@@ -124,6 +125,8 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
     for k, ses in enumerate(sessions):
         rng_k = np.random.default_rng([spec.seed, index, k + 1])
         drift = 1.0 + (rng_k.uniform(-spec.scale_drift, spec.scale_drift) if k else 0.0)
+        if spec.drift is not None:
+            drift = 1.0 + spec.drift[k]
         pose = random_pose(rng_k, spec.max_rotation_deg, spec.max_translation_mm, drift)
         session = _Session(out, truth, spec, anatomy, sub, ses, k, float(scales[k]), pose, orientation, dtype,
                            intensity, rng_k)

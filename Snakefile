@@ -21,6 +21,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/structural.smk"
+include: "workflow/rules/atrophy.smk"
 include: "workflow/rules/group.smk"
 
 

@@ -45,3 +45,13 @@ def _fail(line: str, log: Path | None, detail: str = "") -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(detail + line + "\n")
     sys.exit(1)
+
+
+def pair_inputs(inputs: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Split a pair job's named inputs ``from_<key>`` / ``to_<key>`` into one dict per session."""
+    sides: dict[str, dict[str, str]] = {"from": {}, "to": {}}
+    for name in inputs.keys():
+        side, _, key = name.partition("_")
+        if side in sides and key:
+            sides[side][key] = inputs[name]
+    return sides["from"], sides["to"]

@@ -132,7 +132,8 @@ def run_stage(
     started = time.time()
     status = _run_with_progress(command, log, stage, verbose)
     elapsed = time.time() - started
-    missing = [path for path in layout.stage_targets(stage, dataset) if not (output_dir / path).exists()]
+    targets = layout.stage_targets(stage, dataset, _pbvc_methods(config))
+    missing = [path for path in targets if not (output_dir / path).exists()]
     if status == 0 and not missing:
         print(
             f"msqmri: {stage} stage done for {_counts(dataset)} in {elapsed:.1f} s; outputs in {output_dir}",
@@ -278,3 +279,12 @@ def _demo(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _pbvc_methods(config: list[str]) -> tuple[str, ...]:
+    """The PBVC methods a ``--config pbvc_methods=[...]`` entry selects (all by default)."""
+    for entry in reversed(config):
+        key, _, value = entry.partition("=")
+        if key.strip() == "pbvc_methods":
+            return tuple(m.strip(" '\"") for m in value.strip("[] ").split(",") if m.strip(" '\""))
+    return layout.PBVC_METHODS

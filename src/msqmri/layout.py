@@ -7,10 +7,13 @@ rules: ``{sesdir}`` is ``sub-01/ses-01`` (or ``sub-01``) and ``{stem}`` is ``sub
 
 from __future__ import annotations
 
-from msqmri.bids import Dataset, Session, entity_prefix, session_dir
+from msqmri.bids import Dataset, Session, entity_prefix, session_dir, session_pairs
 
 SESDIR_REGEX = r"sub-[a-zA-Z0-9]+(?:/ses-[a-zA-Z0-9]+)?"
 STEM_REGEX = r"sub-[a-zA-Z0-9]+(?:_ses-[a-zA-Z0-9]+)?"
+#: session-pair patterns: ``{subject}`` is ``sub-01``, ``{pair}`` is ``sub-01_ses-01to02``
+SUBJECT_REGEX = r"sub-[a-zA-Z0-9]+"
+PAIR_REGEX = r"sub-[a-zA-Z0-9]+_ses-[a-zA-Z0-9]+to[a-zA-Z0-9]+"
 
 DATASET_DESCRIPTION = "dataset_description.json"
 INPUT_CHECK = "{sesdir}/{stem}_desc-inputs_qc.json"
@@ -41,6 +44,24 @@ FLAIR_TO_T1W = {
 
 SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values())
 
+#: percentage brain volume change of a session pair, in the pair's halfway space
+_PAIR = "{subject}/anat/{pair}"
+HALFWAY = {
+    "transform": f"{_PAIR}_desc-halfway_xfm.json",
+    "image_from": f"{_PAIR}_space-halfway_desc-from_T1w.nii.gz",
+    "image_to": f"{_PAIR}_space-halfway_desc-to_T1w.nii.gz",
+    "brain_from": f"{_PAIR}_space-halfway_label-brain_desc-from_probseg.nii.gz",
+}
+PBVC = {
+    "siena": {"pbvc": f"{_PAIR}_desc-siena_pbvc.json", "flow": f"{_PAIR}_space-halfway_desc-siena_flow.nii.gz"},
+    "jacobian": {
+        "pbvc": f"{_PAIR}_desc-jacobian_pbvc.json",
+        "jacobian": f"{_PAIR}_space-halfway_desc-jacobian_jacdet.nii.gz",
+    },
+}
+PBVC_TABLE = "group/pbvc.tsv"
+PBVC_METHODS = tuple(PBVC)
+
 
 def session_wildcards(session: Session) -> dict[str, str]:
     """The ``sesdir``/``stem`` wildcard values of a session."""
@@ -56,23 +77,42 @@ def session_paths(session: Session, patterns: tuple[str, ...] = SESSION_OUTPUTS)
     return [pattern.format(**wildcards) for pattern in patterns]
 
 
-def participant_targets(dataset: Dataset) -> list[str]:
+def pair_wildcards(first: Session, second: Session) -> dict[str, str]:
+    """The ``subject``/``pair`` wildcard values of a session pair of one subject."""
+    return {
+        "subject": f"sub-{first.subject}",
+        "pair": f"{entity_prefix(first.subject, first.session)}to{second.session}",
+    }
+
+
+def pair_paths(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:
+    """PBVC outputs of every session pair (consecutive and baseline -> later) of every subject."""
+    patterns = [*HALFWAY.values(), *(p for m in methods for p in PBVC[m].values())]
+    return [
+        pattern.format(**pair_wildcards(first, second))
+        for subject in dataset.subjects
+        for first, second in session_pairs(subject.sessions)
+        for pattern in patterns
+    ]
+
+
+def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:
     """Every output of the participant stage."""
     paths = [DATASET_DESCRIPTION]
     for session in dataset.sessions():
         paths.extend(session_paths(session))
         if session.flair is not None:
             paths.extend(session_paths(session, tuple(FLAIR_TO_T1W.values())))
-    return paths
+    return paths + pair_paths(dataset, methods)
 
 
-GROUP_TARGETS = (DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE)
+GROUP_TARGETS = (DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE, PBVC_TABLE)
 
 
-def stage_targets(stage: str, dataset: Dataset) -> list[str]:
+def stage_targets(stage: str, dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:
     """Outputs of ``stage`` ("participant" or "group"; the group stage builds on participant outputs)."""
     if stage == "participant":
-        return participant_targets(dataset)
+        return participant_targets(dataset, methods)
     if stage == "group":
         return list(GROUP_TARGETS)
     raise ValueError(f"unknown stage {stage!r}")

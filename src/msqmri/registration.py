@@ -16,10 +16,17 @@ import numpy as np
 from msqmri.io import atomic_path, load_nifti, save_array
 
 
+def ants_image(data: np.ndarray, affine: np.ndarray) -> ants.ANTsImage:
+    """A 3D array on the grid ``affine`` (voxel -> RAS mm) as a float32 ANTs image."""
+    img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
+    img.header.set_xyzt_units("mm")
+    return ants.from_nibabel_nifti(img)
+
+
 def to_ants(path: str | os.PathLike[str]) -> ants.ANTsImage:
     """A validated 3D NIfTI as an ANTs image (one-line error naming the file otherwise)."""
     img, data = load_nifti(path, ndim=3)
-    return ants.from_nibabel_nifti(nib.Nifti1Image(data, img.affine, img.header))
+    return ants_image(data, img.affine)
 
 
 def rigid(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1) -> str:

@@ -69,3 +69,14 @@ BRAIN_VOLUME_COLUMNS = (
 def brain_volumes_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """group/brain_volumes.tsv from the per-session SIENAX-like volume JSON files."""
     return pd.DataFrame([load_json(path) for path in reports], columns=list(BRAIN_VOLUME_COLUMNS))
+
+
+PBVC_COLUMNS = (
+    "participant_id", "session_from", "session_to", "interval_days", "pbvc", "pbvc_per_year", "method",
+)  # fmt: skip
+
+
+def pbvc_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """group/pbvc.tsv from the per-pair PBVC JSON files (both methods), sorted by subject, pair, method."""
+    table = pd.DataFrame([load_json(path) for path in reports], columns=list(PBVC_COLUMNS))
+    return table.sort_values(["participant_id", "session_from", "session_to", "method"], kind="stable")

@@ -7,7 +7,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from msqmri import layout
-from msqmri.bids import Dataset, discover
+from msqmri.atrophy.pbvc import SCAN_KEYS
+from msqmri.bids import Dataset, discover, session_pairs
 from msqmri.io import MsqmriError
 
 # Without bids_dir/output_dir the workflow still parses (for --lint, --list-rules); requesting
@@ -31,11 +32,19 @@ for unusable in DATASET.unusable:
     logger.warning(f"msqmri: warning: {unusable}")
 
 SESSIONS = {tuple(layout.session_wildcards(s).values()): s for s in DATASET.sessions()}
+PAIRS = {
+    tuple(layout.pair_wildcards(a, b).values()): (a, b)
+    for subject in DATASET.subjects
+    for a, b in session_pairs(subject.sessions)
+}
+PBVC_METHODS = tuple(config["pbvc_methods"])
 
 
 wildcard_constraints:
     sesdir=layout.SESDIR_REGEX,
     stem=layout.STEM_REGEX,
+    subject=layout.SUBJECT_REGEX,
+    pair=layout.PAIR_REGEX,
 
 
 def out(pattern):
@@ -52,7 +61,7 @@ def stage_outputs(stage):
     """Every output of a stage ("participant" or "group")."""
     if not CONFIGURED:
         raise WorkflowError(MISSING_CONFIG)
-    return [out(path) for path in layout.stage_targets(stage, DATASET)]
+    return [out(path) for path in layout.stage_targets(stage, DATASET, PBVC_METHODS)]
 
 
 def all_sessions(pattern):
@@ -98,3 +107,50 @@ def structural_inputs(wildcards):
 def session_ids(session):
     """BIDS participant and session ids of a session, for table rows."""
     return {"participant_id": session.participant_id, "session_id": session.session_id}
+
+
+def pair_for(wildcards):
+    """The two sessions (earlier, later) a pair job's wildcards refer to."""
+    key = (wildcards.subject, wildcards.pair)
+    if key not in PAIRS:
+        raise WorkflowError(f"msqmri: no session pair {wildcards.pair} in {config['bids_dir']}")
+    return PAIRS[key]
+
+
+def pair_log(rule_name):
+    """The log of one session pair's job of a rule."""
+    return out(f"logs/{rule_name}/{{subject}}/{{pair}}.log")
+
+
+def pair_structural(wildcards):
+    """Structural outputs of both sessions of a pair, as named inputs ``from_<key>`` / ``to_<key>``."""
+    inputs = {}
+    for side, session in zip(("from", "to"), pair_for(wildcards)):
+        paths = layout.session_wildcards(session)
+        inputs.update({f"{side}_{key}": out(layout.STRUCTURAL[key].format(**paths)) for key in SCAN_KEYS})
+    return inputs
+
+
+def pair_ids(wildcards):
+    """Table ids of a pair and its interval in days (None without acq_time)."""
+    first, second = pair_for(wildcards)
+    interval = None
+    if first.acq_time is not None and second.acq_time is not None:
+        interval = (second.acq_time - first.acq_time).total_seconds() / 86400.0
+    return {
+        "participant_id": first.participant_id,
+        "session_from": first.session_id,
+        "session_to": second.session_id,
+        "interval_days": interval,
+    }
+
+
+def pair_label(wildcards):
+    """``sub-01 ses-01 -> ses-02`` for error messages."""
+    first, second = pair_for(wildcards)
+    return f"{first.label} -> {second.session_id}"
+
+
+def all_pairs(pattern):
+    """``pattern`` filled in for every session pair."""
+    return [out(pattern.format(**layout.pair_wildcards(a, b))) for a, b in PAIRS.values()]

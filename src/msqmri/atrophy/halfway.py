@@ -23,6 +23,7 @@ from scipy import linalg, ndimage
 
 from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
+from msqmri.registration import ants_image
 
 #: halfway-space voxel size (mm), as SIENA resamples to 1 mm
 HALFWAY_VOXEL_MM = 1.0
@@ -61,9 +62,7 @@ class Scan:
 
     def to_ants(self, data: np.ndarray, voxel_mm: float | None = None) -> ants.ANTsImage:
         """``data`` (on this scan's grid) as an ANTs image, resampled to ``voxel_mm`` when that is coarser."""
-        img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), self.affine)
-        img.header.set_xyzt_units("mm")
-        image = ants.from_nibabel_nifti(img)
+        image = ants_image(data, self.affine)
         if voxel_mm is None or min(self.spacing) >= voxel_mm:
             return image
         spacing = tuple(max(s, voxel_mm) for s in self.spacing)
@@ -78,6 +77,14 @@ class Scan:
         """Voxels whose distance outside ``mask`` is in (low_mm, high_mm] (low_mm < 0 includes the mask)."""
         distance = ndimage.distance_transform_edt(~mask, sampling=self.spacing)
         return (distance <= high_mm) & ((distance > low_mm) if low_mm >= 0 else True)
+
+
+@dataclass
+class Grid:
+    """A RAS-aligned voxel grid (the halfway space)."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
 
 
 @dataclass
@@ -205,9 +212,7 @@ def ras_affine(image: ants.ANTsImage) -> np.ndarray:
 
 def _rescaled(image: ants.ANTsImage, transform: np.ndarray) -> ants.ANTsImage:
     """``image`` with its world coordinates mapped through ``inv(transform)`` (a header change, no resampling)."""
-    img = nib.Nifti1Image(image.numpy(), np.linalg.inv(transform) @ ras_affine(image))
-    img.header.set_xyzt_units("mm")
-    return ants.from_nibabel_nifti(img)
+    return ants_image(image.numpy(), np.linalg.inv(transform) @ ras_affine(image))
 
 
 def register_pair(a: Scan, b: Scan, seed: int, tmpdir: str) -> Registration:
@@ -220,3 +225,52 @@ def register_pair(a: Scan, b: Scan, seed: int, tmpdir: str) -> Registration:
     residual = b_to_a @ a_to_b - np.eye(4)
     consistency = float(np.abs(residual[:3, :3]).sum(1).max() * 80.0 + np.linalg.norm(residual[:3, 3]))
     return Registration(b_to_a=mean, skull_scale=skull, inverse_consistency_mm=consistency)
+
+
+def halfway_grid(scans: tuple[Scan, Scan], to_halfway: tuple[np.ndarray, np.ndarray]) -> Grid:
+    """The 1 mm grid covering both brains in halfway space, plus a margin for the profiles."""
+    corners = []
+    for scan, transform in zip(scans, to_halfway, strict=True):
+        index = np.argwhere(scan.brain)
+        lo, hi = index.min(0), index.max(0)
+        box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        corners.append(nib.affines.apply_affine(transform @ scan.affine, box))
+    points = np.concatenate(corners)
+    lo = np.floor((points.min(0) - HALFWAY_MARGIN_MM) / HALFWAY_VOXEL_MM) * HALFWAY_VOXEL_MM
+    hi = np.ceil((points.max(0) + HALFWAY_MARGIN_MM) / HALFWAY_VOXEL_MM) * HALFWAY_VOXEL_MM
+    affine = np.diag([HALFWAY_VOXEL_MM] * 3 + [1.0])
+    affine[:3, 3] = lo
+    shape = tuple(int(n) + 1 for n in np.rint((hi - lo) / HALFWAY_VOXEL_MM))
+    return Grid(shape=shape, affine=affine)  # type: ignore[arg-type]
+
+
+def resample(data: np.ndarray, affine: np.ndarray, grid: Grid, grid_to_world: np.ndarray,
+             order: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` sampled at the grid points mapped through ``grid_to_world`` (slab by slab).
+
+    Returns the values (float32) and the field-of-view mask: points at least one voxel inside ``data``.
+    """
+    source = ndimage.spline_filter(data.astype(np.float64), order) if order > 1 else data.astype(np.float32)
+    to_voxel = np.linalg.inv(affine) @ grid_to_world @ grid.affine
+    out = np.empty(grid.shape, np.float32)
+    inside = np.empty(grid.shape, bool)
+    j, k = np.meshgrid(np.arange(grid.shape[1]), np.arange(grid.shape[2]), indexing="ij")
+    limit = np.asarray(data.shape, dtype=float)[:, None] - 2.0
+    for i in range(grid.shape[0]):
+        ijk = np.stack([np.full(j.size, i), j.ravel(), k.ravel()])
+        coords = to_voxel[:3, :3] @ ijk + to_voxel[:3, 3:]
+        out[i] = ndimage.map_coordinates(source, coords, order=order, prefilter=False, mode="nearest").reshape(j.shape)
+        inside[i] = ((coords >= 1.0) & (coords <= limit)).all(0).reshape(j.shape)
+    return out, inside
+
+
+def halfway_images(a: Scan, b: Scan, registration: Registration) -> tuple[Grid, dict[str, np.ndarray]]:
+    """Both images (cubic B-spline) and brain fractions (linear) resampled once into the halfway grid,
+    with each one's field of view ("a", "b", "brain_a", "brain_b", "inside_a", "inside_b")."""
+    to_a, to_b = registration.halfway_a, registration.halfway_b
+    grid = halfway_grid((a, b), (np.linalg.inv(to_a), np.linalg.inv(to_b)))
+    out: dict[str, np.ndarray] = {}
+    for key, scan, to_scan in (("a", a, to_a), ("b", b, to_b)):
+        out[key], out[f"inside_{key}"] = resample(scan.image, scan.affine, grid, to_scan)
+        out[f"brain_{key}"], _ = resample(scan.brain_fraction, scan.affine, grid, to_scan, order=1)
+    return grid, out

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri.atrophy.halfway import HALFWAY_MARGIN_MM, HALFWAY_VOXEL_MM, Registration, Scan, about, centroid
+from msqmri.atrophy.halfway import HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, centroid, halfway_images, resample
 from msqmri.io import MsqmriError
 
 #: profile half-length (mm, in 1 mm steps) and largest displacement searched (mm)
@@ -32,14 +31,6 @@ WINDOW_MM = 3
 CALIBRATION_SCALE = 1.002
 #: points per chunk when sampling profiles (bounds memory)
 CHUNK = 100_000
-
-
-@dataclass
-class Grid:
-    """A RAS-aligned voxel grid (the halfway space)."""
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
 
 
 @dataclass
@@ -64,50 +55,12 @@ class Siena:
     calibration: tuple[float, float]  # (A, B)
     forward: EdgeDisplacement
     grid: Grid
-    halfway: dict[str, np.ndarray]  # "a", "b" images and "brain_a", "brain_b" fractions on the grid
 
     def flow_map(self) -> np.ndarray:
         """The edge-displacement image (mm, outward positive) of A's edges, zero elsewhere."""
         flow = np.zeros(self.grid.shape, np.float32)
         flow[tuple(self.forward.points.T)] = self.forward.displacement
         return flow
-
-
-def halfway_grid(scans: tuple[Scan, Scan], to_halfway: tuple[np.ndarray, np.ndarray]) -> Grid:
-    """The 1 mm grid covering both brains in halfway space, plus a margin for the profiles."""
-    corners = []
-    for scan, transform in zip(scans, to_halfway, strict=True):
-        index = np.argwhere(scan.brain)
-        lo, hi = index.min(0), index.max(0)
-        box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-        corners.append(nib.affines.apply_affine(transform @ scan.affine, box))
-    points = np.concatenate(corners)
-    lo = np.floor((points.min(0) - HALFWAY_MARGIN_MM) / HALFWAY_VOXEL_MM) * HALFWAY_VOXEL_MM
-    hi = np.ceil((points.max(0) + HALFWAY_MARGIN_MM) / HALFWAY_VOXEL_MM) * HALFWAY_VOXEL_MM
-    affine = np.diag([HALFWAY_VOXEL_MM] * 3 + [1.0])
-    affine[:3, 3] = lo
-    shape = tuple(int(n) + 1 for n in np.rint((hi - lo) / HALFWAY_VOXEL_MM))
-    return Grid(shape=shape, affine=affine)  # type: ignore[arg-type]
-
-
-def resample(data: np.ndarray, affine: np.ndarray, grid: Grid, grid_to_world: np.ndarray,
-             order: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """``data`` sampled at the grid points mapped through ``grid_to_world`` (slab by slab).
-
-    Returns the values (float32) and the field-of-view mask: points at least one voxel inside ``data``.
-    """
-    source = ndimage.spline_filter(data.astype(np.float64), order) if order > 1 else data.astype(np.float32)
-    to_voxel = np.linalg.inv(affine) @ grid_to_world @ grid.affine
-    out = np.empty(grid.shape, np.float32)
-    inside = np.empty(grid.shape, bool)
-    j, k = np.meshgrid(np.arange(grid.shape[1]), np.arange(grid.shape[2]), indexing="ij")
-    limit = np.asarray(data.shape, dtype=float)[:, None] - 2.0
-    for i in range(grid.shape[0]):
-        ijk = np.stack([np.full(j.size, i), j.ravel(), k.ravel()])
-        coords = to_voxel[:3, :3] @ ijk + to_voxel[:3, 3:]
-        out[i] = ndimage.map_coordinates(source, coords, order=order, prefilter=False, mode="nearest").reshape(j.shape)
-        inside[i] = ((coords >= 1.0) & (coords <= limit)).all(0).reshape(j.shape)
-    return out, inside
 
 
 def edge_points(brain: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -208,14 +161,10 @@ def self_calibration(scan: Scan, grid: Grid, to_scan: np.ndarray, centre: np.nda
 def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     """PBVC from session A to session B (negative for loss) by edge displacement in halfway space."""
     to_a, to_b = registration.halfway_a, registration.halfway_b
-    grid = halfway_grid((a, b), (np.linalg.inv(to_a), np.linalg.inv(to_b)))
-    image_a, inside_a = resample(a.image, a.affine, grid, to_a)
-    image_b, inside_b = resample(b.image, b.affine, grid, to_b)
-    brain_a, _ = resample(a.brain_fraction, a.affine, grid, to_a, order=1)
-    brain_b, _ = resample(b.brain_fraction, b.affine, grid, to_b, order=1)
-    valid = inside_a & inside_b
-    forward = edge_displacement(image_a, image_b, brain_a >= 0.5, valid)
-    backward = edge_displacement(image_b, image_a, brain_b >= 0.5, valid)
+    grid, half = halfway_images(a, b, registration)
+    valid = half["inside_a"] & half["inside_b"]
+    forward = edge_displacement(half["a"], half["b"], half["brain_a"] >= 0.5, valid)
+    backward = edge_displacement(half["b"], half["a"], half["brain_b"] >= 0.5, valid)
     # calibration scales about the mean of the two brain centres (the same point when A and B swap)
     centre = np.mean([(np.linalg.inv(t) @ np.append(centroid(s.brain, s.affine), 1.0))[:3]
                       for s, t in ((a, to_a), (b, to_b))], axis=0)
@@ -226,5 +175,4 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     return Siena(
         pbvc=(pbvc_forward - pbvc_backward) / 2.0, pbvc_forward=pbvc_forward, pbvc_backward=pbvc_backward,
         calibration=(calibration_a, calibration_b), forward=forward, grid=grid,
-        halfway={"a": image_a, "b": image_b, "brain_a": brain_a, "brain_b": brain_b},
     )  # fmt: skip

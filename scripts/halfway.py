@@ -1,0 +1,16 @@
+"""Snakemake adapter (rule halfway): skull-constrained registration of a session pair, halfway images."""
+
+import os
+
+from msqmri.adapter import report_errors
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+
+from msqmri.adapter import pair_inputs  # noqa: E402  (after the thread setting, which ITK reads at import)
+from msqmri.atrophy.pbvc import run_halfway  # noqa: E402
+
+with report_errors(snakemake):
+    paths_from, paths_to = pair_inputs(snakemake.input)
+    outputs = {key: snakemake.output[key] for key in snakemake.output.keys()}
+    run_halfway(paths_from, paths_to, outputs, seed=snakemake.params.seed)

@@ -82,7 +82,7 @@ def sessions() -> dict[str, Scan]:
 
 
 def test_profile_shifts_are_zero_for_identical_profiles_and_follow_a_shift() -> None:
-    t = np.arange(-8, 8.5, 0.5)
+    t = np.arange(-8, 8 + 1e-9, 1.0 / siena.SAMPLES_PER_MM)
     edge = 1.0 / (1.0 + np.exp(t / 0.8))  # bright inside (t < 0), dark outside
     profiles = np.stack([edge, edge])
     assert np.all(siena.profile_shifts(profiles, profiles) == 0.0)

@@ -18,7 +18,7 @@ from msqmri.adapter import report_errors
 from msqmri.bids import discover
 from msqmri.cli import find_snakefile, main
 from msqmri.io import MsqmriInputError
-from msqmri.tables import BRAIN_VOLUME_COLUMNS
+from msqmri.tables import BRAIN_VOLUME_COLUMNS, PBVC_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +126,13 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     volumes = pd.read_csv(demo / "derivatives" / "group" / "brain_volumes.tsv", sep="\t")
     assert list(volumes.columns) == list(BRAIN_VOLUME_COLUMNS)  # the contract's columns, in order
     assert len(volumes) == 4 and volumes.brain_volume_ml.between(900, 1800).all()
+    pbvc = pd.read_csv(demo / "derivatives" / "group" / "pbvc.tsv", sep="\t")
+    assert list(pbvc.columns) == list(PBVC_COLUMNS)
+    assert sorted(pbvc.method) == ["jacobian", "jacobian", "siena", "siena"]  # one pair per subject
+    np.testing.assert_allclose(pbvc.pbvc_per_year, pbvc.pbvc * 365.25 / pbvc.interval_days)
+    truth = pd.read_csv(demo / "bids" / "sourcedata" / "ground_truth" / "pbvc.tsv", sep="\t")
+    edge = pbvc[pbvc.method == "siena"].merge(truth, on=["participant_id", "session_from", "session_to"])
+    assert len(edge) == 2 and (edge.pbvc_x - edge.pbvc_y).abs().max() <= 0.5  # 2 mm demo data
     for session in ("sub-01/ses-01/anat/sub-01_ses-01", "sub-02/ses-02/anat/sub-02_ses-02"):
         mask = demo / "derivatives" / f"{session}_desc-brain_mask.nii.gz"
         raw = demo / "bids" / f"{session}_T1w.nii.gz"

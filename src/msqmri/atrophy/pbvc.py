@@ -111,7 +111,8 @@ def run_siena(
     save_json(
         pbvc_record(
             "siena", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
-            calibration_from=result.calibration[0], calibration_to=result.calibration[1],
+            pbvc_self_calibrated=result.pbvc_self_calibrated,
+            self_calibration_from=result.calibration[0], self_calibration_to=result.calibration[1],
             edge_points=len(result.forward.points), mean_edge_displacement_mm=result.forward.mean,
             skull_volume_scaling_percent=record["skull_volume_scaling_percent"],
             inverse_consistency_mm=record["inverse_consistency_mm"],

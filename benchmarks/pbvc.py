@@ -80,7 +80,7 @@ def measure_pair(root: Path, a: str, b: str, with_jacobian: bool) -> dict:
         with PeakRSS() as m:
             grid, half = halfway_images(scan_a, scan_b, reg)
             jac = jacobian.jacobian_pbvc(ants_image(half["a"], grid.affine), ants_image(half["b"], grid.affine),
-                                         half["brain_a"])
+                                         half["brain_a"], half["brain_b"])
         row.update(jacobian=jac.pbvc, jacobian_s=m.seconds, jacobian_gb=m.peak / 1e9)
     return row
 

@@ -51,6 +51,7 @@ HALFWAY = {
     "image_from": f"{_PAIR}_space-halfway_desc-from_T1w.nii.gz",
     "image_to": f"{_PAIR}_space-halfway_desc-to_T1w.nii.gz",
     "brain_from": f"{_PAIR}_space-halfway_label-brain_desc-from_probseg.nii.gz",
+    "brain_to": f"{_PAIR}_space-halfway_label-brain_desc-to_probseg.nii.gz",
 }
 PBVC = {
     "siena": {"pbvc": f"{_PAIR}_desc-siena_pbvc.json", "flow": f"{_PAIR}_space-halfway_desc-siena_flow.nii.gz"},

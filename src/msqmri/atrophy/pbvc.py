@@ -90,6 +90,7 @@ def run_halfway(
     save_array(half["a"], grid.affine, outputs["image_from"], np.float32)
     save_array(half["b"], grid.affine, outputs["image_to"], np.float32)
     save_array(half["brain_a"], grid.affine, outputs["brain_from"], np.float32)
+    save_array(half["brain_b"], grid.affine, outputs["brain_to"], np.float32)
     save_json(
         {**_registration_record(reg), "Sources": [os.path.basename(paths_from["preproc"]),
                                                   os.path.basename(paths_to["preproc"])],
@@ -129,13 +130,15 @@ def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Ma
     """Jacobian integration (rule ``jacobian``) on the halfway images: the determinant map and the JSON."""
     img, image_from = load_nifti(halfway["image_from"])
     _, image_to = load_nifti(halfway["image_to"])
-    _, brain = load_nifti(halfway["brain_from"], allow_empty=True)
-    result = jacobian.jacobian_pbvc(ants_image(image_from, img.affine), ants_image(image_to, img.affine), brain,
-                                    seed)
+    _, brain_from = load_nifti(halfway["brain_from"], allow_empty=True)
+    _, brain_to = load_nifti(halfway["brain_to"], allow_empty=True)
+    result = jacobian.jacobian_pbvc(ants_image(image_from, img.affine), ants_image(image_to, img.affine),
+                                    brain_from, brain_to, seed)
     save_array(result.determinant, img.affine, outputs["jacobian"], np.float32)
     save_json(
         pbvc_record(
-            "jacobian", result.pbvc, ids, calibration_check_pbvc=result.calibration_check,
+            "jacobian", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
+            calibration_check_pbvc=result.calibration_check,
             calibration_check_expected=jacobian.CALIBRATION_EXPECTED,
             parameters={key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
             Sources=[os.path.basename(halfway["image_from"]), os.path.basename(halfway["image_to"])],

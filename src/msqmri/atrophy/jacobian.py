@@ -18,12 +18,15 @@ from dataclasses import dataclass
 import ants
 import numpy as np
 
+from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
 
-#: SyN settings: mean squares (same contrast), optimised at 4 and 2 times the halfway voxel (the
-#: deformation is then evaluated on the halfway grid)
+#: SyN settings: local cross-correlation (radius 2; mean squares left a -0.4 % bias on scan-rescan
+#: phantom pairs), optimised at 4 and 2 times the halfway voxel (the deformation is then evaluated
+#: on the halfway grid)
 SYN = {
-    "syn_metric": "meansquares",
+    "syn_metric": "CC",
+    "syn_sampling": 2,
     "reg_iterations": (40, 20, 0),
     "grad_step": 0.2,
     "flow_sigma": 3,
@@ -92,6 +95,8 @@ def jacobian_pbvc(
 
     With ``check``, the same pipeline is run on A against itself scaled by 1.002 (sign and scale).
     """
+    # mean squares needs the same intensity scale: white matter = 1 in both
+    a, b = (image / white_matter_level(image.numpy(), brain >= 0.5) for image, brain in ((a, brain_a), (b, brain_b)))
     determinant = deformation_jacobian(a, b, seed)
     forward = integrate(determinant, brain_a)
     backward = integrate(deformation_jacobian(b, a, seed), brain_b)

@@ -17,7 +17,8 @@ import numpy as np
 
 from msqmri.atrophy import jacobian, siena
 from msqmri.atrophy.halfway import (
-    HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images, register_pair,
+    HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images, ras_affine,
+    register_pair,
 )  # fmt: skip
 from msqmri.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
 from msqmri.registration import ants_image
@@ -134,13 +135,14 @@ def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Ma
     _, brain_to = load_nifti(halfway["brain_to"], allow_empty=True)
     result = jacobian.jacobian_pbvc(ants_image(image_from, img.affine), ants_image(image_to, img.affine),
                                     brain_from, brain_to, seed)
-    save_array(result.determinant, img.affine, outputs["jacobian"], np.float32)
+    save_array(result.determinant, ras_affine(result.grid), outputs["jacobian"], np.float32)
     save_json(
         pbvc_record(
             "jacobian", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
             calibration_check_pbvc=result.calibration_check,
             calibration_check_expected=jacobian.CALIBRATION_EXPECTED,
-            parameters={key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
+            parameters={**{key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
+                        "voxel_mm": jacobian.JACOBIAN_VOXEL_MM},
             Sources=[os.path.basename(halfway["image_from"]), os.path.basename(halfway["image_to"])],
         ),
         outputs["pbvc"],

@@ -1,0 +1,49 @@
+"""The demo end to end: the real synthetic cohort through every stage (its own file so that, with
+``--dist loadfile``, it runs beside the other workflow tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from msqmri.tables import BRAIN_VOLUME_COLUMNS, PBVC_COLUMNS
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    """`msqmri demo` builds the real synthetic cohort and writes a valid derivatives dataset."""
+    demo = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("msqmri: group stage done for 2 subjects / 4 sessions")
+    assert not (demo / "bids.partial").exists()
+    assert (demo / "bids" / "sourcedata" / "ground_truth" / "pbvc.tsv").is_file()
+    description = json.loads((demo / "derivatives" / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["GeneratedBy"][0]["Name"] == "msqmri"
+    sessions = pd.read_csv(demo / "derivatives" / "group" / "sessions.tsv", sep="\t")
+    assert len(sessions) == 4
+    volumes = pd.read_csv(demo / "derivatives" / "group" / "brain_volumes.tsv", sep="\t")
+    assert list(volumes.columns) == list(BRAIN_VOLUME_COLUMNS)  # the contract's columns, in order
+    assert len(volumes) == 4 and volumes.brain_volume_ml.between(900, 1800).all()
+    pbvc = pd.read_csv(demo / "derivatives" / "group" / "pbvc.tsv", sep="\t")
+    assert list(pbvc.columns) == list(PBVC_COLUMNS)
+    assert sorted(pbvc.method) == ["jacobian", "jacobian", "siena", "siena"]  # one pair per subject
+    np.testing.assert_allclose(pbvc.pbvc_per_year, pbvc.pbvc * 365.25 / pbvc.interval_days, rtol=1e-4)
+    truth = pd.read_csv(demo / "bids" / "sourcedata" / "ground_truth" / "pbvc.tsv", sep="\t")
+    edge = pbvc[pbvc.method == "siena"].merge(truth, on=["participant_id", "session_from", "session_to"])
+    assert len(edge) == 2 and (edge.pbvc_x - edge.pbvc_y).abs().max() <= 0.5  # 2 mm demo data
+    for session in ("sub-01/ses-01/anat/sub-01_ses-01", "sub-02/ses-02/anat/sub-02_ses-02"):
+        mask = demo / "derivatives" / f"{session}_desc-brain_mask.nii.gz"
+        raw = demo / "bids" / f"{session}_T1w.nii.gz"
+        assert np.allclose(nib.load(str(mask)).affine, nib.load(str(raw)).affine)  # on the raw T1w grid

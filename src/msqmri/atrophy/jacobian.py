@@ -106,11 +106,11 @@ def jacobian_pbvc(
     With ``check``, the same pipeline is run on A against itself scaled by 1.002 (sign and scale).
     The determinant map comes back on the SyN grid (``grid``).
     """
-    a_grid = a
-    # one intensity scale (white matter = 1), on the SyN grid
-    a, b = (_coarse(image / white_matter_level(image.numpy(), brain >= 0.5)) for image, brain in ((a, brain_a), (b, brain_b)))
-    brain_a, brain_b = (_coarse(a_full.new_image_like(brain.astype(np.float32))).numpy()
-                        for a_full, brain in ((a_grid, brain_a), (a_grid, brain_b)))
+    # one intensity scale (white matter = 1), images and brains on the SyN grid
+    a, b, brain_a, brain_b = (
+        *(_coarse(image / white_matter_level(image.numpy(), brain >= 0.5)) for image, brain in ((a, brain_a), (b, brain_b))),
+        *(_coarse(a.new_image_like(brain.astype(np.float32))).numpy() for brain in (brain_a, brain_b)),
+    )
     determinant = deformation_jacobian(a, b, seed)
     forward = integrate(determinant, brain_a)
     backward = integrate(deformation_jacobian(b, a, seed), brain_b)

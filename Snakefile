@@ -22,6 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/structural.smk"
 include: "workflow/rules/atrophy.smk"
+include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/group.smk"
 
 

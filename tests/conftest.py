@@ -51,6 +51,25 @@ def write_t1w(path: Path, *, flip_x: bool = False) -> Path:
     return path
 
 
+def write_dwi(stem: Path, n_volumes: int = N_DWI) -> Path:
+    """A small DWI series of the 4 mm phantom head (one b=0, then b=1000 along random directions,
+    an anisotropic tensor along x) with its .bval/.bvec, at ``stem``_dwi.*."""
+    rng = np.random.default_rng(5)
+    b0 = phantom_head()
+    vectors = rng.normal(size=(3, n_volumes))
+    vectors /= np.linalg.norm(vectors, axis=0)
+    bvals = np.r_[0.0, np.full(n_volumes - 1, 1000.0)]
+    adc = 0.4e-3 + 1.2e-3 * vectors[0] ** 2  # FSL x is world -x on this RAS grid; x^2 is the same
+    data = b0[..., None] * np.exp(-bvals * adc) + rng.normal(0, 0.01 * b0.max(), (*b0.shape, n_volumes))
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = -2.0 * (np.array(b0.shape) - 1)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.abs(data).astype(np.float32), affine), f"{stem}_dwi.nii.gz")
+    Path(f"{stem}_dwi.bval").write_text(" ".join(f"{b:g}" for b in bvals) + "\n")
+    Path(f"{stem}_dwi.bvec").write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in vectors) + "\n")
+    return Path(f"{stem}_dwi.nii.gz")
+
+
 def write_json(path: Path, value: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value))
@@ -78,12 +97,7 @@ def make_tiny_bids(root: Path) -> Path:
     for echo, te in enumerate((0.005, 0.010, 0.015), start=1):
         write_image(anat / f"sub-01_ses-01_echo-{echo}_MEGRE.nii.gz", seed=10 + echo)
         write_json(anat / f"sub-01_ses-01_echo-{echo}_MEGRE.json", {"EchoTime": te})
-    dwi = root / "sub-01" / "ses-01" / "dwi"
-    write_image(dwi / "sub-01_ses-01_dwi.nii.gz", (*SHAPE, N_DWI), seed=5)
-    (dwi / "sub-01_ses-01_dwi.bval").write_text(" ".join(["0"] + ["1000"] * (N_DWI - 1)) + "\n")
-    vectors = np.random.default_rng(0).normal(size=(3, N_DWI))
-    vectors /= np.linalg.norm(vectors, axis=0)
-    (dwi / "sub-01_ses-01_dwi.bvec").write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in vectors) + "\n")
+    write_dwi(root / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01")
     lesions = root / "derivatives" / "lesions" / "sub-01" / "ses-01" / "anat"
     write_image(lesions / "sub-01_ses-01_space-FLAIR_label-lesion_mask.nii.gz", seed=6)
     write_t1w(root / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz")

@@ -14,6 +14,7 @@ import nibabel as nib
 import numpy as np
 
 from msqmri.bids import Dwi, Echo, Session
+from msqmri.dwi import read_gradients
 from msqmri.io import MsqmriInputError, load_json, load_nifti
 from msqmri.summary import geometry
 
@@ -110,37 +111,19 @@ def echo_time(echo: Echo) -> float:
 
 
 def check_dwi(dwi: Dwi) -> dict[str, Any]:
-    """The series is 4D and its .bval/.bvec tables have one entry per volume."""
+    """The series is 4D and its .bval/.bvec tables are valid for it (see :func:`msqmri.dwi.read_gradients`)."""
     img, _ = load_nifti(dwi.image, ndim=4)
     n_volumes = img.shape[3]
     if dwi.bval is None or dwi.bvec is None:
         missing = ".bval" if dwi.bval is None else ".bvec"
         raise MsqmriInputError(dwi.image, f"no matching {missing} file")
-    bvals = read_table(dwi.bval)
-    bvecs = read_table(dwi.bvec)
-    if bvals.shape != (1, n_volumes):
-        raise MsqmriInputError(dwi.bval, f"{bvals.size} b-values for {n_volumes} volumes")
-    if bvecs.shape != (3, n_volumes):
-        raise MsqmriInputError(
-            dwi.bvec, f"expected 3 rows of {n_volumes} values, got {bvecs.shape[0]} rows of {bvecs.shape[1]}"
-        )
+    gradients = read_gradients(dwi.bval, dwi.bvec, n_volumes, img.affine)
     return {
         "file": dwi.image.name,
         "n_volumes": n_volumes,
-        "b_values": sorted({round(float(b)) for b in bvals[0]}),
+        "b_values": sorted({round(float(b)) for b in gradients.bvals}),
         **geometry(img.affine, img.shape, img.header.get_zooms()),
     }
-
-
-def read_table(path: Path) -> np.ndarray:
-    """A whitespace-separated numeric table (a .bval or .bvec file) as a 2D float array."""
-    try:
-        rows = [[float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise MsqmriInputError(path, f"not a numeric table ({exc})") from None
-    if not rows or len({len(row) for row in rows}) != 1:
-        raise MsqmriInputError(path, "empty or ragged table (rows of different lengths)")
-    return np.array(rows, dtype=np.float64)
 
 
 def check_lesion_mask(path: Path, reference: tuple[Path, nib.Nifti1Image] | None, space: str) -> dict[str, Any]:

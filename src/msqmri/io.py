@@ -95,6 +95,17 @@ def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return value
 
 
+def read_table(path: Path) -> np.ndarray:
+    """A whitespace-separated numeric table (a .bval or .bvec file) as a 2D float array."""
+    try:
+        rows = [[float(v) for v in line.split()] for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MsqmriInputError(path, f"not a numeric table ({exc})") from None
+    if not rows or len({len(row) for row in rows}) != 1:
+        raise MsqmriInputError(path, "empty or ragged table (rows of different lengths)")
+    return np.array(rows, dtype=np.float64)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -44,6 +44,31 @@ FLAIR_TO_T1W = {
 
 SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values())
 
+#: diffusion products of a session (sessions with a DWI series only); every map has a JSON sidecar
+_DWI = "{sesdir}/dwi/{stem}"
+DWI_PREPROC = {
+    "dwi": f"{_DWI}_space-dwi_desc-preproc_dwi.nii.gz",
+    "bval": f"{_DWI}_space-dwi_desc-preproc_dwi.bval",
+    "bvec": f"{_DWI}_space-dwi_desc-preproc_dwi.bvec",
+    "sidecar": f"{_DWI}_space-dwi_desc-preproc_dwi.json",
+    "b0": f"{_DWI}_space-dwi_desc-b0_dwiref.nii.gz",
+    "mask": f"{_DWI}_space-dwi_desc-brain_mask.nii.gz",
+    "motion": f"{_DWI}_desc-motion_timeseries.tsv",
+}
+DWI_TO_T1W = {"transform": f"{_DWI}_from-dwi_to-T1w_mode-image_xfm.mat"}
+#: tensor maps in native DWI space (scalars, principal eigenvector, colour FA) and in T1w space (scalars)
+DTI_PARAMS = ("fa", "md", "ad", "rd", "v1", "colorfa")
+DTI_SCALARS = ("fa", "md", "ad", "rd")
+DTI = {
+    **{p: f"{_DWI}_model-tensor_param-{p}_dwimap.nii.gz" for p in DTI_PARAMS},
+    **{f"{p}_json": f"{_DWI}_model-tensor_param-{p}_dwimap.json" for p in DTI_PARAMS},
+}
+DTI_T1W = {
+    **{p: f"{_DWI}_space-T1w_model-tensor_param-{p}_dwimap.nii.gz" for p in DTI_SCALARS},
+    **{f"{p}_json": f"{_DWI}_space-T1w_model-tensor_param-{p}_dwimap.json" for p in DTI_SCALARS},
+}
+DWI_OUTPUTS = (*DWI_PREPROC.values(), *DWI_TO_T1W.values(), *DTI.values(), *DTI_T1W.values())
+
 #: percentage brain volume change of a session pair, in the pair's halfway space
 _PAIR = "{subject}/anat/{pair}"
 HALFWAY = {
@@ -104,6 +129,8 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
         paths.extend(session_paths(session))
         if session.flair is not None:
             paths.extend(session_paths(session, tuple(FLAIR_TO_T1W.values())))
+        if session.dwi is not None:
+            paths.extend(session_paths(session, DWI_OUTPUTS))
     return paths + pair_paths(dataset, methods)
 
 

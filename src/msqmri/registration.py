@@ -54,15 +54,20 @@ def register_to_t1w(
 
 
 def resample_mask(
-    mask_path: str | os.PathLike[str], like: ants.ANTsImage, transform: str | os.PathLike[str] | None = None
+    mask_path: str | os.PathLike[str],
+    like: ants.ANTsImage,
+    transform: str | os.PathLike[str] | None = None,
+    invert: bool = False,
 ) -> np.ndarray:
-    """A mask brought onto the grid of ``like`` (nearest neighbour), through ``transform`` if given."""
+    """A mask brought onto the grid of ``like`` (nearest neighbour), through ``transform`` (or its
+    inverse) if given."""
     img, data = load_nifti(mask_path, ndim=3, allow_empty=True)
     mask = ants.from_nibabel_nifti(nib.Nifti1Image((data > 0.5).astype(np.float32), img.affine))
     if transform is None:
         moved = ants.resample_image_to_target(mask, like, interp_type="nearestNeighbor")
     else:
         moved = ants.apply_transforms(
-            fixed=like, moving=mask, transformlist=[os.fspath(transform)], interpolator="nearestNeighbor"
+            fixed=like, moving=mask, transformlist=[os.fspath(transform)], interpolator="nearestNeighbor",
+            whichtoinvert=[invert],
         )
     return moved.numpy() > 0.5

@@ -154,3 +154,20 @@ def pair_label(wildcards):
 def all_pairs(pattern):
     """``pattern`` filled in for every session pair."""
     return [out(pattern.format(**layout.pair_wildcards(a, b))) for a, b in PAIRS.values()]
+
+
+def dwi_inputs(wildcards):
+    """The DWI series of a session and its gradient tables."""
+    series = session_for(wildcards).dwi
+    if series is None:
+        raise WorkflowError(f"msqmri: {session_label(wildcards)} has no DWI series")
+    return {"dwi": str(series.image), "bval": str(series.bval), "bvec": str(series.bvec)}
+
+
+def dti_inputs(wildcards):
+    """The preprocessed DWI series and the brain mask the fit uses (config dwi_mask)."""
+    inputs = {key: out(layout.DWI_PREPROC[key]) for key in ("dwi", "bval", "bvec", "mask")}
+    if config["dwi_mask"] == "t1w":
+        inputs["t1w_mask"] = out(layout.STRUCTURAL["brain_mask"])
+        inputs["transform"] = out(layout.DWI_TO_T1W["transform"])
+    return inputs

@@ -333,10 +333,12 @@ class _Session:
         b0 = tissues.column("b0")
         ad, rd = tissues.column("ad"), tissues.column("rd")
         volumes = np.empty((*shape, len(bvals)), dtype=np.float32)
+        motion = np.tile(np.eye(4), (len(bvals), 1, 1))  # world transform: volume 0 -> volume j
         for j, (bval, bvec) in enumerate(zip(bvals, bvecs, strict=True)):
             if self.spec.dwi_motion_deg > 0 and j > 0:
                 moved = pose.moved(self.rng.uniform(-1, 1, 3) * self.spec.dwi_motion_deg, np.zeros(3),
                                    self.anatomy.centroid)
+                motion[j] = moved.matrix() @ np.linalg.inv(pose.matrix())
                 frac, fibre, _ = self._render(shape, affine, moved, fibre=True)
             cos2 = (fibre @ (axes @ bvec))[..., None] ** 2
             attenuation = np.exp(-bval * (rd + (ad - rd) * cos2))
@@ -348,6 +350,7 @@ class _Session:
         save_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in bvecs.T) + "\n",
                   path.with_name(f"{self.stem}_dwi.bvec"))
         self._sidecar(path, PhaseEncodingDirection="j-", TotalReadoutTime=0.05, EchoTime=0.08, RepetitionTime=8.0)
+        save_json({"reference_to_volume": motion}, self.truth / f"{self.stem}_space-dwi_desc-motion_xfm.json")
 
 
 def hemisphere_directions(n: int) -> np.ndarray:

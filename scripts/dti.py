@@ -1,0 +1,16 @@
+"""Snakemake adapter (rule dti): tensor fit and FA, MD, AD, RD, V1 and colour FA maps in DWI space."""
+
+import os
+
+from msqmri.adapter import report_errors
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+
+from msqmri.diffusion import fit  # noqa: E402  (after the thread setting)
+
+with report_errors(snakemake):
+    fit(
+        dict(snakemake.input.items()), dict(snakemake.output.items()), method=snakemake.params.method,
+        mask=snakemake.params.mask, threads=snakemake.threads,
+    )  # fmt: skip

@@ -15,7 +15,8 @@ import pytest
 from scipy import ndimage
 
 from msqmri.atrophy import halfway, siena
-from msqmri.atrophy.halfway import Scan, log_mean, matrix_root, read_matrix, register_pair, write_matrix
+from msqmri.atrophy.halfway import Scan, log_mean, matrix_root, register_pair
+from msqmri.registration import read_matrix, write_matrix
 from msqmri.atrophy.pbvc import annualised, load_scan
 from msqmri.io import MsqmriInputError, save_array
 from msqmri.tables import PBVC_COLUMNS, pbvc_table

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,6 +50,7 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     for path in layout.participant_targets(dataset, ("siena",)):
         assert (out / path).is_file(), path
     assert not list(out.rglob("*desc-jacobian*"))  # the method selection is honoured
+    check_tensor_maps(out / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01", tiny_bids)
     assert (out / "sub-02" / "anat" / "sub-02_desc-t1w_qc.json").is_file()  # sessionless: no ses- level
     assert (
         participant.stderr.strip()
@@ -97,14 +100,34 @@ def test_bad_label_is_one_line(tiny_bids: Path, tmp_path: Path) -> None:
     assert result.stderr.strip() == f"msqmri: error: {tiny_bids / 'sub-$(x)'}: {reason}"
 
 
+def check_tensor_maps(stem: Path, bids: Path) -> None:
+    """The tiny series' tensor (AD 1.6, RD 0.4 um^2/ms: FA 0.71, MD 0.8e-3) in T1w space, with sidecars."""
+    fa = nib.load(f"{stem}_space-T1w_model-tensor_param-fa_dwimap.nii.gz")
+    md = np.asarray(nib.load(f"{stem}_space-T1w_model-tensor_param-md_dwimap.nii.gz").dataobj)
+    t1w = nib.load(str(bids / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_T1w.nii.gz"))
+    assert fa.shape == t1w.shape and np.allclose(fa.affine, t1w.affine)
+    brain = np.asarray(fa.dataobj) > 0
+    assert 0.6 <= np.median(np.asarray(fa.dataobj)[brain]) <= 0.8
+    assert 0.7e-3 <= np.median(md[brain]) <= 0.9e-3
+    sidecar = json.loads(Path(f"{stem}_model-tensor_param-md_dwimap.json").read_text())
+    assert sidecar["Units"] == "mm^2/s" and sidecar["Sources"] and sidecar["EstimationAlgorithm"]
+
+
 def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
+    """Plain Snakemake with the non-default options: Jacobian PBVC only, MP-PCA denoising, RESTORE fit,
+    the T1w brain mask for the fit and an affine b=0 -> T1w registration."""
     out = tmp_path / "out"
-    config = [f"bids_dir={tiny_bids}", f"output_dir={out}", "pbvc_methods=[jacobian]"]
+    config = [f"bids_dir={tiny_bids}", f"output_dir={out}", "pbvc_methods=[jacobian]", "dwi_denoise=mppca",
+              "dti_fit=RESTORE", "dwi_mask=t1w", "dwi_to_t1w=affine"]  # fmt: skip
     result = snakemake("--cores", "2", "--config", *config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for path in layout.participant_targets(discover(tiny_bids), ("jacobian",)) + list(layout.GROUP_TARGETS):
         assert (out / path).is_file(), path
     assert not list(out.rglob("*desc-siena_*"))
+    stem = out / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01"
+    check_tensor_maps(stem, tiny_bids)
+    assert json.loads(Path(f"{stem}_space-dwi_desc-preproc_dwi.json").read_text())["Denoising"] == "mppca"
+    assert "RESTORE" in json.loads(Path(f"{stem}_model-tensor_param-fa_dwimap.json").read_text())["EstimationAlgorithm"]
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

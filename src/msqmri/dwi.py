@@ -5,22 +5,25 @@ Gradient directions are handled in world (scanner RAS) coordinates: a BIDS/FSL `
 along the image's voxel axes with x flipped when the voxel-to-world matrix has a positive
 determinant (FSL convention, Jenkinson et al. 2012), so :func:`to_world` and :func:`to_fsl` convert
 with the image's affine. Motion correction registers every volume rigidly to the mean b=0 image
-(mutual information, dipy's ``register_dwi_series``; Garyfallidis et al. 2014) and rotates each
-volume's gradient by the inverse of its rotation (Leemans & Jones 2009), so the tensor is fitted in
-the reference head position. Denoising (MP-PCA, Veraart et al. 2016; Patch2Self, Fadnavis et al.
+(Mattes mutual information in antspyx, which measured 2.5x faster than dipy's ``register_dwi_series``
+at equal accuracy; see benchmarks/dti.py) and rotates each volume's gradient by the inverse of its
+rotation with dipy's ``reorient_bvecs`` (Leemans & Jones 2009), so the tensor is fitted in the
+reference head position. Denoising (MP-PCA, Veraart et al. 2016; Patch2Self, Fadnavis et al.
 2020) is optional and runs before motion correction, on the original noise.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from dipy.core.gradients import GradientTable, gradient_table, reorient_bvecs
 
+from scipy import ndimage
+
 from msqmri.io import MsqmriInputError, read_table
+from msqmri.registration import ants_image, rigid_matrix
 
 #: volumes with b at or below this (s/mm^2) are b=0 references
 B0_THRESHOLD = 50.0
@@ -29,10 +32,15 @@ MAX_B = 30000.0
 #: diffusion-weighted b-vectors must be unit vectors within this tolerance (then renormalised)
 UNIT_TOLERANCE = 0.05
 DENOISERS = ("none", "mppca", "patch2self")
-#: dipy's rigid pipeline for each volume (centre of mass, translation, then rotation)
-MOTION_PIPELINE = ("center_of_mass", "translation", "rigid")
-#: Gaussian-pyramid iterations of each registration (coarse to fine)
-MOTION_ITERATIONS = (100, 50, 25)
+#: antspyx rigid registration of one volume to the reference: a 3-level pyramid, 10 % of the voxels
+#: sampled (on the 3 mm phantom with 2 degrees of motion: median rotation error 0.28 degrees, as with
+#: 20 % sampling and twice the iterations, in half the time)
+MOTION_REGISTRATION = {
+    "aff_iterations": (50, 25, 10),
+    "aff_shrink_factors": (4, 2, 1),
+    "aff_smoothing_sigmas": (2, 1, 0),
+    "aff_random_sampling_rate": 0.1,
+}
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ def read_gradients(bval_path: str | Path, bvec_path: str | Path, n_volumes: int,
     if not (bvals > B0_THRESHOLD).any():
         raise MsqmriInputError(bval_path, f"no diffusion-weighted volume (largest b = {bvals.max():g} s/mm^2)")
     bvecs = read_table(bvec_path)
+    if bvecs.shape == (n_volumes, 3):  # one row per volume (dipy/MRtrix layout) rather than BIDS's 3 rows
+        bvecs = bvecs.T
     if bvecs.shape != (3, n_volumes):
         raise MsqmriInputError(
             bvec_path, f"expected 3 rows of {n_volumes} values, got {bvecs.shape[0]} rows of {bvecs.shape[1]}"
@@ -79,12 +89,13 @@ def read_gradients(bval_path: str | Path, bvec_path: str | Path, n_volumes: int,
     bvecs = bvecs.T
     weighted = bvals > B0_THRESHOLD
     norms = np.linalg.norm(bvecs, axis=1)
-    bad = np.flatnonzero(weighted & (np.abs(norms - 1.0) > UNIT_TOLERANCE))
+    bad = np.flatnonzero(weighted & ~(np.abs(norms - 1.0) <= UNIT_TOLERANCE))  # NaN is bad too
     if bad.size:
         raise MsqmriInputError(
             bvec_path, f"b-vector of volume {bad[0]} has norm {norms[bad[0]]:.3f}; expected unit vectors"
         )
-    unit = np.where(weighted[:, None], bvecs / np.where(norms > 0, norms, 1.0)[:, None], 0.0)
+    unit = np.zeros_like(bvecs)
+    unit[weighted] = bvecs[weighted] / norms[weighted, None]
     return Gradients(bvals.astype(np.float64), to_world(unit, affine))
 
 
@@ -142,20 +153,31 @@ class MotionCorrected:
         return np.column_stack([self.transforms[:, :3, 3], rx, ry, rz])
 
 
-def motion_correct(
-    data: np.ndarray, affine: np.ndarray, gradients: Gradients, iterations: tuple[int, ...] = MOTION_ITERATIONS
-) -> MotionCorrected:
-    """Register every volume rigidly to the mean b=0 image and rotate its b-vector (Leemans & Jones 2009)."""
-    from dipy.align import register_dwi_series
+def motion_correct(data: np.ndarray, affine: np.ndarray, gradients: Gradients, seed: int = 1) -> MotionCorrected:
+    """Realign every volume rigidly to the mean b=0 image and rotate its b-vector (Leemans & Jones 2009).
 
-    logging.getLogger("dipy").setLevel(logging.ERROR)
-    moved, transforms = register_dwi_series(
-        np.asarray(data, dtype=np.float32), gradients.table(), affine=affine, b0_ref=0,
-        pipeline=list(MOTION_PIPELINE), level_iters=list(iterations),
-    )  # fmt: skip
-    transforms = np.moveaxis(np.asarray(transforms, dtype=np.float64), -1, 0)
-    corrected = np.asarray(moved.dataobj, dtype=np.float32)
+    The b=0 volumes are registered to the first one and averaged; every diffusion-weighted volume is
+    then registered to that mean (antspyx, Mattes mutual information) and resampled once (trilinear).
+    """
+    b0 = np.flatnonzero(gradients.b0)
+    transforms = np.tile(np.eye(4), (data.shape[3], 1, 1))
+    first = ants_image(data[..., b0[0]], affine)
+    for j in b0[1:]:
+        transforms[j] = rigid_matrix(ants_image(data[..., j], affine), first, seed, **MOTION_REGISTRATION)
+    reference = np.mean([realign(data[..., j], affine, transforms[j]) for j in b0], axis=0)
+    fixed = ants_image(reference, affine)
+    for j in np.flatnonzero(~gradients.b0):
+        transforms[j] = rigid_matrix(ants_image(data[..., j], affine), fixed, seed, **MOTION_REGISTRATION)
+    corrected = np.stack([realign(data[..., j], affine, transforms[j]) for j in range(data.shape[3])], axis=-1)
     return MotionCorrected(corrected, transforms, rotate_gradients(gradients, transforms))
+
+
+def realign(volume: np.ndarray, affine: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    """``volume`` resampled (trilinear) at the points ``transform`` (world, reference -> volume) maps
+    the reference grid to."""
+    voxels = np.linalg.inv(affine) @ transform @ affine
+    out = ndimage.affine_transform(volume, voxels[:3, :3], voxels[:3, 3], order=1, mode="constant", cval=0.0)
+    return out.astype(np.float32)
 
 
 def rotate_gradients(gradients: Gradients, transforms: np.ndarray) -> Gradients:
@@ -183,7 +205,6 @@ def b0_brain_mask(b0: np.ndarray) -> np.ndarray:
     """Brain mask of a b=0 image by median filtering and Otsu thresholding (dipy's median_otsu),
     largest connected component with holes filled."""
     from dipy.segment.mask import median_otsu
-    from scipy import ndimage
 
     _, mask = median_otsu(b0, median_radius=2, numpass=2)
     labels, n = ndimage.label(mask)

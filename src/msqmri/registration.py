@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Any
 
 import ants
 import nibabel as nib
@@ -19,8 +20,34 @@ from msqmri.io import atomic_path, load_nifti, save_array
 def ants_image(data: np.ndarray, affine: np.ndarray) -> ants.ANTsImage:
     """A 3D array on the grid ``affine`` (voxel -> RAS mm) as a float32 ANTs image."""
     img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
-    img.header.set_xyzt_units("mm")
+    img.header.set_xyzt_units("mm", "sec")
     return ants.from_nibabel_nifti(img)
+
+
+#: RAS <-> LPS (ITK's physical space)
+FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def read_matrix(path: str) -> np.ndarray:
+    """An ITK affine transform file as a 4x4 RAS matrix (ITK maps fixed points to moving points)."""
+    tx = ants.read_transform(path)
+    linear = np.asarray(tx.parameters[:9], dtype=float).reshape(3, 3)
+    translation = np.asarray(tx.parameters[9:12], dtype=float)
+    centre = np.asarray(tx.fixed_parameters, dtype=float)
+    lps = np.eye(4)
+    lps[:3, :3] = linear
+    lps[:3, 3] = translation + centre - linear @ centre
+    return FLIP @ lps @ FLIP
+
+
+def write_matrix(matrix: np.ndarray, path: str) -> str:
+    """A 4x4 RAS matrix as an ITK affine transform file (for ``initial_transform``)."""
+    lps = FLIP @ matrix @ FLIP
+    tx = ants.create_ants_transform(
+        transform_type="AffineTransform", dimension=3, matrix=lps[:3, :3], translation=lps[:3, 3], center=(0, 0, 0)
+    )
+    ants.write_transform(tx, path)
+    return path
 
 
 def to_ants(path: str | os.PathLike[str]) -> ants.ANTsImage:
@@ -35,6 +62,14 @@ def rigid(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1) -> str:
         fixed=fixed, moving=moving, type_of_transform="Rigid", aff_metric="mattes", random_seed=seed
     )
     return reg["fwdtransforms"][0]
+
+
+def rigid_matrix(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1, **options: Any) -> np.ndarray:
+    """The rigid transform (4x4 RAS, fixed -> moving points) by Mattes mutual information; ``options``
+    are antspyx registration parameters (pyramid, iterations)."""
+    reg = ants.registration(fixed=fixed, moving=moving, type_of_transform="Rigid", aff_metric="mattes",
+                            random_seed=seed, **options)  # fmt: skip
+    return read_matrix(reg["fwdtransforms"][0])
 
 
 def register_to_t1w(

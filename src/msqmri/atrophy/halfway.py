@@ -23,7 +23,7 @@ from scipy import linalg, ndimage
 
 from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
-from msqmri.registration import ants_image
+from msqmri.registration import FLIP, ants_image, read_matrix, write_matrix
 
 #: halfway-space voxel size (mm), as SIENA resamples to 1 mm
 HALFWAY_VOXEL_MM = 1.0
@@ -36,8 +36,6 @@ SKULL_BAND_MM = (4.0, 20.0)
 BRAIN_MARGIN_MM = 3.0
 #: registrations run on images resampled to this voxel size (mm) when the scans are finer
 REGISTRATION_VOXEL_MM = 2.0
-#: LPS (ITK) <-> RAS (NIfTI) flip of world coordinates
-_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 _LINEAR = {
     "aff_iterations": (1000, 500, 250),
     "aff_shrink_factors": (4, 2, 1),
@@ -121,28 +119,6 @@ def log_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.real(linalg.expm((np.real(linalg.logm(a)) + np.real(linalg.logm(b))) / 2.0))
 
 
-def read_matrix(path: str) -> np.ndarray:
-    """An ITK affine transform file as a 4x4 RAS matrix (ITK maps fixed points to moving points)."""
-    tx = ants.read_transform(path)
-    linear = np.asarray(tx.parameters[:9], dtype=float).reshape(3, 3)
-    translation = np.asarray(tx.parameters[9:12], dtype=float)
-    centre = np.asarray(tx.fixed_parameters, dtype=float)
-    lps = np.eye(4)
-    lps[:3, :3] = linear
-    lps[:3, 3] = translation + centre - linear @ centre
-    return _FLIP @ lps @ _FLIP
-
-
-def write_matrix(matrix: np.ndarray, path: str) -> str:
-    """A 4x4 RAS matrix as an ITK affine transform file (for ``initial_transform``)."""
-    lps = _FLIP @ matrix @ _FLIP
-    tx = ants.create_ants_transform(
-        transform_type="AffineTransform", dimension=3, matrix=lps[:3, :3], translation=lps[:3, 3], center=(0, 0, 0)
-    )
-    ants.write_transform(tx, path)
-    return path
-
-
 def _register(fixed: ants.ANTsImage, moving: ants.ANTsImage, mask: np.ndarray, kind: str, seed: int,
               initial: np.ndarray | None, tmpdir: str, metric: str = "meansquares") -> np.ndarray:
     """One antspyx linear registration restricted to ``mask`` (fixed grid); 4x4 RAS, fixed -> moving points."""
@@ -207,7 +183,7 @@ def ras_affine(image: ants.ANTsImage) -> np.ndarray:
     lps = np.eye(4)
     lps[:3, :3] = np.asarray(image.direction) * np.asarray(image.spacing)[None, :]
     lps[:3, 3] = image.origin
-    return _FLIP @ lps
+    return FLIP @ lps
 
 
 def _rescaled(image: ants.ANTsImage, transform: np.ndarray) -> ants.ANTsImage:

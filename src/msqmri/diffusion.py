@@ -41,7 +41,7 @@ def load_dwi(image: str | os.PathLike[str], bval: str | os.PathLike[str] | None,
 def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_correction: bool = True) -> None:
     """Denoise, correct motion (rotating b-vectors), average the b=0 volumes and mask the brain."""
     data, affine, gradients = load_dwi(inputs["dwi"], inputs.get("bval"), inputs.get("bvec"))
-    data = dwi.denoise(data, gradients, denoise)
+    data = dwi.denoise(data, denoise)
     parameters = np.zeros((data.shape[3], 6))
     if motion_correction:
         corrected = dwi.motion_correct(data, affine, gradients)
@@ -88,6 +88,9 @@ def register_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", seed
 def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", threads: int = 1) -> None:
     """Fit the tensor in the brain (the b=0 mask, or the T1w brain mask brought across) and write the maps."""
     data, affine, gradients = load_dwi(inputs["dwi"], inputs["bval"], inputs["bvec"])
+    problem = dti.scheme_problem(gradients, method)
+    if problem:
+        raise MsqmriInputError(inputs["bvec"], problem)
     if mask == "t1w":
         like = ants_image(data[..., 0], affine)
         brain = resample_mask(inputs["t1w_mask"], like, inputs["transform"], invert=True)

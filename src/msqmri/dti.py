@@ -53,6 +53,20 @@ def eigen_maps(evals: np.ndarray) -> dict[str, np.ndarray]:
     return {"fa": np.clip(fa, 0.0, 1.0), "md": md, "ad": evals[..., 0], "rd": evals[..., 1:].mean(-1)}
 
 
+def scheme_problem(gradients: Gradients, method: str) -> str | None:
+    """Why the acquisition cannot support ``method``'s tensor fit, or None: the weighted directions
+    must determine the 6 tensor elements, and RESTORE needs spare volumes to reject outliers."""
+    g = gradients.bvecs[~gradients.b0]
+    design = np.column_stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, g[:, 0] * g[:, 1], g[:, 0] * g[:, 2],
+                              g[:, 1] * g[:, 2]])  # fmt: skip
+    rank = np.linalg.matrix_rank(design, tol=1e-6)
+    if rank < 6:
+        return f"the {len(g)} diffusion directions determine only {rank} of the 6 tensor elements"
+    if method.upper() == "RESTORE" and len(gradients.bvals) <= 7:
+        return f"RESTORE needs more than 7 volumes to reject outliers (this series has {len(gradients.bvals)})"
+    return None
+
+
 def fit_tensor(
     data: np.ndarray,
     gradients: Gradients,

@@ -8,8 +8,8 @@ with the image's affine. Motion correction registers every volume rigidly to the
 (Mattes mutual information in antspyx, which measured 2.5x faster than dipy's ``register_dwi_series``
 at equal accuracy; see benchmarks/dti.py) and rotates each volume's gradient by the inverse of its
 rotation with dipy's ``reorient_bvecs`` (Leemans & Jones 2009), so the tensor is fitted in the
-reference head position. Denoising (MP-PCA, Veraart et al. 2016; Patch2Self, Fadnavis et al.
-2020) is optional and runs before motion correction, on the original noise.
+reference head position. Denoising (MP-PCA, Veraart et al. 2016) is optional and runs before motion
+correction, on the original noise.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ B0_THRESHOLD = 50.0
 MAX_B = 30000.0
 #: diffusion-weighted b-vectors must be unit vectors within this tolerance (then renormalised)
 UNIT_TOLERANCE = 0.05
-DENOISERS = ("none", "mppca", "patch2self")
+DENOISERS = ("none", "mppca")
 #: antspyx rigid registration of one volume to the reference: a 3-level pyramid, 10 % of the voxels
 #: sampled (on the 3 mm phantom with 2 degrees of motion: median rotation error 0.28 degrees, as with
 #: 20 % sampling and twice the iterations, in half the time)
@@ -118,20 +118,14 @@ def to_fsl(bvecs: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return bvecs @ np.linalg.inv(_axes(affine)).T
 
 
-def denoise(data: np.ndarray, gradients: Gradients, method: str, mask: np.ndarray | None = None) -> np.ndarray:
-    """The series denoised by ``method``: "none", "mppca" (Veraart 2016) or "patch2self" (Fadnavis 2020)."""
+def denoise(data: np.ndarray, method: str) -> np.ndarray:
+    """The series denoised by ``method``: "none" or "mppca" (Marchenko-Pastur PCA, Veraart et al. 2016)."""
     if method == "none":
         return data
     if method == "mppca":
         from dipy.denoise.localpca import mppca
 
-        return mppca(data, mask=mask, patch_radius=2, suppress_warning=True).astype(np.float32)
-    if method == "patch2self":
-        from dipy.denoise.patch2self import patch2self
-
-        return patch2self(data, gradients.bvals, model="ols", b0_threshold=B0_THRESHOLD, verbose=False).astype(
-            np.float32
-        )
+        return mppca(data, patch_radius=2, suppress_warning=True).astype(np.float32)
     raise ValueError(f"unknown denoising method {method!r}; choose one of {', '.join(DENOISERS)}")
 
 

@@ -58,6 +58,7 @@ class CohortSpec:
     orientations: tuple[str, ...] = ("RAS", "LAS", "LPS", "oblique")
     modalities: tuple[str, ...] = ("T1w", "FLAIR", "MTR", "MEGRE", "dwi")
     echo_times: tuple[float, ...] = (0.004, 0.0085, 0.013, 0.0175, 0.022, 0.0265, 0.031, 0.0355)
+    dwi_voxel: float | None = None  # default: ``resolution``, at least 2 mm
     bval: float = 1000.0
     n_directions: int = 30
     n_b0: int = 2
@@ -322,7 +323,7 @@ class _Session:
     def _dwi(self) -> None:
         """DWI in LAS storage, where FSL-convention b-vectors are plain voxel-axis components."""
         pose = self._series_pose()
-        vox = (max(self.spec.resolution, 2.0),) * 3
+        vox = (self.spec.dwi_voxel or max(self.spec.resolution, 2.0),) * 3
         shape, affine = self._grid(vox, "LAS", pose)
         bvecs = np.vstack([np.zeros((self.spec.n_b0, 3)), hemisphere_directions(self.spec.n_directions)])
         bvals = np.r_[np.zeros(self.spec.n_b0), np.full(self.spec.n_directions, self.spec.bval)]

@@ -19,8 +19,8 @@ from dipy.reconst.dti import TensorModel
 from msqmri.dwi import Gradients
 
 FIT_METHODS = ("WLS", "NLLS", "RESTORE")
-#: voxels per chunk of the fit (about 20 MB of float64 signal for 65 volumes)
-CHUNK_VOXELS = 20000
+#: voxels per chunk of the fit (about 3 MB of float64 signal for 65 volumes)
+CHUNK_VOXELS = 5000
 #: scalar maps and their units
 SCALARS = {"fa": "unitless", "md": "mm^2/s", "ad": "mm^2/s", "rd": "mm^2/s"}
 
@@ -85,11 +85,11 @@ def fit_tensor(
         raise ValueError("RESTORE needs the noise standard deviation sigma")
     model = TensorModel(gradients.table(), fit_method=method, **options)
     index = np.flatnonzero(mask.ravel())
-    signal = data.reshape(-1, data.shape[-1])
     starts = range(0, index.size, chunk)
 
     def fit(start: int) -> tuple[np.ndarray, np.ndarray]:
-        voxels = np.asarray(signal[index[start : start + chunk]], dtype=np.float64)
+        # gather the chunk's voxels only (no copy of the whole series, whatever its memory order)
+        voxels = np.asarray(data[np.unravel_index(index[start : start + chunk], mask.shape)], dtype=np.float64)
         result = model.fit(voxels)
         return result.evals, result.evecs[..., 0]
 

@@ -23,7 +23,6 @@ from dipy.core.gradients import GradientTable, gradient_table, reorient_bvecs
 from scipy import ndimage
 
 from msqmri.io import MsqmriInputError, read_table
-from msqmri.registration import ants_image, rigid_matrix
 
 #: volumes with b at or below this (s/mm^2) are b=0 references
 B0_THRESHOLD = 50.0
@@ -153,6 +152,8 @@ def motion_correct(data: np.ndarray, affine: np.ndarray, gradients: Gradients, s
     The b=0 volumes are registered to the first one and averaged; every diffusion-weighted volume is
     then registered to that mean (antspyx, Mattes mutual information) and resampled once (trilinear).
     """
+    from msqmri.registration import ants_image, rigid_matrix  # antspyx only where registration is needed
+
     b0 = np.flatnonzero(gradients.b0)
     transforms = np.tile(np.eye(4), (data.shape[3], 1, 1))
     first = ants_image(data[..., b0[0]], affine)

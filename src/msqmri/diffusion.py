@@ -68,7 +68,7 @@ def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_corr
     )  # fmt: skip
 
 
-def register_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", seed: int = 1) -> None:
+def register_b0_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", seed: int = 1) -> None:
     """Register the brain-masked mean b=0 to the brain-masked T1w (mutual information; Mattes et al. 2003)."""
     b0_img, b0 = load_nifti(inputs["b0"])
     _, b0_mask = load_nifti(inputs["mask"], allow_empty=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from dipy.core.gradients import GradientTable, gradient_table, reorient_bvecs
-
 from scipy import ndimage
 
 from msqmri.io import MsqmriInputError, read_table

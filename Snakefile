@@ -23,6 +23,7 @@ include: "workflow/rules/inputs.smk"
 include: "workflow/rules/structural.smk"
 include: "workflow/rules/atrophy.smk"
 include: "workflow/rules/diffusion.smk"
+include: "workflow/rules/quantitative.smk"
 include: "workflow/rules/group.smk"
 
 

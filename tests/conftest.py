@@ -61,13 +61,38 @@ def write_dwi(stem: Path, n_volumes: int = N_DWI) -> Path:
     bvals = np.r_[0.0, np.full(n_volumes - 1, 1000.0)]
     adc = 0.4e-3 + 1.2e-3 * vectors[0] ** 2  # FSL x is world -x on this RAS grid; x^2 is the same
     data = b0[..., None] * np.exp(-bvals * adc) + rng.normal(0, 0.01 * b0.max(), (*b0.shape, n_volumes))
-    affine = np.diag([4.0, 4.0, 4.0, 1.0])
-    affine[:3, 3] = -2.0 * (np.array(b0.shape) - 1)
+    affine = head_affine(b0.shape)
     stem.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(np.abs(data).astype(np.float32), affine), f"{stem}_dwi.nii.gz")
     Path(f"{stem}_dwi.bval").write_text(" ".join(f"{b:g}" for b in bvals) + "\n")
     Path(f"{stem}_dwi.bvec").write_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in vectors) + "\n")
     return Path(f"{stem}_dwi.nii.gz")
+
+
+def head_affine(shape: tuple[int, ...]) -> np.ndarray:
+    """The 4 mm RAS grid centred on the origin that the phantom head is written on."""
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = -2.0 * (np.array(shape[:3]) - 1)
+    return affine
+
+
+def write_mt_pair(stem: Path, mtr: float = 40.0) -> None:
+    """MT-off (the phantom head) and MT-on (MTR ``mtr`` pu everywhere) at ``stem``_mt-{on,off}_MTR.*."""
+    off = phantom_head()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for state, data in (("on", off * (1 - mtr / 100)), ("off", off)):
+        nib.save(nib.Nifti1Image(data.astype(np.float32), head_affine(off.shape)), f"{stem}_mt-{state}_MTR.nii.gz")
+        write_json(Path(f"{stem}_mt-{state}_MTR.json"), {"MTState": state == "on"})
+
+
+def write_megre(stem: Path, echo_times: tuple[float, ...] = (0.005, 0.010, 0.015), r2star: float = 20.0) -> None:
+    """Echo images of the phantom head decaying at ``r2star`` (1/s), with EchoTime sidecars."""
+    s0 = phantom_head()
+    for echo, te in enumerate(echo_times, start=1):
+        path = Path(f"{stem}_echo-{echo}_MEGRE.nii.gz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image((s0 * np.exp(-r2star * te)).astype(np.float32), head_affine(s0.shape)), str(path))
+        write_json(path.with_name(path.name.replace(".nii.gz", ".json")), {"EchoTime": te})
 
 
 def write_json(path: Path, value: dict) -> Path:
@@ -92,11 +117,8 @@ def make_tiny_bids(root: Path) -> Path:
     anat = root / "sub-01" / "ses-01" / "anat"
     write_t1w(anat / "sub-01_ses-01_T1w.nii.gz")
     write_image(anat / "sub-01_ses-01_FLAIR.nii.gz", seed=2)
-    write_image(anat / "sub-01_ses-01_mt-on_MTR.nii.gz", seed=3)
-    write_image(anat / "sub-01_ses-01_mt-off_MTR.nii.gz", seed=4)
-    for echo, te in enumerate((0.005, 0.010, 0.015), start=1):
-        write_image(anat / f"sub-01_ses-01_echo-{echo}_MEGRE.nii.gz", seed=10 + echo)
-        write_json(anat / f"sub-01_ses-01_echo-{echo}_MEGRE.json", {"EchoTime": te})
+    write_mt_pair(anat / "sub-01_ses-01")
+    write_megre(anat / "sub-01_ses-01")
     write_dwi(root / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01")
     lesions = root / "derivatives" / "lesions" / "sub-01" / "ses-01" / "anat"
     write_image(lesions / "sub-01_ses-01_space-FLAIR_label-lesion_mask.nii.gz", seed=6)

@@ -292,7 +292,7 @@ def _echoes(files: list[_File]) -> tuple[Echo, ...]:
         index = int(f.entities["echo"])
         if index in echoes:
             raise _Unusable(f"two MEGRE images for echo {index} ({echoes[index].image.name}, {f.path.name})")
-        sidecar = _sibling(f.path, ".json")
+        sidecar = sibling(f.path, ".json")
         echoes[index] = Echo(index, f.path, sidecar if sidecar.is_file() else None)
     return tuple(echoes[i] for i in sorted(echoes))
 
@@ -301,11 +301,12 @@ def _dwi(files: list[_File]) -> Dwi | None:
     image = _one(files, "dwi", {})
     if image is None:
         return None
-    bval, bvec = _sibling(image, ".bval"), _sibling(image, ".bvec")
+    bval, bvec = sibling(image, ".bval"), sibling(image, ".bvec")
     return Dwi(image, bval if bval.is_file() else None, bvec if bvec.is_file() else None)
 
 
-def _sibling(image: Path, extension: str) -> Path:
+def sibling(image: Path, extension: str) -> Path:
+    """The file beside a NIfTI ``image`` with its extension replaced (a sidecar or gradient table)."""
     stem = image.name.removesuffix(".gz").removesuffix(".nii")
     return image.with_name(stem + extension)
 

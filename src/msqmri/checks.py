@@ -13,12 +13,14 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from msqmri.bids import Dwi, Echo, Session
+from msqmri.bids import Dwi, Echo, Session, sibling
 from msqmri.dwi import read_gradients
 from msqmri.io import MsqmriInputError, load_json, load_nifti
+from msqmri.mtr import mt_state_problem
 from msqmri.summary import geometry
 
 MAX_ECHO_TIME_S = 1.0  # larger values are almost certainly milliseconds
+MIN_ECHOES = 3  # an R2* fit with a fit-quality measure needs three echoes
 
 
 def check_session(session: Session) -> dict[str, Any]:
@@ -68,34 +70,61 @@ def require_same_grid(path: Path, img: nib.Nifti1Image, ref_path: Path, ref: nib
 
 
 def check_mt_pair(mt_on: Path | None, mt_off: Path | None) -> dict[str, Any]:
-    """Both MT images must exist, be 3D and share a grid."""
+    """Both MT images must exist, be 3D, share a grid and carry no contradicting ``MTState``."""
+    on, off = require_mt_pair(mt_on, mt_off)
+    img, _, _ = load_mt_pair(on, off)
+    return {"on": on.name, **_describe(off, img)}
+
+
+def require_mt_pair(mt_on: Path | None, mt_off: Path | None) -> tuple[Path, Path]:
+    """Both images of an MT pair (a one-line error names the one whose partner is missing)."""
     if mt_on is None or mt_off is None:
         present = mt_on or mt_off
         missing = "mt-off" if mt_off is None else "mt-on"
-        raise MsqmriInputError(present, f"the {missing} partner of this MT image is missing")
-    off, _ = load_nifti(mt_off)
-    on, _ = load_nifti(mt_on)
-    require_same_grid(mt_on, on, mt_off, off)
-    return {"on": mt_on.name, **_describe(mt_off, off)}
+        raise MsqmriInputError(present or "MT pair", f"the {missing} partner of this MT image is missing")
+    return mt_on, mt_off
+
+
+def load_mt_pair(mt_on: Path, mt_off: Path) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray]:
+    """The validated MT-off image and the MT-on and MT-off data (one-line errors name the file)."""
+    for path, expected in ((mt_on, True), (mt_off, False)):
+        sidecar = sibling(path, ".json")
+        if sidecar.is_file():
+            problem = mt_state_problem(load_json(sidecar).get("MTState"), expected)
+            if problem:
+                raise MsqmriInputError(sidecar, problem)
+    off_img, off = load_nifti(mt_off)
+    on_img, on = load_nifti(mt_on)
+    require_same_grid(mt_on, on_img, mt_off, off_img)
+    return off_img, on, off
 
 
 def check_echoes(echoes: tuple[Echo, ...]) -> dict[str, Any]:
-    """Echo images share one 3D grid; sidecars give EchoTime (s) increasing with echo index."""
-    first_path, first = echoes[0].image, load_nifti(echoes[0].image)[0]
+    """At least :data:`MIN_ECHOES` echo images on one 3D grid, sidecars giving EchoTime (s) increasing
+    with echo index."""
+    img, _, times = load_echoes(echoes)
+    return {"files": [echo.image.name for echo in echoes], "echo_times_s": times.tolist(),
+            **_describe(echoes[0].image, img)}  # fmt: skip
+
+
+def load_echoes(echoes: tuple[Echo, ...]) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray]:
+    """The first echo's image, the (x, y, z, echo) magnitude data and the echo times (s), validated
+    as :func:`check_echoes` describes (one-line errors name the file)."""
+    if len(echoes) < MIN_ECHOES:
+        raise MsqmriInputError(echoes[0].image, f"{len(echoes)} MEGRE echo(es) found; R2* needs at least {MIN_ECHOES}")
+    first_img, first = load_nifti(echoes[0].image)
+    data = np.empty((*first.shape, len(echoes)), dtype=np.float32)
     times: list[float] = []
-    for echo in echoes:
-        img = first if echo.image == first_path else load_nifti(echo.image)[0]
-        require_same_grid(echo.image, img, first_path, first)
+    for k, echo in enumerate(echoes):
+        img, volume = (first_img, first) if k == 0 else load_nifti(echo.image)
+        require_same_grid(echo.image, img, echoes[0].image, first_img)
+        data[..., k] = volume
         times.append(echo_time(echo))
-        if len(times) > 1 and times[-1] <= times[-2]:
+        if k and times[-1] <= times[-2]:
             raise MsqmriInputError(
                 echo.sidecar, f"EchoTime {times[-1]:g} s is not larger than the previous echo's {times[-2]:g} s"
             )
-    return {
-        "files": [echo.image.name for echo in echoes],
-        "echo_times_s": times,
-        **_describe(first_path, first),
-    }
+    return first_img, data, np.asarray(times)
 
 
 def echo_time(echo: Echo) -> float:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from msqmri import dti, dwi
 from msqmri.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json, save_text, save_tsv
-from msqmri.registration import ants_image, resample_mask
+from msqmri.registration import ants_image, map_to_t1w, resample_mask
 
 Paths = Mapping[str, str]
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
@@ -112,12 +112,10 @@ def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", th
 def to_t1w(inputs: Paths, outputs: Paths) -> None:
     """Bring the scalar tensor maps onto the T1w grid through the b=0 -> T1w transform (linear interpolation)."""
     t1w_img = nib.load(inputs["t1w"])
-    fixed = ants_image(np.zeros(t1w_img.shape[:3], dtype=np.float32), t1w_img.affine)
     for name in dti.SCALARS:
         img, data = load_nifti(inputs[name], allow_empty=True)
-        moved = ants.apply_transforms(fixed=fixed, moving=ants_image(data, img.affine),
-                                      transformlist=[inputs["transform"]], interpolator="linear")  # fmt: skip
-        save_array(np.clip(moved.numpy(), 0.0, None), t1w_img.affine, outputs[name], np.float32)
+        moved = map_to_t1w(data, img.affine, t1w_img, inputs["transform"])
+        save_array(np.clip(moved, 0.0, None), t1w_img.affine, outputs[name], np.float32)
         record = _sidecar(name, [Path(inputs[name]).name, Path(inputs["transform"]).name],
                           "tensor map resampled to T1w space (linear interpolation)")  # fmt: skip
         save_json(record, outputs[f"{name}_json"])

@@ -138,11 +138,9 @@ class MotionCorrected:
 
     def parameters(self) -> np.ndarray:
         """Per volume: translations (mm) and rotations about x, y, z (rad, ZYX Euler), shape (n, 6)."""
-        rotation = self.transforms[:, :3, :3]
-        rx = np.arctan2(rotation[:, 2, 1], rotation[:, 2, 2])
-        ry = np.arcsin(np.clip(-rotation[:, 2, 0], -1, 1))
-        rz = np.arctan2(rotation[:, 1, 0], rotation[:, 0, 0])
-        return np.column_stack([self.transforms[:, :3, 3], rx, ry, rz])
+        from msqmri.registration import rigid_parameters
+
+        return rigid_parameters(self.transforms)
 
 
 def motion_correct(data: np.ndarray, affine: np.ndarray, gradients: Gradients, seed: int = 1) -> MotionCorrected:
@@ -151,7 +149,7 @@ def motion_correct(data: np.ndarray, affine: np.ndarray, gradients: Gradients, s
     The b=0 volumes are registered to the first one and averaged; every diffusion-weighted volume is
     then registered to that mean (antspyx, Mattes mutual information) and resampled once (trilinear).
     """
-    from msqmri.registration import ants_image, rigid_matrix  # antspyx only where registration is needed
+    from msqmri.registration import ants_image, realign, rigid_matrix  # antspyx only where registration is needed
 
     b0 = np.flatnonzero(gradients.b0)
     transforms = np.tile(np.eye(4), (data.shape[3], 1, 1))
@@ -164,14 +162,6 @@ def motion_correct(data: np.ndarray, affine: np.ndarray, gradients: Gradients, s
         transforms[j] = rigid_matrix(ants_image(data[..., j], affine), fixed, seed, **MOTION_REGISTRATION)
     corrected = np.stack([realign(data[..., j], affine, transforms[j]) for j in range(data.shape[3])], axis=-1)
     return MotionCorrected(corrected, transforms, rotate_gradients(gradients, transforms))
-
-
-def realign(volume: np.ndarray, affine: np.ndarray, transform: np.ndarray) -> np.ndarray:
-    """``volume`` resampled (trilinear) at the points ``transform`` (world, reference -> volume) maps
-    the reference grid to."""
-    voxels = np.linalg.inv(affine) @ transform @ affine
-    out = ndimage.affine_transform(volume, voxels[:3, :3], voxels[:3, 3], order=1, mode="constant", cval=0.0)
-    return out.astype(np.float32)
 
 
 def rotate_gradients(gradients: Gradients, transforms: np.ndarray) -> Gradients:

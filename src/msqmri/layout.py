@@ -69,6 +69,26 @@ DTI_T1W = {
 }
 DWI_OUTPUTS = (*DWI_PREPROC.values(), *DWI_TO_T1W.values(), *DTI.values(), *DTI_T1W.values())
 
+
+
+def _quantitative(maps: dict[str, str], in_t1w: tuple[str, ...], source: str) -> dict[str, str]:
+    """Native maps (``maps``: key -> suffix, with an optional desc entity) with sidecars, the ``in_t1w``
+    ones also in T1w space, and the transform of the acquisition to the T1w."""
+    paths: dict[str, str] = {}
+    for key, suffix in maps.items():
+        paths |= {key: f"{_ANAT}_{suffix}.nii.gz", f"{key}_json": f"{_ANAT}_{suffix}.json"}
+    for key in in_t1w:
+        paths |= {f"{key}_t1w": f"{_ANAT}_space-T1w_{maps[key]}.nii.gz", f"{key}_t1w_json": f"{_ANAT}_space-T1w_{maps[key]}.json"}
+    return paths | {"transform": f"{_ANAT}_from-{source}_to-T1w_mode-image_xfm.mat"}
+
+
+#: magnetization transfer ratio (sessions with an MT-on/off pair), on the MT-off grid and in T1w space
+MTR = _quantitative({"mtr": "MTRmap"}, ("mtr",), "MToff")
+#: R2* and companions on the MEGRE grid (R2* also in T1w space)
+R2STAR = _quantitative(
+    {"r2star": "R2starmap", "t2star": "T2starmap", "s0": "S0map", "nrmse": "desc-R2starfit_nrmse"}, ("r2star",), "MEGRE"
+)
+
 #: percentage brain volume change of a session pair, in the pair's halfway space
 _PAIR = "{subject}/anat/{pair}"
 HALFWAY = {
@@ -131,6 +151,10 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
             paths.extend(session_paths(session, tuple(FLAIR_TO_T1W.values())))
         if session.dwi is not None:
             paths.extend(session_paths(session, DWI_OUTPUTS))
+        if session.mt_on is not None and session.mt_off is not None:
+            paths.extend(session_paths(session, tuple(MTR.values())))
+        if session.megre:
+            paths.extend(session_paths(session, tuple(R2STAR.values())))
     return paths + pair_paths(dataset, methods)
 
 

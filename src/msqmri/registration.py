@@ -13,6 +13,7 @@ from typing import Any
 import ants
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
 from msqmri.io import atomic_path, load_nifti, save_array
 
@@ -72,6 +73,23 @@ def rigid_matrix(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1, *
     return read_matrix(reg["fwdtransforms"][0])
 
 
+def realign(volume: np.ndarray, affine: np.ndarray, transform: np.ndarray, order: int = 1) -> np.ndarray:
+    """``volume`` resampled (spline of ``order``: 1 trilinear, 3 cubic) at the points ``transform``
+    (world, reference -> volume) maps the reference grid to."""
+    voxels = np.linalg.inv(affine) @ transform @ affine
+    out = ndimage.affine_transform(volume, voxels[:3, :3], voxels[:3, 3], order=order, mode="constant", cval=0.0)
+    return out.astype(np.float32)
+
+
+def rigid_parameters(transforms: np.ndarray) -> np.ndarray:
+    """Translations (mm) and rotations about x, y, z (rad, ZYX Euler) of (n, 4, 4) rigid transforms, shape (n, 6)."""
+    rotation = transforms[:, :3, :3]
+    rx = np.arctan2(rotation[:, 2, 1], rotation[:, 2, 2])
+    ry = np.arcsin(np.clip(-rotation[:, 2, 0], -1, 1))
+    rz = np.arctan2(rotation[:, 1, 0], rotation[:, 0, 0])
+    return np.column_stack([transforms[:, :3, 3], rx, ry, rz])
+
+
 def register_to_t1w(
     moving_path: str | os.PathLike[str],
     t1w_path: str | os.PathLike[str],
@@ -86,6 +104,16 @@ def register_to_t1w(
         shutil.copyfile(transform, tmp)
     resampled = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[transform], interpolator="linear")
     save_array(resampled.numpy(), nib.load(os.fspath(t1w_path)).affine, resampled_out, np.float32)
+
+
+def map_to_t1w(data: np.ndarray, affine: np.ndarray, t1w_img: nib.Nifti1Image,
+               transform: str | os.PathLike[str]) -> np.ndarray:  # fmt: skip
+    """A map on the grid ``affine`` resampled onto the T1w grid through the ``transform`` of its
+    acquisition to the T1w (linear interpolation)."""
+    fixed = ants_image(np.zeros(t1w_img.shape[:3], dtype=np.float32), t1w_img.affine)
+    moved = ants.apply_transforms(fixed=fixed, moving=ants_image(data, affine), transformlist=[os.fspath(transform)],
+                                  interpolator="linear")  # fmt: skip
+    return moved.numpy()
 
 
 def resample_mask(

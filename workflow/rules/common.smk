@@ -171,3 +171,30 @@ def dti_inputs(wildcards):
         inputs["t1w_mask"] = out(layout.STRUCTURAL["brain_mask"])
         inputs["transform"] = out(layout.DWI_TO_T1W["transform"])
     return inputs
+
+
+def mt_inputs(wildcards):
+    """The MT-on/off pair of a session and the T1w it is registered to."""
+    session = session_for(wildcards)
+    if session.mt_on is None or session.mt_off is None:
+        raise WorkflowError(f"msqmri: {session_label(wildcards)} has no MT-on/off pair")
+    return {"mt_on": str(session.mt_on), "mt_off": str(session.mt_off), **t1w_reference(wildcards)}
+
+
+def echo_images(wildcards):
+    """The MEGRE echo images of a session, in echo order."""
+    echoes = session_for(wildcards).megre
+    if not echoes:
+        raise WorkflowError(f"msqmri: {session_label(wildcards)} has no MEGRE echoes")
+    return [str(echo.image) for echo in echoes]
+
+
+def echo_sidecars(wildcards):
+    """The JSON sidecars (EchoTime) of a session's echoes, so that editing one reruns the fit."""
+    return [str(echo.sidecar) for echo in session_for(wildcards).megre if echo.sidecar is not None]
+
+
+def t1w_reference(wildcards):
+    """The bias-corrected T1w and its brain mask, which maps in T1w space are registered and masked to."""
+    return {key: out(layout.STRUCTURAL[name].format(**wildcards)) for key, name in
+            (("t1w", "preproc"), ("t1w_mask", "brain_mask"))}  # fmt: skip

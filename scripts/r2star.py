@@ -1,0 +1,17 @@
+"""Snakemake adapter (rule r2star): R2*, T2*, S0 and fit residual maps from the echoes; R2* in T1w space."""
+
+import os
+
+from msqmri.adapter import report_errors
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+
+from msqmri.quantitative import r2star  # noqa: E402  (after the thread setting)
+
+with report_errors(snakemake):
+    inputs = {key: snakemake.input[key] for key in ("t1w", "t1w_mask")}
+    r2star(
+        inputs, list(snakemake.input.echoes), dict(snakemake.output.items()), method=snakemake.params.method,
+        floor_snr=snakemake.params.floor_snr, seed=snakemake.params.seed, threads=snakemake.threads,
+    )  # fmt: skip

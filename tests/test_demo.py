@@ -49,7 +49,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         mask = demo / "derivatives" / f"{session}_desc-brain_mask.nii.gz"
         raw = demo / "bids" / f"{session}_T1w.nii.gz"
         assert np.allclose(nib.load(str(mask)).affine, nib.load(str(raw)).affine)  # on the raw T1w grid
-    # DTI end to end (motion correction, tensor fit, b=0 -> T1w registration): T1w-space maps against truth
+    # DTI, MTR and R2* end to end: T1w-space maps against the truth in pure-tissue voxels
     tissues = pd.read_csv(demo / "bids" / "sourcedata" / "ground_truth" / "tissues.tsv", sep="\t")
     for session in ("sub-01/ses-01", "sub-01/ses-02", "sub-02/ses-01", "sub-02/ses-02"):
         stem = session.replace("/", "_")
@@ -58,7 +58,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                 for p in ("fa", "md")}  # fmt: skip
         truth = demo / "bids" / "sourcedata" / "ground_truth" / session / f"{stem}_space-T1w_desc-pure_dseg.nii.gz"
         pure = np.asarray(nib.load(str(truth)).dataobj)
+        anat = demo / "derivatives" / session / "anat"
+        maps["mtr"] = np.asarray(nib.load(str(anat / f"{stem}_space-T1w_MTRmap.nii.gz")).dataobj)
+        maps["r2star"] = np.asarray(nib.load(str(anat / f"{stem}_space-T1w_R2starmap.nii.gz")).dataobj)
         for label, tissue in enumerate(tissues.itertuples(), start=1):
             if tissue.name in ("gm", "wm", "dgm"):
-                assert abs(np.median(maps["fa"][pure == label]) - tissue.fa) <= 0.03, (session, tissue.name)
-                assert abs(np.median(maps["md"][pure == label]) / tissue.md - 1) <= 0.03, (session, tissue.name)
+                median = {name: np.median(values[pure == label]) for name, values in maps.items()}
+                assert abs(median["fa"] - tissue.fa) <= 0.03, (session, tissue.name)
+                assert abs(median["md"] / tissue.md - 1) <= 0.03, (session, tissue.name)
+                # MTR and R2* end to end (acquisition -> T1w registration, brain mask from the T1w)
+                assert abs(median["mtr"] - tissue.mtr) <= 0.5, (session, tissue.name)
+                assert abs(median["r2star"] / tissue.r2star - 1) <= 0.03, (session, tissue.name)

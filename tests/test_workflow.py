@@ -51,6 +51,7 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
         assert (out / path).is_file(), path
     assert not list(out.rglob("*desc-jacobian*"))  # the method selection is honoured
     check_tensor_maps(out / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01", tiny_bids)
+    check_quantitative_maps(out / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01", "weighted log-linear")
     assert (out / "sub-02" / "anat" / "sub-02_desc-t1w_qc.json").is_file()  # sessionless: no ses- level
     assert (
         participant.stderr.strip()
@@ -113,12 +114,24 @@ def check_tensor_maps(stem: Path, bids: Path) -> None:
     assert sidecar["Units"] == "mm^2/s" and sidecar["Sources"] and sidecar["EstimationAlgorithm"]
 
 
+def check_quantitative_maps(stem: Path, r2star_fit: str) -> None:
+    """The tiny dataset's MTR (40 pu) and R2* (20 1/s) in T1w space, on the brain mask's grid, with sidecars."""
+    brain_img = nib.load(f"{stem}_desc-brain_mask.nii.gz")
+    brain = np.asarray(brain_img.dataobj) > 0
+    for suffix, truth, units in (("MTRmap", 40.0, "percent"), ("R2starmap", 20.0, "1/s")):
+        img = nib.load(f"{stem}_space-T1w_{suffix}.nii.gz")
+        assert img.shape == brain_img.shape and np.allclose(img.affine, brain_img.affine)
+        assert np.median(np.asarray(img.dataobj)[brain]) == pytest.approx(truth, rel=0.02), suffix
+        assert json.loads(Path(f"{stem}_{suffix}.json").read_text())["Units"] == units
+    assert r2star_fit in json.loads(Path(f"{stem}_R2starmap.json").read_text())["EstimationAlgorithm"]
+
+
 def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
     """Plain Snakemake with the non-default options: Jacobian PBVC only, MP-PCA denoising, NLLS fit,
-    the T1w brain mask for the fit and an affine b=0 -> T1w registration."""
+    the T1w brain mask for the fit, an affine b=0 -> T1w registration and the ARLO R2* fit."""
     out = tmp_path / "out"
     config = [f"bids_dir={tiny_bids}", f"output_dir={out}", "pbvc_methods=[jacobian]", "dwi_denoise=mppca",
-              "dti_fit=NLLS", "dwi_mask=t1w", "dwi_to_t1w=affine"]  # fmt: skip
+              "dti_fit=NLLS", "dwi_mask=t1w", "dwi_to_t1w=affine", "r2star_fit=arlo"]  # fmt: skip
     result = snakemake("--cores", "2", "--config", *config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for path in layout.participant_targets(discover(tiny_bids), ("jacobian",)) + list(layout.GROUP_TARGETS):
@@ -126,6 +139,7 @@ def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
     assert not list(out.rglob("*desc-siena_*"))
     stem = out / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01"
     check_tensor_maps(stem, tiny_bids)
+    check_quantitative_maps(out / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01", "ARLO")
     assert json.loads(Path(f"{stem}_space-dwi_desc-preproc_dwi.json").read_text())["Denoising"] == "mppca"
     assert "NLLS" in json.loads(Path(f"{stem}_model-tensor_param-fa_dwimap.json").read_text())["EstimationAlgorithm"]
 

@@ -73,13 +73,13 @@ def r2star(inputs: Paths, echo_paths: Sequence[str], outputs: Paths, method: str
         "Sources": [e.image.name for e in echoes],
         "EchoTime": times.tolist(),
         "EstimationAlgorithm": {
-            "wls": "log-linear least squares weighted by the squared predicted signal (2 reweightings)",
+            "wls": "weighted log-linear least squares (weights: squared predicted signal, 2 reweightings)",
             "arlo": "ARLO, auto-regression on linear operations (Pei et al. 2015)",
             "nlls": "nonlinear least squares (Levenberg-Marquardt) started from the weighted log-linear fit",
         }[method],
         "NoiseSigma": sigma,
         "NoiseFloor": f"echoes where the fitted signal is below {floor_snr:g} x NoiseSigma dropped and the voxel "
-        "refitted (first two echoes kept)"
+        "refitted at each reweighting (first two echoes kept)"
         if sigma and floor_snr > 0 else "none (no background to estimate the noise from, or disabled)",
         "VoxelsWithEchoesDropped": dropped,
     }  # fmt: skip

@@ -171,7 +171,7 @@ def _wls(s: np.ndarray, t: np.ndarray, threshold: float) -> tuple[np.ndarray, np
 
 def _arlo(s: np.ndarray, t: np.ndarray, used: np.ndarray) -> np.ndarray:
     """ARLO: Simpson integral I_i over echoes i-2..i equals T2* (S_{i-2} - S_i); T2* minimises the
-    residual of the implied autoregression of S_i (Pei et al. 2015, eq. 6)."""
+    residual of the implied autoregression of S_i (Pei et al. 2015)."""
     third = (t[1] - t[0]) / 3.0
     integral = third * (s[:, :-2] + 4.0 * s[:, 1:-1] + s[:, 2:])
     difference = s[:, :-2] - s[:, 2:]

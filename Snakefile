@@ -24,6 +24,7 @@ include: "workflow/rules/structural.smk"
 include: "workflow/rules/atrophy.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/quantitative.smk"
+include: "workflow/rules/lesions.smk"
 include: "workflow/rules/group.smk"
 
 

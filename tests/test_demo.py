@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msqmri.tables import BRAIN_VOLUME_COLUMNS, PBVC_COLUMNS
+from msqmri.lesion_activity import classify
+from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
+from msqmri.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
 
 
 @pytest.mark.slow
@@ -69,3 +71,21 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                 # MTR and R2* end to end (acquisition -> T1w registration, brain mask from the T1w)
                 assert abs(median["mtr"] - tissue.mtr) <= 0.5, (session, tissue.name)
                 assert abs(median["r2star"] / tissue.r2star - 1) <= 0.03, (session, tissue.name)
+
+    # lesions: tables with the contract's columns; activity of each pair against the phantom's history
+    group = demo / "derivatives" / "group"
+    assert list(pd.read_csv(group / "regional_metrics.tsv", sep="\t").columns) == list(REGIONAL_COLUMNS)
+    per_lesion = pd.read_csv(group / "lesions.tsv", sep="\t")
+    assert list(per_lesion.columns) == list(LESION_COLUMNS) and len(per_lesion) >= 8
+    assert per_lesion.mtr_mean.between(20, 36).mean() >= 0.8  # lesion MTR 28 pu, partial volume with WM (42)
+    activity = pd.read_csv(group / "lesion_activity.tsv", sep="\t")
+    assert list(activity.columns) == list(LESION_ACTIVITY_COLUMNS) and len(activity) == 2
+    history = pd.read_csv(demo / "bids" / "sourcedata" / "ground_truth" / "lesions.tsv", sep="\t")
+    for row in activity.itertuples():
+        volumes = history[history.participant_id == row.participant_id].pivot(
+            index="lesion_id", columns="session_id", values="volume_ml")
+        expected = [classify(v[row.session_from], v[row.session_to]) for _, v in volumes.iterrows()]
+        assert row.n_new == expected.count("new"), row
+        assert abs(row.n_enlarging - expected.count("enlarging")) <= 1, row
+    assert (group / "lesion_changes.tsv").is_file()
+    assert list((demo / "derivatives").rglob("*desc-subtraction_FLAIR.nii.gz"))

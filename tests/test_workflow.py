@@ -18,6 +18,8 @@ from msqmri.adapter import report_errors
 from msqmri.bids import discover
 from msqmri.cli import find_snakefile, main
 from msqmri.io import MsqmriInputError
+from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
+from msqmri.regions import REGIONS
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +73,12 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
         ("sub-02", "n/a"),
     ]
     assert table.loc[0, "modalities"] == "T1w,FLAIR,MTR,MEGRE,dwi" and table.loc[2, "t1w_orientation"] == "LAS"
+    regional = pd.read_csv(out / "group" / "regional_metrics.tsv", sep="\t", keep_default_na=False)
+    assert list(regional.columns) == list(REGIONAL_COLUMNS)  # the contract's columns, in order
+    first = regional[regional.session_id == "ses-01"]
+    assert set(first.metric) == {"fa", "md", "mtr", "r2star"} and set(first.region) == set(REGIONS)
+    assert regional[regional.session_id != "ses-01"].empty  # T1w-only sessions have no maps to summarise
+    assert list(pd.read_csv(out / "group" / "lesions.tsv", sep="\t").columns) == list(LESION_COLUMNS)
 
 
 def test_cli_participant_label_and_dry_run(tiny_bids: Path, tmp_path: Path) -> None:

@@ -42,7 +42,18 @@ FLAIR_TO_T1W = {
     "flair": f"{_ANAT}_space-T1w_desc-preproc_FLAIR.nii.gz",
 }
 
-SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values())
+#: the session's lesion mask on the T1w grid (user mask, built-in FLAIR segmentation or empty)
+LESION_MASK = {"mask": f"{_ANAT}_label-lesion_mask.nii.gz", "mask_json": f"{_ANAT}_label-lesion_mask.json"}
+#: lesion labels (26-connected components) and the session's regional and per-lesion metrics
+SESSION_METRICS = {
+    "labels": f"{_ANAT}_desc-lesions_dseg.nii.gz",
+    "regional": f"{_ANAT}_desc-regional_metrics.tsv",
+    "lesions": f"{_ANAT}_desc-lesions_metrics.tsv",
+}
+REGIONAL_METRICS_TABLE = "group/regional_metrics.tsv"
+LESIONS_TABLE = "group/lesions.tsv"
+
+SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values(), *LESION_MASK.values(), *SESSION_METRICS.values())
 
 #: diffusion products of a session (sessions with a DWI series only); every map has a JSON sidecar
 _DWI = "{sesdir}/dwi/{stem}"
@@ -106,6 +117,15 @@ PBVC = {
     },
 }
 PBVC_TABLE = "group/pbvc.tsv"
+#: lesion activity of a session pair (halfway space): counts, per-lesion changes, status map, FLAIR subtraction
+LESION_ACTIVITY = {
+    "counts": f"{_PAIR}_desc-lesions_activity.json",
+    "changes": f"{_PAIR}_desc-lesions_changes.tsv",
+    "status": f"{_PAIR}_space-halfway_desc-lesionactivity_dseg.nii.gz",
+}
+FLAIR_SUBTRACTION = f"{_PAIR}_space-halfway_desc-subtraction_FLAIR.nii.gz"
+LESION_ACTIVITY_TABLE = "group/lesion_activity.tsv"
+LESION_CHANGES_TABLE = "group/lesion_changes.tsv"
 PBVC_METHODS = tuple(PBVC)
 
 
@@ -132,14 +152,16 @@ def pair_wildcards(first: Session, second: Session) -> dict[str, str]:
 
 
 def pair_paths(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:
-    """PBVC outputs of every session pair (consecutive and baseline -> later) of every subject."""
-    patterns = [*HALFWAY.values(), *(p for m in methods for p in PBVC[m].values())]
-    return [
-        pattern.format(**pair_wildcards(first, second))
-        for subject in dataset.subjects
-        for first, second in session_pairs(subject.sessions)
-        for pattern in patterns
-    ]
+    """PBVC and lesion-activity outputs of every session pair (consecutive and baseline -> later) of
+    every subject (the FLAIR subtraction when both sessions have a FLAIR)."""
+    patterns = [*HALFWAY.values(), *(p for m in methods for p in PBVC[m].values()), *LESION_ACTIVITY.values()]
+    paths = []
+    for subject in dataset.subjects:
+        for first, second in session_pairs(subject.sessions):
+            both_flair = first.flair is not None and second.flair is not None
+            for pattern in [*patterns, FLAIR_SUBTRACTION] if both_flair else patterns:
+                paths.append(pattern.format(**pair_wildcards(first, second)))
+    return paths
 
 
 def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:
@@ -158,7 +180,10 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
     return paths + pair_paths(dataset, methods)
 
 
-GROUP_TARGETS = (DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE, PBVC_TABLE)
+GROUP_TARGETS = (
+    DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE, PBVC_TABLE, REGIONAL_METRICS_TABLE, LESIONS_TABLE,
+    LESION_ACTIVITY_TABLE, LESION_CHANGES_TABLE,
+)  # fmt: skip
 
 
 def stage_targets(stage: str, dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:

@@ -1,4 +1,4 @@
-"""Group tables assembled from per-session JSON reports."""
+"""Group tables assembled from per-session JSON reports and TSVs."""
 
 from __future__ import annotations
 
@@ -80,3 +80,21 @@ def pbvc_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """group/pbvc.tsv from the per-pair PBVC JSON files (both methods), sorted by subject, pair, method."""
     table = pd.DataFrame([load_json(path) for path in reports], columns=list(PBVC_COLUMNS))
     return table.sort_values(["participant_id", "session_from", "session_to", "method"], kind="stable")
+
+
+def concatenate(tables: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Per-session TSVs with one header stacked into one table (the first file's columns, in order)."""
+    frames = [pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session_id": str}) for path in tables]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+LESION_ACTIVITY_COLUMNS = (
+    "participant_id", "session_from", "session_to", "n_new", "n_enlarging", "n_shrinking", "n_resolved", "n_stable",
+    "new_volume_ml",
+)  # fmt: skip
+
+
+def lesion_activity_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
+    """group/lesion_activity.tsv from the per-pair lesion activity JSON files."""
+    table = pd.DataFrame([load_json(path) for path in reports], columns=list(LESION_ACTIVITY_COLUMNS))
+    return table.sort_values(["participant_id", "session_from", "session_to"], kind="stable")

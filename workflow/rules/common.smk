@@ -198,3 +198,68 @@ def t1w_reference(wildcards):
     """The bias-corrected T1w and its brain mask, which maps in T1w space are registered and masked to."""
     return {key: out(layout.STRUCTURAL[name].format(**wildcards)) for key, name in
             (("t1w", "preproc"), ("t1w_mask", "brain_mask"))}  # fmt: skip
+
+
+def lesion_inputs(wildcards):
+    """What the session's lesion mask is made from: the user's mask (with the FLAIR -> T1w transform
+    for a FLAIR-space mask), else the FLAIR in T1w space and the tissue priors, else nothing."""
+    session = session_for(wildcards)
+    inputs = {key: out(layout.STRUCTURAL[name].format(**wildcards)) for key, name in
+              (("t1w", "preproc"), ("brain_mask", "brain_mask"))}  # fmt: skip
+    structural = structural_inputs(wildcards)
+    if "lesion" in structural:
+        return inputs | {k: v for k, v in structural.items() if k != "t1w"}
+    if session.flair is not None:
+        inputs["flair"] = out(layout.FLAIR_TO_T1W["flair"].format(**wildcards))
+        for key in ("probseg_gm", "probseg_wm", "from_template"):
+            inputs[key] = out(layout.STRUCTURAL[key].format(**wildcards))
+    return inputs
+
+
+def metrics_inputs(wildcards):
+    """The session's brain mask, tissue labels, lesion mask and whichever quantitative maps it has (T1w space)."""
+    session = session_for(wildcards)
+    inputs = {
+        "brain_mask": out(layout.STRUCTURAL["brain_mask"]),
+        "dseg": out(layout.STRUCTURAL["dseg"]),
+        "lesion_mask": out(layout.LESION_MASK["mask"]),
+    }
+    if session.dwi is not None:
+        inputs |= {name: out(layout.DTI_T1W[name]) for name in ("fa", "md")}
+    if session.mt_on is not None and session.mt_off is not None:
+        inputs["mtr"] = out(layout.MTR["mtr_t1w"])
+    if session.megre:
+        inputs["r2star"] = out(layout.R2STAR["r2star_t1w"])
+    return {key: path.format(**wildcards) for key, path in inputs.items()}
+
+
+def pair_halfway(wildcards):
+    """The pair's halfway transform and grid (the earlier session's halfway T1w)."""
+    return {"transform": out(layout.HALFWAY["transform"]), "grid": out(layout.HALFWAY["image_from"])}
+
+
+def pair_session_outputs(wildcards, keys):
+    """Session outputs (``keys``: name -> pattern) of both sessions of a pair, as ``from_<name>`` / ``to_<name>``."""
+    inputs = {}
+    for side, session in zip(("from", "to"), pair_for(wildcards)):
+        paths = layout.session_wildcards(session)
+        inputs.update({f"{side}_{name}": out(pattern.format(**paths)) for name, pattern in keys.items()})
+    return inputs
+
+
+def activity_inputs(wildcards):
+    """Lesion masks, tissue labels, halfway T1w images and (when both sessions have them) MTR maps of a pair."""
+    keys = {"lesion_mask": layout.LESION_MASK["mask"], "dseg": layout.STRUCTURAL["dseg"]}
+    if all(s.mt_on is not None and s.mt_off is not None for s in pair_for(wildcards)):
+        keys["mtr"] = layout.MTR["mtr_t1w"]
+    return {
+        **pair_halfway(wildcards), **pair_session_outputs(wildcards, keys),
+        "from_image": out(layout.HALFWAY["image_from"]), "to_image": out(layout.HALFWAY["image_to"]),
+    }  # fmt: skip
+
+
+def subtraction_inputs(wildcards):
+    """FLAIR (T1w space), brain and lesion masks of both sessions of a pair."""
+    keys = {"flair": layout.FLAIR_TO_T1W["flair"], "brain_mask": layout.STRUCTURAL["brain_mask"],
+            "lesion_mask": layout.LESION_MASK["mask"]}  # fmt: skip
+    return {**pair_halfway(wildcards), **pair_session_outputs(wildcards, keys)}

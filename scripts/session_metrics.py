@@ -1,0 +1,9 @@
+"""Snakemake adapter (rule session_metrics): lesion labels, regional and per-lesion metrics of a session."""
+
+from msqmri.adapter import report_errors
+from msqmri.metrics import session_metrics
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with report_errors(snakemake):
+    session_metrics(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.ids)

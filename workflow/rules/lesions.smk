@@ -1,0 +1,140 @@
+# Lesions and regional metrics: the session's lesion mask on the T1w grid (user mask or built-in FLAIR
+# segmentation), lesion labels, regional and per-lesion metrics; lesion activity of every session pair
+# (halfway space) and the FLAIR subtraction image; their group tables.
+
+
+rule lesion_mask:
+    input:
+        unpack(lesion_inputs),
+    output:
+        **{key: out(pattern) for key, pattern in layout.LESION_MASK.items()},
+    params:
+        min_size_mm3=config["lesion_min_size_mm3"],
+        label=session_label,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        session_log("lesion_mask"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/lesion_mask.py"
+
+
+rule session_metrics:
+    input:
+        unpack(metrics_inputs),
+    output:
+        **{key: out(pattern) for key, pattern in layout.SESSION_METRICS.items()},
+    params:
+        ids=lambda wildcards: session_ids(session_for(wildcards)),
+        label=session_label,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        session_log("session_metrics"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/session_metrics.py"
+
+
+rule regional_metrics_table:
+    input:
+        all_sessions(layout.SESSION_METRICS["regional"]),
+    output:
+        out(layout.REGIONAL_METRICS_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/regional_metrics_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/concatenate_tables.py"
+
+
+rule lesions_table:
+    input:
+        all_sessions(layout.SESSION_METRICS["lesions"]),
+    output:
+        out(layout.LESIONS_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/lesions_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/concatenate_tables.py"
+
+
+rule lesion_activity:
+    input:
+        unpack(activity_inputs),
+    output:
+        **{key: out(pattern) for key, pattern in layout.LESION_ACTIVITY.items()},
+    params:
+        ids=pair_ids,
+        enlarging=config["lesion_enlarging_fraction"],
+        min_size_mm3=config["lesion_min_size_mm3"],
+        label=pair_label,
+    threads: 1
+    resources:
+        mem_mb=3000,
+    log:
+        pair_log("lesion_activity"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/lesion_activity.py"
+
+
+rule flair_subtraction:
+    input:
+        unpack(subtraction_inputs),
+    output:
+        out(layout.FLAIR_SUBTRACTION),
+    params:
+        label=pair_label,
+    threads: 1
+    resources:
+        mem_mb=3000,
+    log:
+        pair_log("flair_subtraction"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/flair_subtraction.py"
+
+
+rule lesion_activity_table:
+    input:
+        all_pairs(layout.LESION_ACTIVITY["counts"]),
+    output:
+        out(layout.LESION_ACTIVITY_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/lesion_activity_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/lesion_activity_table.py"
+
+
+rule lesion_changes_table:
+    input:
+        all_pairs(layout.LESION_ACTIVITY["changes"]),
+    output:
+        out(layout.LESION_CHANGES_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/lesion_changes_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/concatenate_tables.py"

@@ -15,6 +15,7 @@ import pytest
 
 from msqmri.lesion_activity import classify
 from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
+from msqmri.regions import region_rows
 from msqmri.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
 
 
@@ -71,6 +72,12 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                 # MTR and R2* end to end (acquisition -> T1w registration, brain mask from the T1w)
                 assert abs(median["mtr"] - tissue.mtr) <= 0.5, (session, tissue.name)
                 assert abs(median["r2star"] / tissue.r2star - 1) <= 0.03, (session, tissue.name)
+        # regional means (msqmri.regions) over the pure-tissue voxels: within 2 % of the truth
+        pure_regions = {t.name: pure == k for k, t in enumerate(tissues.itertuples(), start=1) if t.name in ("gm", "wm")}
+        quantitative = {name: maps[name] for name in ("md", "mtr", "r2star")}
+        for row in region_rows(pure_regions, quantitative, 0.008):
+            expected = tissues.set_index("name").loc[row["region"], row["metric"]]
+            assert abs(row["mean"] / expected - 1) <= 0.02, (session, row)
 
     # lesions: tables with the contract's columns; activity of each pair against the phantom's history
     group = demo / "derivatives" / "group"

@@ -3,36 +3,27 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import nibabel as nib
-import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import (
+    check_quantitative_maps,
+    check_tensor_maps,
+    msqmri,
+    snakemake,
+)
 
 from msqmri import layout
 from msqmri.adapter import report_errors
 from msqmri.bids import discover
-from msqmri.cli import find_snakefile, main
+from msqmri.cli import main
 from msqmri.io import MsqmriInputError
 from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
 from msqmri.regions import REGIONS
 
 pytestmark = pytest.mark.slow
-
-
-def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "msqmri", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=900
-    )
-
-
-def snakemake(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "snakemake", "--snakefile", find_snakefile(), "--directory", cwd, *args]
-    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.parametrize("configured", [True, False], ids=["configured", "bare"])
@@ -107,49 +98,6 @@ def test_bad_label_is_one_line(tiny_bids: Path, tmp_path: Path) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr
     reason = "invalid sub- label '$(x)': BIDS labels may contain only letters and digits"
     assert result.stderr.strip() == f"msqmri: error: {tiny_bids / 'sub-$(x)'}: {reason}"
-
-
-def check_tensor_maps(stem: Path, bids: Path) -> None:
-    """The tiny series' tensor (AD 1.6, RD 0.4 um^2/ms: FA 0.71, MD 0.8e-3) in T1w space, with sidecars."""
-    fa = nib.load(f"{stem}_space-T1w_model-tensor_param-fa_dwimap.nii.gz")
-    md = np.asarray(nib.load(f"{stem}_space-T1w_model-tensor_param-md_dwimap.nii.gz").dataobj)
-    t1w = nib.load(str(bids / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_T1w.nii.gz"))
-    assert fa.shape == t1w.shape and np.allclose(fa.affine, t1w.affine)
-    brain = np.asarray(fa.dataobj) > 0
-    assert 0.6 <= np.median(np.asarray(fa.dataobj)[brain]) <= 0.8
-    assert 0.7e-3 <= np.median(md[brain]) <= 0.9e-3
-    sidecar = json.loads(Path(f"{stem}_model-tensor_param-md_dwimap.json").read_text())
-    assert sidecar["Units"] == "mm^2/s" and sidecar["Sources"] and sidecar["EstimationAlgorithm"]
-
-
-def check_quantitative_maps(stem: Path, r2star_fit: str) -> None:
-    """The tiny dataset's MTR (40 pu) and R2* (20 1/s) in T1w space, on the brain mask's grid, with sidecars."""
-    brain_img = nib.load(f"{stem}_desc-brain_mask.nii.gz")
-    brain = np.asarray(brain_img.dataobj) > 0
-    for suffix, truth, units in (("MTRmap", 40.0, "percent"), ("R2starmap", 20.0, "1/s")):
-        img = nib.load(f"{stem}_space-T1w_{suffix}.nii.gz")
-        assert img.shape == brain_img.shape and np.allclose(img.affine, brain_img.affine)
-        assert np.median(np.asarray(img.dataobj)[brain]) == pytest.approx(truth, rel=0.02), suffix
-        assert json.loads(Path(f"{stem}_{suffix}.json").read_text())["Units"] == units
-    assert r2star_fit in json.loads(Path(f"{stem}_R2starmap.json").read_text())["EstimationAlgorithm"]
-
-
-def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
-    """Plain Snakemake with the non-default options: Jacobian PBVC only, MP-PCA denoising, NLLS fit,
-    the T1w brain mask for the fit, an affine b=0 -> T1w registration and the ARLO R2* fit."""
-    out = tmp_path / "out"
-    config = [f"bids_dir={tiny_bids}", f"output_dir={out}", "pbvc_methods=[jacobian]", "dwi_denoise=mppca",
-              "dti_fit=NLLS", "dwi_mask=t1w", "dwi_to_t1w=affine", "r2star_fit=arlo"]  # fmt: skip
-    result = snakemake("--cores", "2", "--config", *config, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    for path in layout.participant_targets(discover(tiny_bids), ("jacobian",)) + list(layout.GROUP_TARGETS):
-        assert (out / path).is_file(), path
-    assert not list(out.rglob("*desc-siena_*"))
-    stem = out / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01"
-    check_tensor_maps(stem, tiny_bids)
-    check_quantitative_maps(out / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01", "ARLO")
-    assert json.loads(Path(f"{stem}_space-dwi_desc-preproc_dwi.json").read_text())["Denoising"] == "mppca"
-    assert "NLLS" in json.loads(Path(f"{stem}_model-tensor_param-fa_dwimap.json").read_text())["EstimationAlgorithm"]
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:

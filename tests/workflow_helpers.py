@@ -1,0 +1,50 @@
+"""Helpers of the workflow tests: running msqmri and Snakemake, checking the maps of the tiny dataset."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from msqmri.cli import find_snakefile
+
+
+def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "msqmri", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
+
+
+def snakemake(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", find_snakefile(), "--directory", cwd, *args]
+    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def check_tensor_maps(stem: Path, bids: Path) -> None:
+    """The tiny series' tensor (AD 1.6, RD 0.4 um^2/ms: FA 0.71, MD 0.8e-3) in T1w space, with sidecars."""
+    fa = nib.load(f"{stem}_space-T1w_model-tensor_param-fa_dwimap.nii.gz")
+    md = np.asarray(nib.load(f"{stem}_space-T1w_model-tensor_param-md_dwimap.nii.gz").dataobj)
+    t1w = nib.load(str(bids / "sub-01" / "ses-01" / "anat" / "sub-01_ses-01_T1w.nii.gz"))
+    assert fa.shape == t1w.shape and np.allclose(fa.affine, t1w.affine)
+    brain = np.asarray(fa.dataobj) > 0
+    assert 0.6 <= np.median(np.asarray(fa.dataobj)[brain]) <= 0.8
+    assert 0.7e-3 <= np.median(md[brain]) <= 0.9e-3
+    sidecar = json.loads(Path(f"{stem}_model-tensor_param-md_dwimap.json").read_text())
+    assert sidecar["Units"] == "mm^2/s" and sidecar["Sources"] and sidecar["EstimationAlgorithm"]
+
+
+def check_quantitative_maps(stem: Path, r2star_fit: str) -> None:
+    """The tiny dataset's MTR (40 pu) and R2* (20 1/s) in T1w space, on the brain mask's grid, with sidecars."""
+    brain_img = nib.load(f"{stem}_desc-brain_mask.nii.gz")
+    brain = np.asarray(brain_img.dataobj) > 0
+    for suffix, truth, units in (("MTRmap", 40.0, "percent"), ("R2starmap", 20.0, "1/s")):
+        img = nib.load(f"{stem}_space-T1w_{suffix}.nii.gz")
+        assert img.shape == brain_img.shape and np.allclose(img.affine, brain_img.affine)
+        assert np.median(np.asarray(img.dataobj)[brain]) == pytest.approx(truth, rel=0.02), suffix
+        assert json.loads(Path(f"{stem}_{suffix}.json").read_text())["Units"] == units
+    assert r2star_fit in json.loads(Path(f"{stem}_R2starmap.json").read_text())["EstimationAlgorithm"]

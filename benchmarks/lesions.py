@@ -24,7 +24,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri import layout, lesion_activity, lesions, metrics
+from msqmri import layout, lesions, metrics
+from msqmri.phantom.scoring import activity_detection
 from msqmri.registration import register_to_t1w
 
 
@@ -121,20 +122,10 @@ def main() -> None:
             metrics.lesion_activity(inputs, outs, ids)
             seconds = time.perf_counter() - t
             status = np.asarray(nib.load(outs["status"]).dataobj)
-            true_to = np.rint(metrics._to_halfway({**inputs, "to_dseg": f"{truth[b]}_space-T1w_desc-lesions_dseg.nii.gz"},
-                                                  "to", "dseg", order=0)).astype(int)  # fmt: skip
-            found = missed = 0
-            active_truth = np.zeros(status.shape, bool)
-            for lesion_id, v in volumes.iterrows():
-                expected = lesion_activity.classify(v[f"ses-{a}"], v[f"ses-{b}"])
-                voxels = true_to == lesion_id
-                if expected in ("new", "enlarging") and voxels.any():
-                    active_truth |= voxels
-                    hit = bool(np.any(status[voxels] == 1 + lesion_activity.STATUSES.index(expected)))
-                    found, missed = found + hit, missed + (not hit)
-            active, n_active = lesions.label_lesions(np.isin(status, (1, 2)))
+            true_to = np.rint(metrics.halfway_sampler({**inputs, "to_dseg": f"{truth[b]}_space-T1w_desc-lesions_dseg.nii.gz"})("to", "dseg", order=0)).astype(int)  # fmt: skip
+            found, missed, false_positive = activity_detection(status, true_to, volumes, f"ses-{a}", f"ses-{b}")
             activity_rows.append({"pair": f"{a}->{b}", "new+enlarging (truth)": found + missed, "found": found,
-                                  "false new/enlarging": sum(not active_truth[active == k].any() for k in range(1, n_active + 1)),
+                                  "false new/enlarging": false_positive,
                                   **{k: v for k, v in json.loads(Path(outs["counts"]).read_text()).items() if k.startswith("n_")},
                                   "time_s": seconds})  # fmt: skip
 

@@ -13,6 +13,7 @@ import pytest
 
 from msqmri import layout, lesion_activity, lesions, metrics, regions
 from msqmri.phantom import CohortSpec, generate_cohort
+from msqmri.phantom.scoring import activity_detection
 from msqmri.registration import register_to_t1w
 
 STEM = "sub-01_ses-01"
@@ -224,19 +225,10 @@ def test_lesion_activity_against_phantom_truth(tmp_path: Path) -> None:
         ids = {"participant_id": "sub-01", "session_from": f"ses-{a}", "session_to": f"ses-{b}", "interval_days": 200.0}
         metrics.lesion_activity(inputs, outs, ids, min_size_mm3=8.0)
         status = np.asarray(nib.load(outs["status"]).dataobj)
-        true_labels = np.rint(metrics._to_halfway({**inputs, "to_dseg": f"{truth_dir[b]}_space-T1w_desc-lesions_dseg.nii.gz"},
-                                                  "to", "dseg", order=0)).astype(int)  # fmt: skip
+        true_labels = np.rint(metrics.halfway_sampler({**inputs, "to_dseg": f"{truth_dir[b]}_space-T1w_desc-lesions_dseg.nii.gz"})("to", "dseg", order=0)).astype(int)  # fmt: skip
         v = volumes.pivot(index="lesion_id", columns="session_id", values="volume_ml")
-        active_voxels = np.zeros(status.shape, bool)
-        for lesion_id, row in v.iterrows():
-            expected = lesion_activity.classify(row[f"ses-{a}"], row[f"ses-{b}"])
-            voxels = true_labels == lesion_id
-            if expected in ("new", "enlarging") and voxels.any():
-                active_voxels |= voxels
-                hit = np.any(status[voxels] == 1 + lesion_activity.STATUSES.index(expected))
-                found, missed = found + hit, missed + (not hit)
-        active, n_active = lesions.label_lesions(np.isin(status, (1, 2)))
-        false_positive = max(false_positive, sum(not active_voxels[active == k].any() for k in range(1, n_active + 1)))
+        hit, miss, false = activity_detection(status, true_labels, v, f"ses-{a}", f"ses-{b}")
+        found, missed, false_positive = found + hit, missed + miss, max(false_positive, false)
         counts = json.loads(Path(outs["counts"]).read_text())
         assert counts["n_new"] + counts["n_enlarging"] >= 1
         assert list(pd.read_csv(outs["changes"], sep="\t").columns) == list(metrics.CHANGE_COLUMNS)

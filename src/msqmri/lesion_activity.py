@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msqmri.lesions import robust_stats
+
 STATUSES = ("new", "enlarging", "shrinking", "resolved", "stable")
 #: default relative volume increase of an enlarging lesion
 ENLARGING = 0.5
 #: z of the NAWM scan-rescan spread that makes a voxel's MTR change significant
 MTR_CHANGE_Z = 1.96
-_MAD_TO_SD = 1.4826
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def mtr_change_threshold(change: np.ndarray, nawm: np.ndarray) -> float | None:
     values = change[nawm]
     if values.size < 50:
         return None
-    return MTR_CHANGE_Z * _MAD_TO_SD * float(np.median(np.abs(values - np.median(values))))
+    return MTR_CHANGE_Z * robust_stats(values)[1]
 
 
 def mtr_change_fractions(change: np.ndarray, voxels: np.ndarray, threshold: float) -> tuple[float, float]:

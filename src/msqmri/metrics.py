@@ -10,7 +10,7 @@ session has, all in T1w space) per region and per lesion.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +107,18 @@ CHANGE_COLUMNS = ("participant_id", "session_from", "session_to", "lesion_id", "
 BLACK_HOLE_DAYS = 182.0
 
 
-def _to_halfway(inputs: Paths, side: str, key: str, order: int = 1) -> np.ndarray:
-    """A map of session ``side`` ("from"/"to") resampled into the pair's halfway grid."""
+def halfway_sampler(inputs: Paths) -> Callable[..., np.ndarray]:
+    """A function ``sample(side, key, order=1)`` resampling the map ``inputs[f"{side}_{key}"]`` of session
+    ``side`` ("from"/"to") into the pair's halfway grid; the transform and the grid are read once."""
     record = load_json(inputs["transform"])
     grid_img = nib.load(inputs["grid"])
-    img, data = load_nifti(inputs[f"{side}_{key}"], allow_empty=True)
-    values, _ = resample(data, img.affine, Grid(grid_img.shape[:3], grid_img.affine),
-                         np.asarray(record[f"halfway_to_{side}"]), order=order)  # fmt: skip
-    return values
+    grid = Grid(grid_img.shape[:3], grid_img.affine)
+
+    def sample(side: str, key: str, order: int = 1) -> np.ndarray:
+        img, data = load_nifti(inputs[f"{side}_{key}"], allow_empty=True)
+        return resample(data, img.affine, grid, np.asarray(record[f"halfway_to_{side}"]), order=order)[0]
+
+    return sample
 
 
 def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlarging: float = lesion_activity_method.ENLARGING,
@@ -123,21 +127,22 @@ def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlar
     per-lesion MTR change and chronic black holes."""
     grid_img = nib.load(inputs["grid"])
     voxel_mm3 = abs(float(np.linalg.det(grid_img.affine[:3, :3])))
+    to_halfway = halfway_sampler(inputs)
     labels = {}
     for side in ("from", "to"):
         # nearest neighbour: thresholding a trilinear upsampling of a few-voxel lesion at 0.5 loses ~20 % of it
-        mask = lesions.remove_small(_to_halfway(inputs, side, "lesion_mask", order=0) >= 0.5, voxel_mm3, min_size_mm3)
+        mask = lesions.remove_small(to_halfway(side, "lesion_mask", order=0) >= 0.5, voxel_mm3, min_size_mm3)
         labels[side] = lesions.label_lesions(mask)[0]
     clusters = lesion_activity_method.match(labels["from"], labels["to"], voxel_mm3 / 1000.0, enlarging)
     save_array(lesion_activity_method.status_map(clusters, labels["from"], labels["to"]), grid_img.affine,
                outputs["status"], np.uint8)  # fmt: skip
-    dseg = {side: np.rint(_to_halfway(inputs, side, "dseg", order=0)) for side in ("from", "to")}
+    dseg = {side: np.rint(to_halfway(side, "dseg", order=0)) for side in ("from", "to")}
     any_lesion = (labels["from"] > 0) | (labels["to"] > 0)
     nawm = (dseg["from"] == regions.WM_LABEL) & (dseg["to"] == regions.WM_LABEL) & ~regions.dilate_mm(
         any_lesion, regions.PERILESIONAL_MM, tuple(nib.affines.voxel_sizes(grid_img.affine)))
     change, threshold = None, None
     if "from_mtr" in inputs and "to_mtr" in inputs:
-        mtr = {side: _to_halfway(inputs, side, "mtr") for side in ("from", "to")}
+        mtr = {side: to_halfway(side, "mtr") for side in ("from", "to")}
         covered = (mtr["from"] > 0) & (mtr["to"] > 0)
         change = np.where(covered, mtr["to"] - mtr["from"], 0.0)
         threshold = lesion_activity_method.mtr_change_threshold(change, nawm & covered)
@@ -170,10 +175,11 @@ def flair_subtraction(inputs: Paths, output: str) -> None:
     """Later minus earlier FLAIR in halfway space, each divided by its median in the brain (outside
     lesions) first: the subtraction image MAGNIMS recommends for reading new and enlarging lesions."""
     grid_img = nib.load(inputs["grid"])
+    to_halfway = halfway_sampler(inputs)
     normalised = []
     for side in ("from", "to"):
-        flair = _to_halfway(inputs, side, "flair", order=3)
-        brain = (_to_halfway(inputs, side, "brain_mask") >= 0.5) & (_to_halfway(inputs, side, "lesion_mask") < 0.5)
+        flair = to_halfway(side, "flair", order=3)
+        brain = (to_halfway(side, "brain_mask") >= 0.5) & (to_halfway(side, "lesion_mask") < 0.5)
         if not brain.any():
             raise MsqmriInputError(inputs[f"{side}_brain_mask"], "brain mask is empty in the halfway space")
         normalised.append(flair / float(np.median(flair[brain])))

@@ -19,10 +19,24 @@ from msqmri.io import atomic_path, load_nifti, save_array
 
 
 def ants_image(data: np.ndarray, affine: np.ndarray) -> ants.ANTsImage:
-    """A 3D array on the grid ``affine`` (voxel -> RAS mm) as a float32 ANTs image."""
-    img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
-    img.header.set_xyzt_units("mm", "sec")
-    return ants.from_nibabel_nifti(img)
+    """A 3D array on the grid ``affine`` (voxel -> RAS mm) as a float32 ANTs image.
+
+    The ITK geometry is built from the affine itself (LPS origin, column norms as spacing, the
+    normalised columns as direction), so a sheared affine keeps its shear: nibabel's converter
+    would de-shear it and refuse float32 header zooms that differ from the columns in the 5th digit.
+    """
+    lps = FLIP[:3, :3] @ np.asarray(affine, dtype=float)[:3, :]
+    spacing = np.linalg.norm(lps[:, :3], axis=0)
+    return ants.from_numpy(np.asarray(data, dtype=np.float32), origin=lps[:, 3].tolist(),
+                           spacing=spacing.tolist(), direction=lps[:, :3] / spacing)
+
+
+def ras_affine(image: ants.ANTsImage) -> np.ndarray:
+    """The voxel -> RAS mm affine of an ANTs image (ITK stores LPS origin, spacing and direction)."""
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(image.direction) * np.asarray(image.spacing)[None, :]
+    lps[:3, 3] = image.origin
+    return FLIP @ lps
 
 
 #: RAS <-> LPS (ITK's physical space)
@@ -125,7 +139,7 @@ def resample_mask(
     """A mask brought onto the grid of ``like`` (nearest neighbour), through ``transform`` (or its
     inverse) if given."""
     img, data = load_nifti(mask_path, ndim=3, allow_empty=True)
-    mask = ants.from_nibabel_nifti(nib.Nifti1Image((data > 0.5).astype(np.float32), img.affine))
+    mask = ants_image(data > 0.5, img.affine)
     if transform is None:
         moved = ants.resample_image_to_target(mask, like, interp_type="nearestNeighbor")
     else:

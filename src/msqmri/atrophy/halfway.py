@@ -23,7 +23,7 @@ from scipy import linalg, ndimage
 
 from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
-from msqmri.registration import FLIP, ants_image, read_matrix, write_matrix
+from msqmri.registration import ants_image, ras_affine, read_matrix, write_matrix
 
 #: halfway-space voxel size (mm), as SIENA resamples to 1 mm
 HALFWAY_VOXEL_MM = 1.0
@@ -176,14 +176,6 @@ def one_way(fixed: Scan, moving: Scan, seed: int, tmpdir: str) -> tuple[np.ndarr
 def _on_grid(mask: ants.ANTsImage) -> np.ndarray:
     """A mask resampled (linearly) onto the registration grid, back to binary."""
     return mask.numpy() >= 0.5
-
-
-def ras_affine(image: ants.ANTsImage) -> np.ndarray:
-    """The voxel -> RAS mm affine of an ANTs image (ITK stores LPS origin, spacing and direction)."""
-    lps = np.eye(4)
-    lps[:3, :3] = np.asarray(image.direction) * np.asarray(image.spacing)[None, :]
-    lps[:3, 3] = image.origin
-    return FLIP @ lps
 
 
 def _rescaled(image: ants.ANTsImage, transform: np.ndarray) -> ants.ANTsImage:

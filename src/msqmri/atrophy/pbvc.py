@@ -17,11 +17,11 @@ import numpy as np
 
 from msqmri.atrophy import jacobian, siena
 from msqmri.atrophy.halfway import (
-    HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images, ras_affine,
+    HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images,
     register_pair,
 )  # fmt: skip
 from msqmri.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
-from msqmri.registration import ants_image
+from msqmri.registration import ants_image, ras_affine
 
 #: structural outputs a pair job reads from each session (keys of ``layout.STRUCTURAL``)
 SCAN_KEYS = ("preproc", "brain_mask", "icv_mask", "probseg_gm", "probseg_wm")

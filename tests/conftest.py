@@ -15,6 +15,22 @@ SHAPE = (16, 16, 12)
 N_DWI = 7
 
 
+#: the longest test files (minutes each), started first under ``-n 2 --dist loadfile`` so that the two
+#: workers finish together; the rest fill in behind them
+LONGEST_FILES = ("test_demo.py", "test_workflow_plain.py", "test_workflow.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the collection order when distributing files (xdist would start the files with the most tests first)."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, the others in their usual order."""
+    items.sort(key=lambda item: LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES))
+
+
 def write_image(path: Path, shape: tuple[int, ...] = SHAPE, *, seed: int = 0, affine: np.ndarray | None = None) -> Path:
     """A random image with a bright ellipsoid 'head' (so a foreground exists) at ``path``."""
     rng = np.random.default_rng(seed)

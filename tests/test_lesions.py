@@ -184,6 +184,45 @@ def test_mtr_change_threshold_and_fractions() -> None:
     assert lesion_activity.mtr_change_fractions(change, lesion, threshold) == (1.0, 0.0)
 
 
+@pytest.mark.parametrize("interval_days", [400.0, 100.0])
+def test_black_holes_and_mtr_change_in_the_activity_stage(tmp_path: Path, interval_days: float) -> None:
+    """Three stable lesions on known arrays through the stage: A dark on T1w in both sessions (a
+    chronic black hole when >= 6 months apart), B iso-intense, C demyelinating (MTR down 8 pu in half
+    its voxels); NAWM MTR scan-rescan noise 1 pu per session, so the threshold is 1.96 sqrt(2) pu."""
+    rng = np.random.default_rng(5)
+    shape, affine = (40, 40, 40), np.eye(4)
+    dseg = np.full(shape, regions.WM_LABEL, np.int16)
+    dseg[:, :, 32:] = regions.GM_LABEL
+    mask = np.zeros(shape, np.uint8)
+    a, b, c = (np.s_[6:10, 6:10, 6:10], np.s_[6:10, 20:24, 6:10], np.s_[18:24, 18:24, 14:20])
+    for box in (a, b, c):
+        mask[box] = 1
+    inputs = {"transform": str(tmp_path / "t.json"), "grid": str(tmp_path / "grid.nii.gz")}
+    Path(inputs["transform"]).write_text(json.dumps({"halfway_to_from": np.eye(4).tolist(), "halfway_to_to": np.eye(4).tolist()}))
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), affine), inputs["grid"])
+    demyelinated = np.zeros(shape, bool)
+    demyelinated[18:24, 18:24, 14:17] = True
+    for side in ("from", "to"):
+        t1w = np.where(dseg == regions.GM_LABEL, 0.6, 1.0) + rng.normal(0, 0.02, shape)
+        t1w[a], t1w[b] = 0.3, 0.8
+        mtr = 40.0 + rng.normal(0, 1.0, shape) - 8.0 * (demyelinated & (side == "to"))
+        for key, data in (("image", t1w), ("lesion_mask", mask), ("dseg", dseg), ("mtr", mtr)):
+            inputs[f"{side}_{key}"] = str(tmp_path / f"{side}_{key}.nii.gz")
+            nib.save(nib.Nifti1Image(data.astype(np.float32), affine), inputs[f"{side}_{key}"])
+    outs = {k: str(tmp_path / v.format(subject="sub-01", pair="sub-01_ses-01to02")) for k, v in layout.LESION_ACTIVITY.items()}
+    ids = {"participant_id": "sub-01", "session_from": "ses-01", "session_to": "ses-02", "interval_days": interval_days}
+    metrics.lesion_activity(inputs, outs, ids)
+    rows = pd.read_csv(outs["changes"], sep="\t").set_index("lesion_id")
+    assert list(rows["status"]) == ["stable"] * 3
+    assert rows["mtr_change_threshold_pu"].iloc[0] == pytest.approx(1.96 * np.sqrt(2.0), rel=0.1)
+    assert list(rows["volume_from_ml"]) == pytest.approx([0.064, 0.064, 0.216])  # clusters in scan order: a, b, c
+    by_box = dict(zip("abc", (rows.loc[k] for k in (1, 2, 3)), strict=True))
+    assert by_box["c"]["mtr_decrease_fraction"] == pytest.approx(0.5, abs=0.08)
+    assert by_box["a"]["mtr_decrease_fraction"] < 0.1 and by_box["c"]["mtr_increase_fraction"] < 0.1
+    assert bool(by_box["a"]["black_hole"]) is (interval_days >= lesion_activity.BLACK_HOLE_DAYS)
+    assert not by_box["b"]["black_hole"] and not by_box["c"]["black_hole"]
+
+
 def subject_grid(affine: np.ndarray, shape: tuple[int, ...], step: float = 1.0) -> tuple[tuple[int, int, int], np.ndarray]:
     """A ``step`` mm RAS grid covering a session's field of view."""
     corners = np.array([[i, j, k, 1.0] for i in (0, shape[0]) for j in (0, shape[1]) for k in (0, shape[2])]) @ affine.T

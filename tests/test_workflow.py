@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -83,6 +84,7 @@ def test_cli_participant_label_and_dry_run(tiny_bids: Path, tmp_path: Path) -> N
 def test_failing_input_is_one_line_without_traceback(tiny_bids: Path, tmp_path: Path) -> None:
     bval = tiny_bids / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01_dwi.bval"
     bval.write_text("0 1000\n")
+    shutil.rmtree(tiny_bids / "sub-01" / "ses-02")  # fewer jobs: sub-02 is the other subject that still runs
     result = msqmri(tiny_bids, tmp_path / "out", "participant", "--config", "pbvc_methods=[siena]", cwd=tmp_path)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -90,6 +92,7 @@ def test_failing_input_is_one_line_without_traceback(tiny_bids: Path, tmp_path: 
     assert errors == [f"msqmri: error: sub-01 ses-01: {bval}: 2 b-values for 7 volumes"]
     # the other sessions still ran (--keep-going)
     assert (tmp_path / "out" / "sub-02" / "sub-02_desc-inputs_qc.json").is_file()
+    assert (tmp_path / "out" / "sub-02" / "anat" / "sub-02_desc-brain_mask.nii.gz").is_file()
 
 
 def test_bad_label_is_one_line(tiny_bids: Path, tmp_path: Path) -> None:

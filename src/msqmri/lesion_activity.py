@@ -9,10 +9,14 @@ volume grew by more than the threshold (50 % by default, the usual MAGNIMS-trial
 Voxel-wise MTR change inside lesions (Chen et al. 2008; Brown et al. 2014): the threshold is set
 from scan-rescan variability in normal-appearing WM (1.96 robust SD of the NAWM MTR change), and
 per lesion the fractions of voxels beyond it (decrease: demyelination; increase: remyelination).
+
+Chronic black holes (van Walderveen et al. 1998; Sahraian et al. 2010): a lesion hypointense on T1w
+(median below cortical GM) in both sessions, the sessions at least 6 months apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +26,8 @@ from msqmri.lesions import robust_stats
 STATUSES = ("new", "enlarging", "shrinking", "resolved", "stable")
 #: default relative volume increase of an enlarging lesion
 ENLARGING = 0.5
+#: a lesion T1-hypointense in both sessions this long apart is a chronic black hole (days)
+BLACK_HOLE_DAYS = 182.0
 #: z of the NAWM scan-rescan spread that makes a voxel's MTR change significant
 MTR_CHANGE_Z = 1.96
 
@@ -110,3 +116,11 @@ def mtr_change_fractions(change: np.ndarray, voxels: np.ndarray, threshold: floa
     if values.size == 0:
         return float("nan"), float("nan")
     return float(np.mean(values < -threshold)), float(np.mean(values > threshold))
+
+
+def chronic_black_hole(t1w: Mapping[str, np.ndarray], voxels: Mapping[str, np.ndarray], gm: np.ndarray,
+                       interval_days: float) -> bool:  # fmt: skip
+    """True when the lesion's median T1w is below the cortical GM median in both sessions ("from",
+    "to"; arrays in one space) and the sessions are at least :data:`BLACK_HOLE_DAYS` apart."""
+    return bool(interval_days >= BLACK_HOLE_DAYS and all(
+        np.median(t1w[s][voxels[s]]) < np.median(t1w[s][gm]) for s in ("from", "to")))  # fmt: skip

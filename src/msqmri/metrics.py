@@ -103,8 +103,6 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
 CHANGE_COLUMNS = ("participant_id", "session_from", "session_to", "lesion_id", "status", "volume_from_ml",
                   "volume_to_ml", "mtr_decrease_fraction", "mtr_increase_fraction", "mtr_change_threshold_pu",
                   "black_hole")  # fmt: skip
-#: a lesion T1-hypointense in both sessions this long apart is a chronic black hole (days)
-BLACK_HOLE_DAYS = 182.0
 
 
 def halfway_sampler(inputs: Paths) -> Callable[..., np.ndarray]:
@@ -161,8 +159,7 @@ def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlar
                 change, where & covered, threshold)  # fmt: skip
             row["mtr_change_threshold_pu"] = threshold
         if cluster.from_ids and cluster.to_ids and interval is not None and gm.any():
-            row["black_hole"] = bool(interval >= BLACK_HOLE_DAYS and all(
-                np.median(t1w[s][voxels[s]]) < np.median(t1w[s][gm]) for s in ("from", "to")))  # fmt: skip
+            row["black_hole"] = lesion_activity_method.chronic_black_hole(t1w, voxels, gm, interval)
         rows.append(row)
     save_tsv(pd.DataFrame(rows, columns=list(CHANGE_COLUMNS)), outputs["changes"])
     save_json({"participant_id": ids["participant_id"], "session_from": ids["session_from"],

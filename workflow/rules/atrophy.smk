@@ -43,7 +43,7 @@ rule siena:
 
 rule jacobian:
     input:
-        **{key: out(layout.HALFWAY[key]) for key in ("image_from", "image_to", "brain_from", "brain_to")},
+        **{key: out(layout.HALFWAY[key]) for key in ("image_from", "image_to", "brain_from", "brain_to", "transform")},
     output:
         **{key: out(pattern) for key, pattern in layout.PBVC["jacobian"].items()},
     params:

@@ -22,7 +22,7 @@ from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
 
 #: SyN runs on the halfway images resampled to this voxel size (mm), optimised at 4 and 2 mm; the
-#: Jacobian is integrated on that grid
+#: Jacobian is integrated on that grid (coarser for coarser acquisitions: see :func:`syn_voxel_mm`)
 JACOBIAN_VOXEL_MM = 2.0
 #: SyN settings: local cross-correlation (radius 2; mean squares left a -0.4 % bias on scan-rescan
 #: phantom pairs)
@@ -90,26 +90,33 @@ def scaled_copies(image: ants.ANTsImage, brain: np.ndarray) -> tuple[ants.ANTsIm
     return small, large, small_brain
 
 
-def _coarse(image: ants.ANTsImage) -> ants.ANTsImage:
-    """``image`` on a grid of ``JACOBIAN_VOXEL_MM`` (linear), unless it is already that coarse."""
-    if min(image.spacing) >= JACOBIAN_VOXEL_MM:
+def syn_voxel_mm(source_voxels_mm: list[list[float]]) -> float:
+    """The SyN grid's voxel size: :data:`JACOBIAN_VOXEL_MM`, or the coarsest voxel edge of the two
+    acquisitions when that is larger (a deformation finer than the data only costs time)."""
+    return max(JACOBIAN_VOXEL_MM, *(max(v) for v in source_voxels_mm))
+
+
+def _coarse(image: ants.ANTsImage, voxel_mm: float) -> ants.ANTsImage:
+    """``image`` on a grid of ``voxel_mm`` (linear), unless it is already that coarse."""
+    if min(image.spacing) >= voxel_mm:
         return image
-    return ants.resample_image(image, (JACOBIAN_VOXEL_MM,) * 3, use_voxels=False, interp_type=0)
+    return ants.resample_image(image, (voxel_mm,) * 3, use_voxels=False, interp_type=0)
 
 
 def jacobian_pbvc(
     a: ants.ANTsImage, b: ants.ANTsImage, brain_a: np.ndarray, brain_b: np.ndarray, seed: int = 1,
-    check: bool = False,
+    check: bool = False, voxel_mm: float = JACOBIAN_VOXEL_MM,
 ) -> Jacobian:
     """PBVC from A to B (halfway images on one grid; ``brain_a``/``brain_b`` their GM + WM fractions there).
 
     With ``check``, the same pipeline is run on A against itself scaled by 1.002 (sign and scale).
-    The determinant map comes back on the SyN grid (``grid``).
+    The determinant map comes back on the SyN grid (``grid``, ``voxel_mm``).
     """
     # one intensity scale (white matter = 1), images and brains on the SyN grid
     a, b, brain_a, brain_b = (
-        *(_coarse(image / white_matter_level(image.numpy(), brain >= 0.5)) for image, brain in ((a, brain_a), (b, brain_b))),
-        *(_coarse(a.new_image_like(brain.astype(np.float32))).numpy() for brain in (brain_a, brain_b)),
+        *(_coarse(image / white_matter_level(image.numpy(), brain >= 0.5), voxel_mm)
+          for image, brain in ((a, brain_a), (b, brain_b))),
+        *(_coarse(a.new_image_like(brain.astype(np.float32)), voxel_mm).numpy() for brain in (brain_a, brain_b)),
     )
     determinant = deformation_jacobian(a, b, seed)
     forward = integrate(determinant, brain_a)

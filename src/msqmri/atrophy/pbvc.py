@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 
 from msqmri.atrophy import jacobian, siena
@@ -97,7 +98,8 @@ def run_halfway(
                                                   os.path.basename(paths_to["preproc"])],
          "Method": "skull-constrained two-way rigid registration, halfway space by matrix square root (SIENA)",
          "RegistrationVoxelSize_mm": REGISTRATION_VOXEL_MM, "SkullBand_mm": list(SKULL_BAND_MM),
-         "HalfwayVoxelSize_mm": HALFWAY_VOXEL_MM, "Seed": seed},
+         "HalfwayVoxelSize_mm": HALFWAY_VOXEL_MM, "Seed": seed,
+         "SourceVoxelSizes_mm": [nib.affines.voxel_sizes(s.affine).tolist() for s in (a, b)]},
         outputs["transform"],
     )  # fmt: skip
 
@@ -128,13 +130,15 @@ def run_siena(
 
 
 def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Mapping[str, Any], seed: int = 1) -> None:
-    """Jacobian integration (rule ``jacobian``) on the halfway images: the determinant map and the JSON."""
+    """Jacobian integration (rule ``jacobian``) on the halfway images (and the pair's transform JSON,
+    for the acquisitions' voxel sizes): the determinant map and the JSON."""
+    voxel_mm = jacobian.syn_voxel_mm(load_json(halfway["transform"])["SourceVoxelSizes_mm"])
     img, image_from = load_nifti(halfway["image_from"])
     _, image_to = load_nifti(halfway["image_to"])
     _, brain_from = load_nifti(halfway["brain_from"], allow_empty=True)
     _, brain_to = load_nifti(halfway["brain_to"], allow_empty=True)
     result = jacobian.jacobian_pbvc(ants_image(image_from, img.affine), ants_image(image_to, img.affine),
-                                    brain_from, brain_to, seed)
+                                    brain_from, brain_to, seed, voxel_mm=voxel_mm)
     save_array(result.determinant, ras_affine(result.grid), outputs["jacobian"], np.float32)
     save_json(
         pbvc_record(
@@ -142,7 +146,7 @@ def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Ma
             calibration_check_pbvc=result.calibration_check,
             calibration_check_expected=jacobian.CALIBRATION_EXPECTED,
             parameters={**{key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
-                        "voxel_mm": jacobian.JACOBIAN_VOXEL_MM},
+                        "voxel_mm": voxel_mm},
             Sources=[os.path.basename(halfway["image_from"]), os.path.basename(halfway["image_to"])],
         ),
         outputs["pbvc"],

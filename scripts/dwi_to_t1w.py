@@ -5,7 +5,7 @@ import os
 from msqmri.adapter import report_errors
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
 
 from msqmri.diffusion import register_b0_to_t1w  # noqa: E402  (after the thread setting)
 

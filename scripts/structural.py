@@ -5,8 +5,8 @@ import os
 from msqmri.adapter import report_errors
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-# ANTs/ITK threads: the job's own, so results do not depend on the machine
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+# ANTs/ITK threads from the config (1: the same numbers on every run), set before ants is imported
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
 
 from msqmri.structural import run  # noqa: E402  (after the thread setting, which ITK reads at import)
 

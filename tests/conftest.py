@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+
+# ANTs/ITK single-threaded, before anything imports ants: the workflow's default (itk_threads: 1),
+# under which registrations give the same numbers on every run
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
 
 SHAPE = (16, 16, 12)
 N_DWI = 7

@@ -28,6 +28,7 @@ from scipy import ndimage
 from msqmri import template
 from msqmri.bias import n4
 from msqmri.io import MsqmriError
+from msqmri.registration import register
 from msqmri.segmentation import class_means, partial_volumes, segment
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
@@ -117,10 +118,8 @@ def extract_brain(
     rough = rough_brain(data, head, corrected.spacing)
     tmpl = template.images(REGISTRATION_RESOLUTION)
     fixed = corrected * corrected.new_image_like(rough.astype(np.float32))
-    reg = ants.registration(
-        fixed=fixed, moving=tmpl["t1w"], type_of_transform="antsRegistrationSyNQuick[s]", random_seed=seed,
-        write_composite_transform=True,
-    )
+    reg = register(fixed, tmpl["t1w"], seed, type_of_transform="antsRegistrationSyNQuick[s]",
+                   write_composite_transform=True)
     priors = {
         name: ants.apply_transforms(fixed=corrected, moving=tmpl[name], transformlist=reg["fwdtransforms"])
         for name in ("csf", "gm", "wm", "icv", "brain")

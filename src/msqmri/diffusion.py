@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import ants
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
 from msqmri import dti, dwi
 from msqmri.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json, save_text, save_tsv
-from msqmri.registration import ants_image, map_to_t1w, resample_mask
+from msqmri.registration import ants_image, map_to_t1w, register, resample_mask
 
 Paths = Mapping[str, str]
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
@@ -77,10 +76,8 @@ def register_b0_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", s
     for key, mask in (("mask", b0_mask), ("t1w_mask", t1w_mask)):
         if not mask.any():
             raise MsqmriInputError(inputs[key], "mask is empty")
-    reg = ants.registration(
-        fixed=ants_image(t1w * (t1w_mask > 0), t1w_img.affine), moving=ants_image(b0 * (b0_mask > 0), b0_img.affine),
-        type_of_transform=REGISTRATIONS[kind], aff_metric="mattes", random_seed=seed,
-    )  # fmt: skip
+    reg = register(ants_image(t1w * (t1w_mask > 0), t1w_img.affine), ants_image(b0 * (b0_mask > 0), b0_img.affine),
+                   seed, type_of_transform=REGISTRATIONS[kind], aff_metric="mattes")  # fmt: skip
     with atomic_path(transform_out) as tmp:
         shutil.copyfile(reg["fwdtransforms"][0], tmp)
 

@@ -5,7 +5,8 @@ pair, with I/O at the edges (algorithms in :mod:`msqmri.lesions`, :mod:`msqmri.r
 The lesion mask on the T1w grid comes from the user's mask (derivatives/lesions, T1w or FLAIR space)
 when there is one, else from the built-in FLAIR segmentation, else it is empty. The metrics stage
 labels the lesions (26-connected components) and summarises FA, MD, MTR and R2* (whichever the
-session has, all in T1w space) per region and per lesion.
+session has, all in T1w space) per region and per lesion; a lesion's volume is its partial-volume
+sum from the FLAIR when the session has one (:func:`msqmri.lesions.partial_volumes`).
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
     voxel_ml = float(np.prod(zooms)) / 1000.0
     regional = pd.DataFrame([{**ids, **row} for row in regions.region_rows(masks, maps, voxel_ml)],
                             columns=list(REGIONAL_COLUMNS))  # fmt: skip
-    rows = [{**ids, **row} for row in lesions.lesion_table(labels, n, affine, maps)]
+    sizes = None
+    if "flair" in inputs:
+        _, flair = load_nifti(inputs["flair"])
+        sizes = lesions.partial_volumes(flair, labels, n, masks["nawm"])
+    rows = [{**ids, **row} for row in lesions.lesion_table(labels, n, affine, maps, sizes)]
     save_tsv(regional, outputs["regional"])
     save_tsv(pd.DataFrame(rows, columns=list(LESION_COLUMNS)), outputs["lesions"])
 

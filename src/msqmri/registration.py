@@ -39,6 +39,20 @@ def ras_affine(image: ants.ANTsImage) -> np.ndarray:
     return FLIP @ lps
 
 
+def register(fixed: ants.ANTsImage, moving: ants.ANTsImage, seed: int, **options: Any) -> dict[str, Any]:
+    """``ants.registration`` with ANTs's ``--random-seed``, so a rerun gives the same transform.
+
+    antspyx passes a seed to antsRegistration only from its global config (a ``random_seed=`` keyword
+    is swallowed by ``**kwargs``), and without it the sampling jitter differs on every call.
+    """
+    previous = ants.config._random_seed
+    ants.config._random_seed = seed
+    try:
+        return ants.registration(fixed=fixed, moving=moving, **options)
+    finally:
+        ants.config._random_seed = previous
+
+
 #: RAS <-> LPS (ITK's physical space)
 FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -73,17 +87,13 @@ def to_ants(path: str | os.PathLike[str]) -> ants.ANTsImage:
 
 def rigid(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1) -> str:
     """Path of the rigid (6 parameter) transform taking ``fixed`` points to ``moving`` points."""
-    reg = ants.registration(
-        fixed=fixed, moving=moving, type_of_transform="Rigid", aff_metric="mattes", random_seed=seed
-    )
-    return reg["fwdtransforms"][0]
+    return register(fixed, moving, seed, type_of_transform="Rigid", aff_metric="mattes")["fwdtransforms"][0]
 
 
 def rigid_matrix(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1, **options: Any) -> np.ndarray:
     """The rigid transform (4x4 RAS, fixed -> moving points) by Mattes mutual information; ``options``
     are antspyx registration parameters (pyramid, iterations)."""
-    reg = ants.registration(fixed=fixed, moving=moving, type_of_transform="Rigid", aff_metric="mattes",
-                            random_seed=seed, **options)  # fmt: skip
+    reg = register(fixed, moving, seed, type_of_transform="Rigid", aff_metric="mattes", **options)
     return read_matrix(reg["fwdtransforms"][0])
 
 

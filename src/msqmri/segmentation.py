@@ -18,8 +18,9 @@ def segment(
 ) -> dict[str, np.ndarray]:
     """Posterior probability of each class in ``CLASSES`` inside ``mask`` (zero outside), float32 arrays."""
     prior_list = [priors[c] * mask for c in CLASSES]
+    # r=0: Atropos's constant internal seed (its default seeds from the clock, so reruns differed)
     result = ants.atropos(
-        a=image, x=mask, i=prior_list, m="[0.1,1x1x1]", c="[5,0]", priorweight=prior_weight
+        a=image, x=mask, i=prior_list, m="[0.1,1x1x1]", c="[5,0]", priorweight=prior_weight, r=0
     )
     return {c: p.numpy().astype(np.float32) for c, p in zip(CLASSES, result["probabilityimages"], strict=True)}
 

@@ -10,7 +10,7 @@ rule halfway:
     params:
         seed=config["seed"],
         label=pair_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=3000,
     log:
@@ -50,7 +50,7 @@ rule jacobian:
         ids=pair_ids,
         seed=config["seed"],
         label=pair_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=3000,
     log:

@@ -217,7 +217,8 @@ def lesion_inputs(wildcards):
 
 
 def metrics_inputs(wildcards):
-    """The session's brain mask, tissue labels, lesion mask and whichever quantitative maps it has (T1w space)."""
+    """The session's brain mask, tissue labels, lesion mask and whichever quantitative maps and FLAIR it
+    has (T1w space)."""
     session = session_for(wildcards)
     inputs = {
         "brain_mask": out(layout.STRUCTURAL["brain_mask"]),
@@ -230,6 +231,8 @@ def metrics_inputs(wildcards):
         inputs["mtr"] = out(layout.MTR["mtr_t1w"])
     if session.megre:
         inputs["r2star"] = out(layout.R2STAR["r2star_t1w"])
+    if session.flair is not None:
+        inputs["flair"] = out(layout.FLAIR_TO_T1W["flair"])  # partial-volume lesion volumes
     return {key: path.format(**wildcards) for key, path in inputs.items()}
 
 

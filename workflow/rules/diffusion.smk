@@ -11,7 +11,7 @@ rule dwi_preproc:
         denoise=config["dwi_denoise"],
         motion_correction=config["dwi_motion_correction"],
         label=session_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=3000,
     log:
@@ -34,7 +34,7 @@ rule dwi_to_t1w:
         kind=config["dwi_to_t1w"],
         seed=config["seed"],
         label=session_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=2000,
     log:

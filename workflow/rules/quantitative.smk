@@ -10,7 +10,7 @@ rule mtr:
     params:
         seed=config["seed"],
         label=session_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=2000,
     log:

@@ -12,7 +12,7 @@ rule structural:
         seed=config["seed"],
         backend=config["brain_extraction"],
         label=session_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=3000,
     log:
@@ -33,7 +33,7 @@ rule flair_to_t1w:
     params:
         seed=config["seed"],
         label=session_label,
-    threads: 2
+    threads: config["itk_threads"]
     resources:
         mem_mb=2000,
     log:

@@ -23,7 +23,7 @@ from scipy import linalg, ndimage
 
 from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
-from msqmri.registration import ants_image, ras_affine, read_matrix, write_matrix
+from msqmri.registration import ants_image, ras_affine, read_matrix, register, write_matrix
 
 #: halfway-space voxel size (mm), as SIENA resamples to 1 mm
 HALFWAY_VOXEL_MM = 1.0
@@ -123,8 +123,8 @@ def _register(fixed: ants.ANTsImage, moving: ants.ANTsImage, mask: np.ndarray, k
               initial: np.ndarray | None, tmpdir: str, metric: str = "meansquares") -> np.ndarray:
     """One antspyx linear registration restricted to ``mask`` (fixed grid); 4x4 RAS, fixed -> moving points."""
     init = write_matrix(initial, f"{tmpdir}/init_{kind}.mat") if initial is not None else None
-    reg = ants.registration(
-        fixed=fixed, moving=moving, type_of_transform=kind, initial_transform=init, random_seed=seed,
+    reg = register(
+        fixed, moving, seed, type_of_transform=kind, initial_transform=init,
         mask=fixed.new_image_like(mask.astype(np.float32)), outprefix=f"{tmpdir}/{kind}_", aff_metric=metric,
         **_LINEAR,
     )  # fmt: skip

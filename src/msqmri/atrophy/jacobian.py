@@ -20,6 +20,7 @@ import numpy as np
 
 from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
+from msqmri.registration import register
 
 #: SyN runs on the halfway images resampled to this voxel size (mm), optimised at 4 and 2 mm; the
 #: Jacobian is integrated on that grid (coarser for coarser acquisitions: see :func:`syn_voxel_mm`)
@@ -54,10 +55,8 @@ class Jacobian:
 def deformation_jacobian(fixed: ants.ANTsImage, moving: ants.ANTsImage, seed: int) -> np.ndarray:
     """Jacobian determinant (on ``fixed``'s grid) of the SyN deformation taking fixed points to moving points."""
     with tempfile.TemporaryDirectory() as tmp:
-        reg = ants.registration(
-            fixed=fixed, moving=moving, type_of_transform="SyNOnly", initial_transform="Identity",
-            random_seed=seed, outprefix=os.path.join(tmp, "syn_"), **SYN,
-        )  # fmt: skip
+        reg = register(fixed, moving, seed, type_of_transform="SyNOnly", initial_transform="Identity",
+                       outprefix=os.path.join(tmp, "syn_"), **SYN)  # fmt: skip
         warps = [t for t in reg["fwdtransforms"] if t.endswith("Warp.nii.gz") and "Inverse" not in t]
         if len(warps) != 1:
             raise MsqmriError(f"SyN returned no single warp field: {reg['fwdtransforms']}")

@@ -12,6 +12,7 @@ import ants
 import numpy as np
 
 from msqmri import template
+from msqmri.registration import register
 
 #: resolution (mm) at which the intracranial masks are registered
 VSCALE_RESOLUTION = 2.0
@@ -35,9 +36,7 @@ def volume_scaling(icv: ants.ANTsImage, seed: int = 1) -> float:
     """Determinant of the 12-parameter affine taking the subject ICV mask onto the template ICV mask."""
     fixed = template.images(VSCALE_RESOLUTION)["icv"]
     moving = ants.resample_image(icv, (VSCALE_RESOLUTION,) * 3, False, 0)
-    reg = ants.registration(
-        fixed=fixed, moving=moving, type_of_transform="Affine", aff_metric="meansquares", random_seed=seed
-    )
+    reg = register(fixed, moving, seed, type_of_transform="Affine", aff_metric="meansquares")
     matrix = np.asarray(ants.read_transform(reg["fwdtransforms"][0]).parameters[:9]).reshape(3, 3)
     # the transform maps template points to subject points: its inverse scales the subject onto the template
     return float(1.0 / abs(np.linalg.det(matrix)))

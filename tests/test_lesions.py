@@ -137,6 +137,28 @@ def test_flair_segmentation_matches_phantom_lesions(flair_session: Path) -> None
     assert seg.nawm_median < seg.boundary_threshold <= seg.candidate_threshold * 1.2
 
 
+@pytest.mark.slow
+def test_builtin_segmentation_end_to_end(flair_session: Path, tmp_path: Path) -> None:
+    """The pipeline's own inputs to the built-in segmentation: the structural stage's brain mask and
+    GM/WM fractions, the MNI WM prior through its template transform. Dice >= 0.7 against the true
+    lesions, as with the true WM fraction as the prior."""
+    from msqmri import structural
+
+    suffix = {".gz": ".nii.gz", ".h5": ".h5", ".json": ".json"}
+    outs = {k: str(tmp_path / f"{k}{suffix[Path(v).suffix]}") for k, v in layout.STRUCTURAL.items()}
+    anat = flair_session / "sub-01" / "ses-01" / "anat"
+    structural.run(anat / f"{STEM}_T1w.nii.gz", None, outs, {"participant_id": "sub-01", "session_id": "ses-01"})
+    inputs = {"t1w": outs["preproc"], "flair": str(flair_session / "flair_t1w.nii.gz"),
+              **{k: outs[k] for k in ("brain_mask", "probseg_gm", "probseg_wm", "from_template")}}  # fmt: skip
+    mask_outs = {"mask": str(tmp_path / "lesion_mask.nii.gz"), "mask_json": str(tmp_path / "lesion_mask.json")}
+    metrics.lesion_mask(inputs, mask_outs, min_size_mm3=8.0)
+    mask = np.asarray(nib.load(mask_outs["mask"]).dataobj) > 0
+    true_mask = truth(flair_session, "space-T1w_desc-lesions_dseg") > 0
+    dice = 2 * (mask & true_mask).sum() / (mask.sum() + true_mask.sum())
+    assert dice >= 0.7, dice
+    assert "FLAIR hyperintensity" in json.loads(Path(mask_outs["mask_json"]).read_text())["EstimationAlgorithm"]
+
+
 def test_lesion_and_metrics_stages(flair_session: Path, tmp_path: Path) -> None:
     """The user mask path (FLAIR-space mask through the registration), the session tables and an
     empty mask: zero-count rows, no error."""

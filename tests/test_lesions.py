@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from msqmri import layout, lesion_activity, lesions, metrics, regions
+from msqmri.io import MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.phantom.scoring import activity_detection
 from msqmri.registration import register_to_t1w
@@ -186,6 +187,11 @@ def test_lesion_and_metrics_stages(flair_session: Path, tmp_path: Path) -> None:
     lesion_rows = pd.read_csv(outs["lesions"], sep="\t")
     assert list(lesion_rows.columns) == list(metrics.LESION_COLUMNS) and len(lesion_rows) == record["NumberOfLesions"]
     assert lesion_rows.mtr_mean.between(27.9, 28.1).all() and lesion_rows.fa_mean.isna().all()
+    # a FLAIR (for partial-volume volumes) not on the T1w grid: one line naming it
+    raw_flair = anat / f"{STEM}_FLAIR.nii.gz"
+    with pytest.raises(MsqmriInputError) as info:
+        metrics.session_metrics({**inputs, "flair": str(raw_flair)}, outs, ids)
+    assert str(info.value).startswith(str(raw_flair)) and "T1w grid" in str(info.value) and "\n" not in str(info.value)
     # no lesion mask and no FLAIR: an empty mask, zero-count lesion rows, no lesion rows
     metrics.lesion_mask({"t1w": t1w, "brain_mask": brain}, outs)
     assert json.loads(Path(outs["mask_json"]).read_text())["NumberOfLesions"] == 0

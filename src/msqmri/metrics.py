@@ -83,12 +83,14 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
     _, brain = load_nifti(inputs["brain_mask"], allow_empty=True)
     _, dseg = load_nifti(inputs["dseg"], allow_empty=True)
     affine = mask_img.affine
-    maps = {}
-    for name in METRICS:
-        if name in inputs:
-            img, maps[name] = load_nifti(inputs[name], allow_empty=True)
-            if img.shape[:3] != mask_img.shape[:3]:
-                raise MsqmriInputError(inputs[name], f"grid {img.shape[:3]} differs from the T1w grid {mask_img.shape[:3]}")
+
+    def on_t1w_grid(name: str, allow_empty: bool = True) -> np.ndarray:
+        img, data = load_nifti(inputs[name], allow_empty=allow_empty)
+        if img.shape[:3] != mask_img.shape[:3]:
+            raise MsqmriInputError(inputs[name], f"grid {img.shape[:3]} differs from the T1w grid {mask_img.shape[:3]}")
+        return data
+
+    maps = {name: on_t1w_grid(name) for name in METRICS if name in inputs}
     labels, n = lesions.label_lesions(lesion > 0)
     save_array(labels, affine, outputs["labels"], np.int16 if n < 32767 else np.int32)
     zooms = tuple(float(z) for z in nib.affines.voxel_sizes(affine))
@@ -98,8 +100,7 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
                             columns=list(REGIONAL_COLUMNS))  # fmt: skip
     sizes = None
     if "flair" in inputs:
-        _, flair = load_nifti(inputs["flair"])
-        sizes = lesions.partial_volumes(flair, labels, n, masks["nawm"])
+        sizes = lesions.partial_volumes(on_t1w_grid("flair", allow_empty=False), labels, n, masks["nawm"])
     rows = [{**ids, **row} for row in lesions.lesion_table(labels, n, affine, maps, sizes)]
     save_tsv(regional, outputs["regional"])
     save_tsv(pd.DataFrame(rows, columns=list(LESION_COLUMNS)), outputs["lesions"])

@@ -1,11 +1,9 @@
 """Snakemake adapter (rule dwi_preproc): denoising, motion correction with b-vector rotation, b=0 mask."""
 
-import os
-
-from msqmri.adapter import report_errors
+from msqmri.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
+set_itk_threads(snakemake)
 
 from msqmri.diffusion import preprocess  # noqa: E402  (after the thread setting)
 

@@ -1,11 +1,9 @@
 """Snakemake adapter (rule jacobian): PBVC by SyN Jacobian integration on the halfway images."""
 
-import os
-
-from msqmri.adapter import report_errors
+from msqmri.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
+set_itk_threads(snakemake)
 
 from msqmri.atrophy.pbvc import run_jacobian  # noqa: E402  (after the thread setting, which ITK reads at import)
 

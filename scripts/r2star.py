@@ -1,11 +1,9 @@
 """Snakemake adapter (rule r2star): R2*, T2*, S0 and fit residual maps from the echoes; R2* in T1w space."""
 
-import os
-
-from msqmri.adapter import report_errors
+from msqmri.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
+set_itk_threads(snakemake)
 
 from msqmri.quantitative import r2star  # noqa: E402  (after the thread setting)
 

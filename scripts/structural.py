@@ -1,12 +1,9 @@
 """Snakemake adapter (rule structural): N4, brain extraction, segmentation, MNI registration, volumes."""
 
-import os
-
-from msqmri.adapter import report_errors
+from msqmri.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
-# ANTs/ITK threads from the config (1: the same numbers on every run), set before ants is imported
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
+set_itk_threads(snakemake)
 
 from msqmri.structural import run  # noqa: E402  (after the thread setting, which ITK reads at import)
 

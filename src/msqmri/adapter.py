@@ -8,6 +8,7 @@ same way, with its traceback kept in the log only.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -45,6 +46,12 @@ def _fail(line: str, log: Path | None, detail: str = "") -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(detail + line + "\n")
     sys.exit(1)
+
+
+def set_itk_threads(snakemake: Any) -> None:
+    """ANTs/ITK threads of the job from the config (``itk_threads``; 1 gives the same numbers on every
+    run). Call it before anything imports ants: ITK reads the setting once, at import."""
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
 
 
 def pair_inputs(inputs: Any) -> tuple[dict[str, str], dict[str, str]]:

@@ -57,6 +57,8 @@ class Session:
     lesion_mask_t1w: Path | None = None
     lesion_mask_flair: Path | None = None
     acq_time: datetime | None = None
+    #: start of a disease-modifying treatment (sessions.tsv ``treatment_start``), for pseudo-atrophy cautions
+    treatment_start: datetime | None = None
 
     @property
     def participant_id(self) -> str:
@@ -204,11 +206,11 @@ def _label(path: Path, entity: str) -> str:
 def _discover_subject(root: Path, subject: str, path: Path) -> tuple[tuple[Session, ...], list[UnusableSession]]:
     session_dirs = [p for p in sorted(path.glob("ses-*")) if p.is_dir()]
     labels: list[str | None] = [_label(p, "ses") for p in session_dirs] or [None]
-    acq_times = _read_acq_times(path / f"sub-{subject}_sessions.tsv")
+    dates = _read_session_dates(path / f"sub-{subject}_sessions.tsv")
     sessions, unusable = [], []
     for session in labels:
         try:
-            sessions.append(_discover_session(root, subject, session, acq_times.get(session)))
+            sessions.append(_discover_session(root, subject, session, dates.get(session, {})))
         except _Unusable as exc:
             unusable.append(UnusableSession(subject, session, str(exc)))
     return tuple(_time_order(sessions)), unusable
@@ -218,7 +220,9 @@ class _Unusable(Exception):
     """A session cannot be processed; the message is the reason."""
 
 
-def _discover_session(root: Path, subject: str, session: str | None, acq_time: datetime | None) -> Session:
+def _discover_session(
+    root: Path, subject: str, session: str | None, dates: dict[str, datetime | None]
+) -> Session:
     base = root / session_dir(subject, session)
     anat = _parse_dir(base / "anat", subject, session)
     lesions = _parse_dir(root / "derivatives" / "lesions" / session_dir(subject, session) / "anat", subject, session)
@@ -236,7 +240,8 @@ def _discover_session(root: Path, subject: str, session: str | None, acq_time: d
         dwi=_dwi(_parse_dir(base / "dwi", subject, session)),
         lesion_mask_t1w=_one(lesions, "mask", {"space": "T1w", "label": "lesion"}),
         lesion_mask_flair=_one(lesions, "mask", {"space": "FLAIR", "label": "lesion"}),
-        acq_time=acq_time,
+        acq_time=dates.get("acq_time"),
+        treatment_start=dates.get("treatment_start"),
     )
 
 
@@ -327,27 +332,30 @@ def _read_tsv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
-def _read_acq_times(path: Path) -> dict[str | None, datetime | None]:
-    """session label -> acq_time from ``sub-<s>_sessions.tsv`` (empty when the file is absent)."""
+def _read_session_dates(path: Path) -> dict[str | None, dict[str, datetime | None]]:
+    """session label -> {acq_time, treatment_start} from ``sub-<s>_sessions.tsv`` (empty when absent)."""
     if not path.is_file():
         return {}
     rows = _read_tsv(path)
     if rows and "session_id" not in rows[0]:
         raise MsqmriInputError(path, "missing the session_id column")
-    times: dict[str | None, datetime | None] = {}
+    times: dict[str | None, dict[str, datetime | None]] = {}
     for number, row in enumerate(rows, start=2):
         label = (row["session_id"] or "").strip().removeprefix("ses-")
-        times[label] = _parse_time(path, number, (row.get("acq_time") or "").strip())
+        times[label] = {
+            column: _parse_time(path, number, column, (row.get(column) or "").strip())
+            for column in ("acq_time", "treatment_start")
+        }
     return times
 
 
-def _parse_time(path: Path, line: int, value: str) -> datetime | None:
+def _parse_time(path: Path, line: int, column: str, value: str) -> datetime | None:
     if value.lower() in _MISSING:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise MsqmriInputError(path, f"line {line}: acq_time {value!r} is not an ISO 8601 date") from None
+        raise MsqmriInputError(path, f"line {line}: {column} {value!r} is not an ISO 8601 date") from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

@@ -30,6 +30,7 @@ def check_session(session: Session) -> dict[str, Any]:
         "participant_id": session.participant_id,
         "session_id": session.session_id,
         "acq_time": session.acq_time.isoformat() if session.acq_time else None,
+        "treatment_start": session.treatment_start.isoformat() if session.treatment_start else None,
         "T1w": _describe(session.t1w, t1w),
     }
     references = {"T1w": (session.t1w, t1w)}

@@ -11,7 +11,7 @@ import pandas as pd
 from msqmri.io import load_json
 
 SESSION_COLUMNS = (
-    "participant_id", "session_id", "acq_time", "age", "sex", "site", "modalities",
+    "participant_id", "session_id", "acq_time", "treatment_start", "age", "sex", "site", "modalities",
     "n_echoes", "n_dwi_volumes", "lesion_mask_spaces",
     "t1w_shape", "t1w_voxel_size_mm", "t1w_orientation", "t1w_oblique", "t1w_obliquity_deg",
     "t1w_intensity_p01", "t1w_intensity_p05", "t1w_intensity_p50", "t1w_intensity_p95",
@@ -25,6 +25,7 @@ def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: 
         "participant_id": check["participant_id"],
         "session_id": check["session_id"],
         "acq_time": check["acq_time"],
+        "treatment_start": check.get("treatment_start"),
         "age": demographics.get("age"),
         "sex": demographics.get("sex"),
         "site": demographics.get("site"),

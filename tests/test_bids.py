@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+import os
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,28 @@ def test_ambiguous_t1w_marks_session_unusable(tiny_bids: Path) -> None:
     dataset = discover(tiny_bids)
     assert [s.label for s in dataset.subjects] == ["01"]
     assert "2 candidate T1w images" in str(dataset.unusable[0])
+
+
+def test_treatment_start_is_read_and_checked(tmp_path: Path) -> None:
+    root = _three_sessions(tmp_path, None)
+    table = root / "sub-01" / "sub-01_sessions.tsv"
+    rows = [["ses-a", "2021-01-01", "2020-11-01"], ["ses-b", "2021-06-01", "n/a"], ["ses-c", "2022-01-01", ""]]
+    write_tsv(table, ["session_id", "acq_time", "treatment_start"], rows)
+    sessions = discover(root).subjects[0].sessions
+    assert [s.treatment_start.date().isoformat() if s.treatment_start else None for s in sessions] == [
+        "2020-11-01", None, None
+    ]
+    write_tsv(table, ["session_id", "acq_time", "treatment_start"], [["ses-a", "2021-01-01", "soon"]])
+    with pytest.raises(MsqmriInputError, match="treatment_start 'soon'"):
+        discover(root)
+
+
+def test_outputs_are_written_atomically_with_usual_permissions(tmp_path: Path) -> None:
+    from msqmri.io import save_text
+
+    target = tmp_path / "out.txt"
+    save_text("x", target)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.read_text() == "x" and target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary file left behind

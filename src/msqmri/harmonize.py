@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msqmri.io import MsqmriError
+from msqmri.io import MsqmriError, save_json, save_tsv
+from msqmri.tables import read_group_table
 
 MIN_PER_SITE = 2  # observations of a feature a site needs for its scale estimate
 MODEL_VERSION = 1
@@ -217,6 +218,11 @@ def harmonize_regional(
     ``covariates`` from ``demographics`` (participant_id, site, age, sex). Returns the table with
     harmonised mean and median and a ``site`` column, and the fitted model. Sessions without a site
     are left as measured; with fewer than two sites nothing is adjusted (the model says why)."""
+    if regional.empty:
+        table = regional.assign(site=pd.Series(dtype=object))
+        return table[[*KEYS, "site", *regional.columns[2:]]], {
+            "version": MODEL_VERSION, "method": "ComBat", "sites": [], "features": {}, "covariates": {},
+            "notes": ["no regional metrics: nothing harmonised"]}  # fmt: skip
     sessionless = regional["session_id"].isna()
     regional = regional.assign(session_id=regional["session_id"].fillna(""))  # a NaN key would drop the row
     wide = _wide(regional)
@@ -240,3 +246,17 @@ def harmonize_regional(
     table.insert(2, "site", table["participant_id"].map(demographics.set_index("participant_id")["site"]))
     table["session_id"] = table["session_id"].replace("", None) if sessionless.any() else table["session_id"]
     return table[[*KEYS, "site", *regional.columns[2:]]], model
+
+
+def harmonize_files(
+    regional: str, sessions: str, covariates: Sequence[str], table_out: str, model_out: str
+) -> None:
+    """group/regional_metrics_harmonized.tsv and the ComBat model (JSON) from regional_metrics.tsv, with
+    each participant's site and ``covariates`` from group/sessions.tsv."""
+    demographics = read_group_table(sessions).drop_duplicates("participant_id")
+    unknown = [name for name in covariates if name not in demographics.columns]
+    if unknown:
+        raise MsqmriError(f"{sessions}: no column(s) {', '.join(unknown)} for the harmonisation covariates")
+    table, model = harmonize_regional(read_group_table(regional), demographics, covariates)
+    save_tsv(table, table_out)
+    save_json(model, model_out)

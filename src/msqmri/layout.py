@@ -128,6 +128,16 @@ LESION_ACTIVITY_TABLE = "group/lesion_activity.tsv"
 LESION_CHANGES_TABLE = "group/lesion_changes.tsv"
 PBVC_METHODS = tuple(PBVC)
 
+#: cohort tables of monitoring and multi-centre checks, harmonised regional metrics and the ComBat model
+PROTOCOL_TABLE = "group/protocol_compliance.tsv"
+MONITORING_TABLE = "group/monitoring_flags.tsv"
+HARMONIZED_TABLE = "group/regional_metrics_harmonized.tsv"
+HARMONIZATION_MODEL = "group/regional_metrics_combat_model.json"
+#: QC: each subject's longitudinal plot and self-contained HTML report, and the cohort report
+LONGITUDINAL_PLOT = "{subject}/figures/{subject}_desc-longitudinal_plot.png"
+SUBJECT_REPORT = "{subject}.html"
+COHORT_REPORT = "group/cohort_report.html"
+
 
 def session_wildcards(session: Session) -> dict[str, str]:
     """The ``sesdir``/``stem`` wildcard values of a session."""
@@ -182,8 +192,10 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
 
 GROUP_TARGETS = (
     DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE, PBVC_TABLE, REGIONAL_METRICS_TABLE, LESIONS_TABLE,
-    LESION_ACTIVITY_TABLE, LESION_CHANGES_TABLE,
+    LESION_ACTIVITY_TABLE, LESION_CHANGES_TABLE, PROTOCOL_TABLE, MONITORING_TABLE, HARMONIZED_TABLE,
+    HARMONIZATION_MODEL, COHORT_REPORT,
 )  # fmt: skip
+SUBJECT_GROUP_OUTPUTS = (LONGITUDINAL_PLOT, SUBJECT_REPORT)
 
 
 def stage_targets(stage: str, dataset: Dataset, methods: tuple[str, ...] = PBVC_METHODS) -> list[str]:
@@ -191,5 +203,6 @@ def stage_targets(stage: str, dataset: Dataset, methods: tuple[str, ...] = PBVC_
     if stage == "participant":
         return participant_targets(dataset, methods)
     if stage == "group":
-        return list(GROUP_TARGETS)
+        subjects = [pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in SUBJECT_GROUP_OUTPUTS]
+        return [*GROUP_TARGETS, *subjects]
     raise ValueError(f"unknown stage {stage!r}")

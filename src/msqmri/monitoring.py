@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from msqmri.tables import read_group_table
+
 PBVC_CUTOFF_PER_YEAR = -0.37  # %/y
 INTERVAL_MONTHS = (3.0, 12.0)
 PSEUDO_ATROPHY_DAYS = 365.25
@@ -26,7 +28,7 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _pbvc_choice(pbvc: pd.DataFrame) -> pd.DataFrame:
+def preferred_pbvc(pbvc: pd.DataFrame) -> pd.DataFrame:
     """One PBVC row per pair: the first method of :data:`METHOD_ORDER` that gave a value."""
     if pbvc.empty:
         return pbvc
@@ -44,7 +46,7 @@ def pair_flags(
     keys = ["participant_id", "session_from", "session_to"]
     pairs = pd.concat([activity[keys], pbvc[keys]]).drop_duplicates()
     table = pairs.merge(activity, on=keys, how="left").merge(
-        _pbvc_choice(pbvc)[[*keys, "interval_days", "pbvc", "pbvc_per_year", "method"]], on=keys, how="left"
+        preferred_pbvc(pbvc)[[*keys, "interval_days", "pbvc", "pbvc_per_year", "method"]], on=keys, how="left"
     )
     dates = sessions.assign(
         acq_time=pd.to_datetime(sessions["acq_time"]), treatment_start=pd.to_datetime(sessions.get("treatment_start"))
@@ -90,3 +92,8 @@ def pair_flags(
             "interval_outside_3_12_months": outside, "protocol_changed": protocol, "flags": "; ".join(flags) or None,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values(keys, kind="stable")
+
+
+def flags_from_files(pbvc: str, activity: str, sessions: str, compliance: str) -> pd.DataFrame:
+    """:func:`pair_flags` from the group TSVs (pbvc, lesion_activity, sessions, protocol_compliance)."""
+    return pair_flags(*(read_group_table(path) for path in (pbvc, activity, sessions, compliance)))

@@ -83,6 +83,22 @@ def pbvc_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     return table.sort_values(["participant_id", "session_from", "session_to", "method"], kind="stable")
 
 
+ID_COLUMNS = ("participant_id", "session_id", "session_from", "session_to")
+
+
+def read_group_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A group TSV with its id columns as text (``n/a`` kept as the label of a sessionless subject) and
+    ``n/a`` elsewhere as missing; an empty file is an empty table."""
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ID_COLUMNS}, na_values=["n/a"], keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    for column in ID_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].fillna("n/a")
+    return frame
+
+
 def concatenate(tables: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
     """Per-session TSVs with one header stacked into one table (the first file's columns, in order)."""
     frames = [pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session_id": str}) for path in tables]

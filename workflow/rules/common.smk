@@ -8,7 +8,7 @@ from snakemake.logging import logger
 
 from msqmri import layout
 from msqmri.atrophy.pbvc import SCAN_KEYS
-from msqmri.bids import Dataset, discover, session_pairs
+from msqmri.bids import Dataset, discover, session_pairs, sibling
 from msqmri.io import MsqmriError
 
 # Without bids_dir/output_dir the workflow still parses (for --lint, --list-rules); requesting
@@ -266,3 +266,72 @@ def subtraction_inputs(wildcards):
     keys = {"flair": layout.FLAIR_TO_T1W["flair"], "brain_mask": layout.STRUCTURAL["brain_mask"],
             "lesion_mask": layout.LESION_MASK["mask"]}  # fmt: skip
     return {**pair_halfway(wildcards), **pair_session_outputs(wildcards, keys)}
+
+
+GROUP_TABLES = {
+    "sessions": layout.SESSIONS_TABLE, "volumes": layout.BRAIN_VOLUMES_TABLE, "pbvc": layout.PBVC_TABLE,
+    "regional": layout.REGIONAL_METRICS_TABLE, "lesions": layout.LESIONS_TABLE,
+    "activity": layout.LESION_ACTIVITY_TABLE, "flags": layout.MONITORING_TABLE, "compliance": layout.PROTOCOL_TABLE,
+}  # fmt: skip
+
+
+def group_tables():
+    """The group tables the reports read, by name (see msqmri.report.TABLE_NAMES)."""
+    return {name: out(path) for name, path in GROUP_TABLES.items()}
+
+
+def protocol_acquisitions():
+    """The structural acquisitions (T1w, FLAIR) of every session with their JSON sidecars (None when absent)."""
+    records = []
+    for session in DATASET.sessions():
+        for modality, image in (("T1w", session.t1w), ("FLAIR", session.flair)):
+            if image is not None:
+                sidecar = sibling(image, ".json")
+                records.append({**session_ids(session), "modality": modality, "image": str(image),
+                                "sidecar": str(sidecar) if sidecar.is_file() else None})  # fmt: skip
+    return records
+
+
+def subject_for(wildcards):
+    """The :class:`msqmri.bids.Subject` a per-subject job's wildcards refer to."""
+    for subject in DATASET.subjects:
+        if subject.participant_id == wildcards.subject:
+            return subject
+    raise WorkflowError(f"msqmri: no usable subject {wildcards.subject} in {config['bids_dir']}")
+
+
+def subject_report_files(wildcards):
+    """(sessions, pairs) of a subject's report: the label and the files (T1w space, or the pair's halfway
+    space) of each session and session pair, by key."""
+    subject = subject_for(wildcards)
+    sessions, pairs = [], []
+    for session in subject.sessions:
+        files = {"t1w": layout.STRUCTURAL["preproc"], "brain_mask": layout.STRUCTURAL["brain_mask"],
+                 "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.SESSION_METRICS["labels"]}  # fmt: skip
+        if session.flair is not None:
+            files["flair"] = layout.FLAIR_TO_T1W["flair"]
+        if session.dwi is not None:
+            files |= {name: layout.DTI_T1W[name] for name in ("fa", "md")}
+        if session.mt_on is not None and session.mt_off is not None:
+            files["mtr"] = layout.MTR["mtr_t1w"]
+        if session.megre:
+            files["r2star"] = layout.R2STAR["r2star_t1w"]
+        paths = layout.session_wildcards(session)
+        sessions.append((session.label, {key: out(p.format(**paths)) for key, p in files.items()}))
+    for first, second in session_pairs(subject.sessions):
+        files = {key: layout.HALFWAY[key] for key in ("image_from", "image_to", "brain_from", "brain_to")}
+        files["status"] = layout.LESION_ACTIVITY["status"]
+        if "siena" in PBVC_METHODS:
+            files["flow"] = layout.PBVC["siena"]["flow"]
+        if first.flair is not None and second.flair is not None:
+            files["subtraction"] = layout.FLAIR_SUBTRACTION
+        paths = layout.pair_wildcards(first, second)
+        pairs.append((f"{first.label} -> {second.session_id}", {key: out(p.format(**paths)) for key, p in files.items()}))
+    return sessions, pairs
+
+
+def subject_report_inputs(wildcards):
+    """Every file a subject's report reads: its images, the group tables and its longitudinal plot."""
+    sessions, pairs = subject_report_files(wildcards)
+    images = [path for _, files in [*sessions, *pairs] for path in files.values()]
+    return images + list(group_tables().values()) + [out(layout.LONGITUDINAL_PLOT)]

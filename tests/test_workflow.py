@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import (
     check_quantitative_maps,
+    check_report_renders,
     check_tensor_maps,
     msqmri,
     snakemake,
@@ -37,6 +38,14 @@ def test_lint_is_clean(tiny_bids: Path, tmp_path: Path, configured: bool) -> Non
 
 def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     out = tmp_path / "derivatives"
+    # a treatment start 3 months before the first session, and a scanner change at the second
+    (tiny_bids / "sub-01" / "sub-01_sessions.tsv").write_text(
+        "session_id\tacq_time\ttreatment_start\nses-01\t2020-01-15T09:00:00\t2019-10-01\nses-02\t2021-01-20T09:00:00\tn/a\n"
+    )
+    for ses, model in (("01", "Prisma"), ("02", "Skyra")):
+        sidecar = tiny_bids / "sub-01" / f"ses-{ses}" / "anat" / f"sub-01_ses-{ses}_T1w.json"
+        sidecar.write_text(json.dumps({"Manufacturer": "Siemens", "ManufacturersModelName": model,
+                                       "MagneticFieldStrength": 3, "MRAcquisitionType": "3D"}))  # fmt: skip
     participant = msqmri(tiny_bids, out, "participant", "--cores", "2", "--config", "pbvc_methods=[siena]",
                          cwd=tmp_path)
     assert participant.returncode == 0, participant.stderr
@@ -71,6 +80,32 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     assert set(first.metric) == {"fa", "md", "mtr", "r2star"} and set(first.region) == set(REGIONS)
     assert regional[regional.session_id != "ses-01"].empty  # T1w-only sessions have no maps to summarise
     assert list(pd.read_csv(out / "group" / "lesions.tsv", sep="\t").columns) == list(LESION_COLUMNS)
+    check_group_reports(tiny_bids, out, tmp_path)
+
+
+def check_group_reports(bids: Path, out: Path, tmp_path: Path) -> None:
+    """Monitoring flags, protocol compliance, harmonisation, plots and reports of the tiny group run;
+    the reports render in headless Chromium and ``snakemake --report`` works on the run."""
+    for path in layout.stage_targets("group", discover(bids)):
+        assert (out / path).is_file(), path
+    flags = pd.read_csv(out / layout.MONITORING_TABLE, sep="\t").iloc[0]
+    assert (flags.session_from, flags.session_to, flags.pair_type) == ("ses-01", "ses-02", "consecutive")
+    assert flags.pseudo_atrophy_caution and flags.protocol_changed and flags.interval_outside_3_12_months  # 12.2 months
+    compliance = pd.read_csv(out / layout.PROTOCOL_TABLE, sep="\t")
+    assert compliance.scanner_changed.tolist() == [False, False, True, False]  # ses-01 T1w, FLAIR; ses-02 T1w; sub-02
+    assert "ManufacturersModelName Prisma -> Skyra" in compliance.changes[2]
+    harmonized = pd.read_csv(out / layout.HARMONIZED_TABLE, sep="\t")
+    assert list(harmonized.columns) == ["participant_id", "session_id", "site", *REGIONAL_COLUMNS[2:]]
+    assert json.loads((out / layout.HARMONIZATION_MODEL).read_text())["notes"]  # one site has maps: says why not
+    dom = check_report_renders(out / "sub-01.html", tmp_path)
+    assert "interval outside 3-12 months" in dom and "sub-01 ses-01: FA" in dom and "SIENA edge displacement" in dom
+    check_report_renders(out / "sub-02.html", tmp_path)
+    cohort = check_report_renders(out / layout.COHORT_REPORT, tmp_path)
+    assert 'href="../sub-01.html"' in cohort and 'href="../sub-02.html"' in cohort
+    config = [f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]"]
+    result = snakemake("--report", out / "snakemake_report.html", "--config", *config, cwd=out)
+    assert result.returncode == 0, result.stderr
+    assert "QC reports" in (out / "snakemake_report.html").read_text()
 
 
 def test_cli_participant_label_and_dry_run(tiny_bids: Path, tmp_path: Path) -> None:

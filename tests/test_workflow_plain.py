@@ -23,7 +23,8 @@ def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
               "dti_fit=NLLS", "dwi_mask=t1w", "dwi_to_t1w=affine", "r2star_fit=arlo"]  # fmt: skip
     result = snakemake("--cores", "2", "--config", *config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    for path in layout.participant_targets(discover(tiny_bids), ("jacobian",)) + list(layout.GROUP_TARGETS):
+    dataset = discover(tiny_bids)
+    for path in layout.participant_targets(dataset, ("jacobian",)) + layout.stage_targets("group", dataset):
         assert (out / path).is_file(), path
     assert not list(out.rglob("*desc-siena_*"))
     stem = out / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +51,32 @@ def check_quantitative_maps(stem: Path, r2star_fit: str) -> None:
         assert np.median(np.asarray(img.dataobj)[brain]) == pytest.approx(truth, rel=0.02), suffix
         assert json.loads(Path(f"{stem}_{suffix}.json").read_text())["Units"] == units
     assert r2star_fit in json.loads(Path(f"{stem}_R2starmap.json").read_text())["EstimationAlgorithm"]
+
+
+def render_in_chromium(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
+    """Open ``page`` in headless Chromium: (the DOM after the load event, the console messages logged).
+    Skips where Chromium is not installed, unless MSQMRI_REQUIRE_CHROMIUM is set (as in CI)."""
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if browser is None:
+        if os.environ.get("MSQMRI_REQUIRE_CHROMIUM"):
+            pytest.fail("Chromium is required (MSQMRI_REQUIRE_CHROMIUM) but not installed")
+        pytest.skip("Chromium is not installed")
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+               f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", page.resolve().as_uri()]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout, [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def check_report_renders(page: Path, tmp_path: Path) -> str:
+    """A report opens from disk with no console message, every embedded image decodes and nothing is
+    fetched from elsewhere (self-contained); returns its DOM."""
+    html = page.read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html), f"{page} refers to a remote resource"
+    dom, console = render_in_chromium(page, tmp_path)
+    assert console == [], console
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    assert 'data-ready="yes"' in body, body
+    total, decoded = re.search(r'data-images="(\d+)/(\d+)"', body).groups()
+    assert total == decoded, f"{page}: only {decoded} of {total} images decode"
+    return dom

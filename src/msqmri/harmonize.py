@@ -204,7 +204,7 @@ STATISTICS = ("mean", "median")
 KEYS = ["participant_id", "session_id"]
 
 
-def _wide(regional: pd.DataFrame) -> pd.DataFrame:
+def wide_table(regional: pd.DataFrame) -> pd.DataFrame:
     """regional_metrics.tsv (long) -> one row per session, one column per region:metric:statistic."""
     wide = regional.pivot_table(index=KEYS, columns=["region", "metric"], values=list(STATISTICS), dropna=False)
     wide.columns = [f"{region}:{metric}:{stat}" for stat, region, metric in wide.columns]
@@ -225,7 +225,7 @@ def harmonize_regional(
             "notes": ["no regional metrics: nothing harmonised"]}  # fmt: skip
     sessionless = regional["session_id"].isna()
     regional = regional.assign(session_id=regional["session_id"].fillna(""))  # a NaN key would drop the row
-    wide = _wide(regional)
+    wide = wide_table(regional)
     info = demographics.set_index("participant_id").reindex(wide.index.get_level_values(0))
     info.index = wide.index
     site = info["site"]

@@ -237,7 +237,8 @@ class _Session:
         save_array(stored, affine, path, stored.dtype)
 
     def _sidecar(self, path: Path, **fields: object) -> None:
-        save_json({"MagneticFieldStrength": 3.0, "Manufacturer": "msqmri-phantom", **fields},
+        save_json({"MagneticFieldStrength": 3.0, "Manufacturer": "msqmri-phantom", "ManufacturersModelName": "synthetic",
+                   **fields},
                   path.with_name(path.name.replace(".nii.gz", ".json")))
 
     def _pure(self, frac: np.ndarray, affine: np.ndarray, space: str) -> None:

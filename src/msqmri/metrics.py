@@ -71,9 +71,7 @@ def wm_prior(inputs: Paths, like: ants.ANTsImage) -> np.ndarray:
     """WM probability on the T1w grid: the larger of the session's WM fraction and the template's WM
     prior warped to the session (lesions, dark on T1w, are often missing from the former)."""
     _, wm = load_nifti(inputs["probseg_wm"], allow_empty=True)
-    warped = ants.apply_transforms(fixed=like, moving=template.images(1.0)["wm"],
-                                   transformlist=[inputs["from_template"]], interpolator="linear")  # fmt: skip
-    return np.maximum(wm, warped.numpy())
+    return np.maximum(wm, template.warped("wm", like, inputs["from_template"]))
 
 
 def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]) -> None:

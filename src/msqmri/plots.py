@@ -57,13 +57,14 @@ def mosaic(
     overlay_range: tuple[float, float] | None = None,
     cmap: str = "hot",
     labels: bool = False,
+    alpha: float = 0.8,
     contours: Sequence[tuple[np.ndarray, str]] = (),
     title: str = "",
     views: list[tuple[int, int]] | None = None,
 ) -> bytes:
     """Five slices of a RAS-canonical ``background`` (grey, windowed to its 1-99.5th percentiles in
-    ``mask``) with an optional ``overlay`` (a colour map over nonzero voxels; ``labels`` for label
-    images) and ``contours`` (binary volumes drawn as outlines, with their colours)."""
+    ``mask``) with an optional ``overlay`` (a colour map over nonzero voxels, with opacity ``alpha``;
+    ``labels`` for label images) and ``contours`` (binary volumes drawn as outlines, with their colours)."""
     if not mask.any():
         mask = np.ones(background.shape, dtype=bool)
     views = views or _views(mask)
@@ -76,7 +77,7 @@ def mosaic(
             cut = _cut(overlay, axis, index).astype(float)
             shown = np.ma.masked_where(cut == 0, cut)
             vmin, vmax = overlay_range or (np.nanmin(overlay), np.nanmax(overlay) or 1.0)
-            ax.imshow(shown, cmap="tab20" if labels else cmap, vmin=vmin, vmax=vmax, alpha=0.7 if labels else 0.8,
+            ax.imshow(shown, cmap="tab20" if labels else cmap, vmin=vmin, vmax=vmax, alpha=alpha,
                       origin="lower", interpolation="nearest")  # fmt: skip
         for volume, colour in contours:
             cut = _cut(volume, axis, index).astype(float)

@@ -18,9 +18,10 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri import __version__
+from msqmri import __version__, template
 from msqmri.io import MsqmriError, atomic_path, load_nifti, save_text
 from msqmri.plots import cohort_pbvc, longitudinal, mosaic
+from msqmri.registration import ants_image
 from msqmri.regions import WM_LABEL
 from msqmri.tables import read_group_table
 
@@ -108,18 +109,23 @@ def table(frame: pd.DataFrame, highlight: str | None = None, escape: bool = True
     return f'<div style="overflow-x:auto">{out}</div>'
 
 
+def _ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Array data reoriented to RAS (closest canonical) for display."""
+    return np.asarray(nib.as_closest_canonical(nib.Nifti1Image(data, affine)).dataobj, dtype=np.float32)
+
+
 def _canonical(path: str | os.PathLike[str], reference: nib.Nifti1Image | None = None) -> np.ndarray:
-    """An image's data in RAS orientation (closest canonical), checked to share ``reference``'s grid."""
-    img, _ = load_nifti(path, allow_empty=True)
+    """An image's data in RAS orientation, checked to share ``reference``'s grid."""
+    img, data = load_nifti(path, allow_empty=True)
     if reference is not None and (img.shape[:3] != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-3)):
         raise MsqmriError(f"{path}: not on the grid of the session's T1w")
-    return np.asarray(nib.as_closest_canonical(img).dataobj, dtype=np.float32)
+    return _ras(data, img.affine)
 
 
 def session_figures(files: Mapping[str, str], label: str) -> list[str]:
-    """The session's mosaics: T1w with brain mask and tissue labels; lesion labels on the FLAIR (or
-    T1w); each quantitative map with the T1w white-matter and brain edges over it (registration
-    check)."""
+    """The session's mosaics: T1w with brain mask and tissue labels; the MNI template's edges warped onto
+    the T1w; lesion labels on the FLAIR (or T1w); each quantitative map with the T1w white-matter and
+    brain edges over it (registration checks)."""
     reference = nib.load(files["t1w"])
     t1w = _canonical(files["t1w"])
     mask = _canonical(files["brain_mask"], reference) > 0
@@ -127,9 +133,15 @@ def session_figures(files: Mapping[str, str], label: str) -> list[str]:
     lesions = _canonical(files["lesions"], reference)
     edges = [((dseg == WM_LABEL) | (lesions > 0), "red"), (mask, "cyan")]
     out = [
-        figure(mosaic(t1w, mask, overlay=dseg, overlay_range=(0, 3), cmap="viridis", contours=[(mask, "cyan")]),
+        figure(mosaic(t1w, mask, overlay=dseg, overlay_range=(0, 3), cmap="viridis", alpha=0.35, contours=[(mask, "cyan")]),
                f"{label}: bias-corrected T1w, tissue labels (CSF/GM/WM) and brain mask (cyan)"),  # fmt: skip
     ]
+    like = ants_image(np.zeros(reference.shape[:3], np.float32), reference.affine)
+    prior = {name: _ras(template.warped(name, like, files["from_template"]), reference.affine) > 0.5
+             for name in ("brain", "wm")}  # fmt: skip
+    out.append(figure(mosaic(t1w, mask, contours=[(prior["wm"], "magenta"), (prior["brain"], "yellow")]),
+                      f"{label}: MNI template registration: the template's white matter (magenta) and brain "
+                      "(yellow) edges warped onto the T1w"))  # fmt: skip
     base = _canonical(files["flair"], reference) if "flair" in files else t1w
     out.append(figure(mosaic(base, mask, overlay=lesions, overlay_range=(0, max(lesions.max(), 1)), labels=True),
                       f"{label}: lesion labels on the {'FLAIR' if 'flair' in files else 'T1w'} "

@@ -47,3 +47,10 @@ def images(resolution: float = 1.0) -> dict[str, ants.ANTsImage]:
     if resolution != 1.0:
         out = {name: ants.resample_image(img, (resolution,) * 3, False, 0) for name, img in out.items()}
     return out
+
+
+def warped(name: str, like: ants.ANTsImage, transform: str) -> np.ndarray:
+    """Template image ``name`` (e.g. ``wm``, ``brain``) brought onto the grid of ``like`` through the
+    template -> session ``transform`` (linear interpolation)."""
+    moved = ants.apply_transforms(fixed=like, moving=images(1.0)[name], transformlist=[transform], interpolator="linear")
+    return moved.numpy()

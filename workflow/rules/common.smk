@@ -307,7 +307,8 @@ def subject_report_files(wildcards):
     sessions, pairs = [], []
     for session in subject.sessions:
         files = {"t1w": layout.STRUCTURAL["preproc"], "brain_mask": layout.STRUCTURAL["brain_mask"],
-                 "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.SESSION_METRICS["labels"]}  # fmt: skip
+                 "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.SESSION_METRICS["labels"],
+                 "from_template": layout.STRUCTURAL["from_template"]}  # fmt: skip
         if session.flair is not None:
             files["flair"] = layout.FLAIR_TO_T1W["flair"]
         if session.dwi is not None:

@@ -110,6 +110,7 @@ rule subject_report:
         tables=group_tables(),
         plot=out(layout.LONGITUDINAL_PLOT),
         label=lambda wildcards: wildcards.subject,
+    threads: config["itk_threads"]
     log:
         out("logs/subject_report/{subject}.log"),
     conda:

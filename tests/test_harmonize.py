@@ -120,3 +120,26 @@ def test_sessionless_subjects_are_kept():
     observed["session_id"] = None
     table, model = harmonize_regional(observed, people)
     assert len(table) == len(observed) and table["session_id"].isna().all() and model["features"]
+
+
+def test_command_line_harmonises_a_later_centre(tmp_path, capsys):
+    from msqmri.cli import main
+    from msqmri.io import save_json, save_tsv
+
+    observed, _, people = simulate(SiteCohortSpec(per_site=20))
+    _, model = harmonize_regional(observed, people)
+    save_json(model, tmp_path / "model.json")
+    new_obs, _, new_people = simulate(SiteCohortSpec(per_site=10, sites={"siteC": SiteEffect(mtr_add=6.0)}, seed=3))
+    save_tsv(new_obs, tmp_path / "regional.tsv")
+    save_tsv(new_people, tmp_path / "participants.tsv")
+    args = [str(tmp_path / name) for name in ("model.json", "regional.tsv", "participants.tsv", "out.tsv")]
+    assert main(["harmonize", *args]) == 0
+    out = pd.read_csv(tmp_path / "out.tsv", sep="\t")
+    nawm_mtr = out[(out.region == "nawm") & (out.metric == "mtr")]["mean"].mean()
+    raw = new_obs[(new_obs.region == "nawm") & (new_obs.metric == "mtr")]["mean"].mean()
+    assert raw - nawm_mtr > 4.0 and (out.site == "siteC").all()  # most of the +6 pu offset is gone
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["harmonize", str(tmp_path / "bad.json"), *args[1:]]) == 1
+    assert main(["harmonize", args[0], str(tmp_path / "missing.tsv"), *args[2:]]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("msqmri: error:")]
+    assert len(errors) == 2 and "bad.json" in errors[0] and "missing.tsv: file not found" in errors[1]

@@ -3,6 +3,7 @@
 msqmri BIDS_DIR OUTPUT_DIR participant|group [options] [snakemake flags]
 msqmri demo [OUTPUT_DIR]
 msqmri phantom OUT_DIR --subjects N --sessions K --resolution MM [--seed S]
+msqmri harmonize MODEL REGIONAL_TSV PARTICIPANTS_TSV OUT_TSV
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ Logs are in OUTPUT_DIR/logs/. Exit status is 0 only when every requested output 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``msqmri`` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"demo": _demo, "phantom": _phantom}
+    commands = {"demo": _demo, "phantom": _phantom, "harmonize": _harmonize}
     try:
         if args and args[0] in commands:
             return commands[args[0]](args[1:])
@@ -60,7 +61,8 @@ def _bids_app(argv: list[str]) -> int:
         prog="msqmri",
         usage="%(prog)s BIDS_DIR OUTPUT_DIR {participant,group} [options] [snakemake flags]\n"
         "       %(prog)s demo [OUTPUT_DIR]\n"
-        "       %(prog)s phantom OUT_DIR --subjects N --sessions K --resolution MM [--seed S]",
+        "       %(prog)s phantom OUT_DIR --subjects N --sessions K --resolution MM [--seed S]\n"
+        "       %(prog)s harmonize MODEL REGIONAL_TSV PARTICIPANTS_TSV OUT_TSV",
         description="Longitudinal quantitative MRI of multiple sclerosis (atrophy, lesions, DTI, MTR, R2*) "
         "on a BIDS dataset. Runs the msqmri Snakemake workflow; unknown options are passed to Snakemake.",
         epilog=EXAMPLES,
@@ -242,6 +244,29 @@ def _phantom(argv: list[str]) -> int:
     )  # fmt: skip
     path = generate_cohort(args.out_dir, spec)
     print(f"msqmri: phantom cohort of {args.subjects} subjects x {args.sessions} sessions in {path}", file=sys.stderr)
+    return 0
+
+
+def _harmonize(argv: list[str]) -> int:
+    parser = _subcommand_parser(
+        "harmonize",
+        "Harmonise a regional_metrics.tsv (e.g. a centre that joined later) with a saved ComBat model "
+        "(group/regional_metrics_combat_model.json of an earlier group run). Sites the model has seen keep "
+        "their saved effects; a new site's are estimated against the model's reference.",
+        "model.json new/group/regional_metrics.tsv new/participants.tsv harmonized.tsv",
+    )
+    parser.add_argument("model", type=Path, help="saved ComBat model (JSON)")
+    parser.add_argument("regional", type=Path, help="regional_metrics.tsv to harmonise")
+    parser.add_argument("participants", type=Path, help="participants.tsv with participant_id, site and the model's covariates")
+    parser.add_argument("out", type=Path, help="harmonised table to write (TSV)")
+    args = parser.parse_args(argv)
+    from msqmri.harmonize import apply_files
+
+    try:
+        apply_files(args.model, args.regional, args.participants, args.out)
+    except MsqmriError as exc:
+        return _error(str(exc))
+    print(f"msqmri: harmonised table in {args.out}", file=sys.stderr)
     return 0
 
 

@@ -16,13 +16,13 @@ variance (the approach of neuroHarmonize's ``harmonizationApply`` for unseen sit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from msqmri.io import MsqmriError, save_json, save_tsv
+from msqmri.io import MsqmriError, load_json, save_json, save_tsv
 from msqmri.tables import read_group_table
 
 MIN_PER_SITE = 2  # observations of a feature a site needs for its scale estimate
@@ -211,6 +211,37 @@ def wide_table(regional: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
+def _adjust_regional(
+    regional: pd.DataFrame,
+    demographics: pd.DataFrame,
+    adjust: Callable[[pd.DataFrame, np.ndarray, pd.DataFrame], tuple[pd.DataFrame, dict[str, Any]]],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Reshape ``regional`` to sessions x features, let ``adjust`` harmonise the sessions that have a site
+    (given their sites and demographics rows), and reshape back with a ``site`` column."""
+    sessionless = regional["session_id"].isna()
+    regional = regional.assign(session_id=regional["session_id"].fillna(""))  # a NaN key would drop the row
+    wide = wide_table(regional)
+    info = demographics.set_index("participant_id").reindex(wide.index.get_level_values(0))
+    info.index = wide.index
+    known = info["site"].notna().to_numpy()
+    harmonised = wide.copy()
+    harmonised[known], model = adjust(wide[known], info["site"][known].astype(str).to_numpy(), info[known])
+    if not known.all():
+        model = {**model, "notes": [*model["notes"], f"{int((~known).sum())} session(s) without a site left as measured"]}
+    long = harmonised.stack(future_stack=True).rename("value").reset_index()
+    long[["region", "metric", "stat"]] = long["level_2"].str.split(":", expand=True)
+    values = long.pivot_table(index=[*KEYS, "region", "metric"], columns="stat", values="value", dropna=False)
+    table = regional.drop(columns=list(STATISTICS)).merge(values.reset_index(), on=[*KEYS, "region", "metric"])
+    table.insert(2, "site", table["participant_id"].map(demographics.set_index("participant_id")["site"]))
+    table["session_id"] = table["session_id"].replace("", None) if sessionless.any() else table["session_id"]
+    return table[[*KEYS, "site", *regional.columns[2:]]], model
+
+
+def _unharmonised(note: str, sites: Sequence[str] = ()) -> dict[str, Any]:
+    return {"version": MODEL_VERSION, "method": "ComBat", "eb": True, "sites": sorted(sites), "features": {},
+            "covariates": {}, "notes": [note]}  # fmt: skip
+
+
 def harmonize_regional(
     regional: pd.DataFrame, demographics: pd.DataFrame, covariates: Sequence[str] = ("age", "sex")
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -220,32 +251,27 @@ def harmonize_regional(
     are left as measured; with fewer than two sites nothing is adjusted (the model says why)."""
     if regional.empty:
         table = regional.assign(site=pd.Series(dtype=object))
-        return table[[*KEYS, "site", *regional.columns[2:]]], {
-            "version": MODEL_VERSION, "method": "ComBat", "sites": [], "features": {}, "covariates": {},
-            "notes": ["no regional metrics: nothing harmonised"]}  # fmt: skip
-    sessionless = regional["session_id"].isna()
-    regional = regional.assign(session_id=regional["session_id"].fillna(""))  # a NaN key would drop the row
-    wide = wide_table(regional)
-    info = demographics.set_index("participant_id").reindex(wide.index.get_level_values(0))
-    info.index = wide.index
-    site = info["site"]
-    known = site.notna().to_numpy()
-    harmonised = wide.copy()
-    if len(set(site[known])) < 2:
-        model = {"version": MODEL_VERSION, "method": "ComBat", "sites": sorted(set(site[known])), "features": {},
-                 "covariates": {}, "notes": ["fewer than two sites: nothing harmonised"]}  # fmt: skip
-    else:
-        model = fit(wide[known], site[known].to_numpy(), info.loc[known, list(covariates)])
-        harmonised[known] = apply_model(model, wide[known], site[known].to_numpy(), info.loc[known, list(covariates)])
-        if not known.all():
-            model["notes"].append(f"{int((~known).sum())} session(s) without a site left as measured")
-    long = harmonised.stack(future_stack=True).rename("value").reset_index()
-    long[["region", "metric", "stat"]] = long["level_2"].str.split(":", expand=True)
-    values = long.pivot_table(index=[*KEYS, "region", "metric"], columns="stat", values="value", dropna=False)
-    table = regional.drop(columns=list(STATISTICS)).merge(values.reset_index(), on=[*KEYS, "region", "metric"])
-    table.insert(2, "site", table["participant_id"].map(demographics.set_index("participant_id")["site"]))
-    table["session_id"] = table["session_id"].replace("", None) if sessionless.any() else table["session_id"]
-    return table[[*KEYS, "site", *regional.columns[2:]]], model
+        return table[[*KEYS, "site", *regional.columns[2:]]], _unharmonised("no regional metrics: nothing harmonised")
+
+    def learn(wide: pd.DataFrame, sites: np.ndarray, info: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+        if len(set(sites)) < 2:
+            return wide, _unharmonised("fewer than two sites: nothing harmonised", set(sites))
+        model = fit(wide, sites, info[list(covariates)])
+        return apply_model(model, wide, sites, info[list(covariates)]), model
+
+    return _adjust_regional(regional, demographics, learn)
+
+
+def apply_to_regional(model: dict[str, Any], regional: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
+    """``regional`` (e.g. a new centre's regional_metrics.tsv) harmonised with a saved ``model``; sites the
+    model has not seen are estimated against its reference (see :func:`apply_model`)."""
+    covariates = list(model["covariates"])
+    missing = [name for name in ["site", *covariates] if name not in demographics.columns]
+    if missing:
+        raise MsqmriError(f"the participants table has no column(s) {', '.join(missing)} the model needs")
+    return _adjust_regional(
+        regional, demographics, lambda wide, sites, info: (apply_model(model, wide, sites, info[covariates]), model)
+    )[0]
 
 
 def harmonize_files(
@@ -260,3 +286,13 @@ def harmonize_files(
     table, model = harmonize_regional(read_group_table(regional), demographics, covariates)
     save_tsv(table, table_out)
     save_json(model, model_out)
+
+
+def apply_files(model: str, regional: str, participants: str, out: str) -> None:
+    """:func:`apply_to_regional` from a saved model (JSON), a regional_metrics.tsv and a participants.tsv
+    (participant_id, site and the model's covariates); writes the harmonised table."""
+    saved = load_json(model)
+    if "features" not in saved or "covariates" not in saved:
+        raise MsqmriError(f"{model}: not an msqmri ComBat model")
+    table = apply_to_regional(saved, read_group_table(regional), read_group_table(participants))
+    save_tsv(table, out)

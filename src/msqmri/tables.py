@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from msqmri.io import load_json
+from msqmri.io import MsqmriInputError, load_json
 
 SESSION_COLUMNS = (
     "participant_id", "session_id", "acq_time", "treatment_start", "age", "sex", "site", "modalities",
@@ -89,6 +90,8 @@ ID_COLUMNS = ("participant_id", "session_id", "session_from", "session_to")
 def read_group_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A group TSV with its id columns as text (``n/a`` kept as the label of a sessionless subject) and
     ``n/a`` elsewhere as missing; an empty file is an empty table."""
+    if not Path(path).is_file():
+        raise MsqmriInputError(path, "file not found")
     try:
         frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ID_COLUMNS}, na_values=["n/a"], keep_default_na=False)
     except pd.errors.EmptyDataError:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy import ndimage
 
 from msqmri.monitoring import PBVC_CUTOFF_PER_YEAR, preferred_pbvc
 
@@ -42,6 +43,28 @@ def _views(mask: np.ndarray) -> list[tuple[int, int]]:
     centre = (lo + hi) // 2
     axial = [int(lo[2] + f * (hi[2] - lo[2])) for f in (0.3, 0.5, 0.7)]
     return [(2, k) for k in axial] + [(1, int(centre[1])), (0, int(centre[0]))]
+
+
+def focus_views(mask: np.ndarray, focus: np.ndarray) -> list[tuple[int, int]]:
+    """Slices through ``focus`` (e.g. lesions): axial slices through the centres of its three largest
+    connected parts, and coronal and sagittal slices through the largest; the default views of
+    ``mask`` when ``focus`` is empty."""
+    if not focus.any():
+        return _views(mask)
+    labels, n = ndimage.label(focus)
+    sizes = np.bincount(labels.ravel())[1:]
+    order = np.argsort(sizes, kind="stable")[::-1][:3] + 1
+    centres = [np.rint(c).astype(int) for c in ndimage.center_of_mass(focus, labels, order)]
+    axial = sorted({int(c[2]) for c in centres})
+    return [(2, k) for k in axial] + [(1, int(centres[0][1])), (0, int(centres[0][0]))]
+
+
+def spread(signed: np.ndarray) -> np.ndarray:
+    """A sparse signed map (e.g. edge displacement at edge points) widened by one voxel for display,
+    each voxel taking the neighbouring value of largest magnitude."""
+    high = ndimage.grey_dilation(np.maximum(signed, 0), size=3)
+    low = ndimage.grey_erosion(np.minimum(signed, 0), size=3)
+    return np.where(high >= -low, high, low)
 
 
 def _cut(volume: np.ndarray, axis: int, index: int) -> np.ndarray:

@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from msqmri import __version__, template
 from msqmri.io import MsqmriError, atomic_path, load_nifti, save_text
-from msqmri.plots import cohort_pbvc, longitudinal, mosaic
+from msqmri.plots import cohort_pbvc, focus_views, longitudinal, mosaic, spread
 from msqmri.registration import ants_image
 from msqmri.regions import WM_LABEL
 from msqmri.tables import read_group_table
@@ -143,7 +144,8 @@ def session_figures(files: Mapping[str, str], label: str) -> list[str]:
                       f"{label}: MNI template registration: the template's white matter (magenta) and brain "
                       "(yellow) edges warped onto the T1w"))  # fmt: skip
     base = _canonical(files["flair"], reference) if "flair" in files else t1w
-    out.append(figure(mosaic(base, mask, overlay=lesions, overlay_range=(0, max(lesions.max(), 1)), labels=True),
+    out.append(figure(mosaic(base, mask, overlay=lesions, overlay_range=(0, max(lesions.max(), 1)), labels=True,
+                             alpha=0.9, contours=[(lesions > 0, "red")], views=focus_views(mask, lesions > 0)),
                       f"{label}: lesion labels on the {'FLAIR' if 'flair' in files else 'T1w'} "
                       f"({int(len(np.unique(lesions)) - 1)} lesions)"))  # fmt: skip
     for key, (title, limits) in MAPS.items():
@@ -166,13 +168,18 @@ def pair_figures(files: Mapping[str, str], label: str) -> list[str]:
     if "flow" in files:
         flow = _canonical(files["flow"])
         limit = float(np.percentile(np.abs(flow[flow != 0]), 99)) if np.any(flow) else 1.0
-        out.append(figure(mosaic(_canonical(files["image_from"]), mask, overlay=flow, overlay_range=(-limit, limit),
-                                 cmap="RdBu_r"), f"{label}: SIENA edge displacement (red outward, blue inward, mm)"))  # fmt: skip
+        out.append(figure(mosaic(_canonical(files["image_from"]), mask, overlay=spread(flow), overlay_range=(-limit, limit),
+                                 cmap="RdBu_r", alpha=1.0),
+                          f"{label}: SIENA edge displacement (red outward, blue inward; +-{limit:.2f} mm)"))  # fmt: skip
     status = _canonical(files["status"])
-    out.append(figure(mosaic(later, mask, overlay=status, overlay_range=(0, 5), cmap="tab10"),
+    views = focus_views(mask, status > 0)
+    out.append(figure(mosaic(later, mask, overlay=status, overlay_range=(0, 5), cmap="tab10", views=views),
                       f"{label}: lesion activity (1 new, 2 enlarging, 3 shrinking, 4 resolved, 5 stable)"))  # fmt: skip
     if "subtraction" in files:
-        out.append(figure(mosaic(_canonical(files["subtraction"]), mask, contours=[(status == 1, "red")]),
+        difference = _canonical(files["subtraction"])
+        window = float(np.percentile(np.abs(difference[mask]), 99)) or 1.0
+        shown = np.where(ndimage.binary_dilation(mask, iterations=2), np.clip(difference, -window, window), -window)
+        out.append(figure(mosaic(shown, mask, contours=[(status == 1, "red")], views=views),
                           f"{label}: FLAIR subtraction (later - earlier) with new lesions outlined"))  # fmt: skip
     return out
 

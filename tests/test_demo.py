@@ -96,3 +96,21 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert abs(row.n_enlarging - expected.count("enlarging")) <= 1, row
     assert (group / "lesion_changes.tsv").is_file()
     assert list((demo / "derivatives").rglob("*desc-subtraction_FLAIR.nii.gz"))
+    # MAGNIMS flags against the phantom's history: new/enlarging lesions, the -0.37 %/y cut-off where the
+    # true rate is clearly on one side of it, 6-12 month intervals; the QC reports are written
+    flags = pd.read_csv(group / "monitoring_flags.tsv", sep="\t").merge(
+        truth_pbvc := pd.read_csv(demo / "bids" / "sourcedata" / "ground_truth" / "pbvc.tsv", sep="\t"),
+        on=["participant_id", "session_from", "session_to"], suffixes=("", "_true"),
+    )  # fmt: skip
+    assert len(flags) == len(truth_pbvc) == 2
+    for row in flags.itertuples():
+        volumes = history[history.participant_id == row.participant_id].pivot(
+            index="lesion_id", columns="session_id", values="volume_ml")
+        statuses = [classify(v[row.session_from], v[row.session_to]) for _, v in volumes.iterrows()]
+        assert row.new_or_enlarging_lesions == any(s in ("new", "enlarging") for s in statuses), row
+        true_rate = row.pbvc_true * 365.25 / row.interval_days
+        if abs(true_rate - (-0.37)) > 0.2:
+            assert row.atrophy_beyond_cutoff == (true_rate < -0.37), row
+        assert not row.interval_outside_3_12_months and not row.pseudo_atrophy_caution and not row.protocol_changed
+    for report in ("sub-01.html", "sub-02.html", "group/cohort_report.html"):
+        assert (demo / "derivatives" / report).stat().st_size > 10_000

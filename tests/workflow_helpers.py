@@ -61,8 +61,9 @@ def render_in_chromium(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
         if os.environ.get("MSQMRI_REQUIRE_CHROMIUM"):
             pytest.fail("Chromium is required (MSQMRI_REQUIRE_CHROMIUM) but not installed")
         pytest.skip("Chromium is not installed")
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-               f"--user-data-dir={tmp_path / 'chromium-profile'}", "--dump-dom", page.resolve().as_uri()]  # fmt: skip
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+               "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+               "--dump-dom", page.resolve().as_uri()]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout, [line for line in result.stderr.splitlines() if ":CONSOLE" in line]

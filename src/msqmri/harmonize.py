@@ -168,9 +168,7 @@ def apply_model(
     returned unchanged."""
     sites = np.asarray(sites, dtype=str)
     covariates = covariates if covariates is not None else pd.DataFrame(index=data.index)
-    missing = [name for name in model["covariates"] if name not in covariates.columns]
-    if missing:
-        raise MsqmriError(f"harmonisation: the model needs covariate(s) {', '.join(missing)}")
+    _require_columns(covariates, list(model["covariates"]), "covariates")
     cov = _covariate_matrix(covariates.reset_index(drop=True), model["covariates"])
     names = [n for n in data.columns if n in model["features"]]
     standard = {}
@@ -237,6 +235,13 @@ def _adjust_regional(
     return table[[*KEYS, "site", *regional.columns[2:]]], model
 
 
+def _require_columns(frame: pd.DataFrame, names: Sequence[str], source: str) -> None:
+    """A one-line error naming ``source`` when ``frame`` lacks any of the columns ``names``."""
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise MsqmriError(f"{source}: no column(s) {', '.join(missing)} for the harmonisation")
+
+
 def _unharmonised(note: str, sites: Sequence[str] = ()) -> dict[str, Any]:
     return {"version": MODEL_VERSION, "method": "ComBat", "eb": True, "sites": sorted(sites), "features": {},
             "covariates": {}, "notes": [note]}  # fmt: skip
@@ -266,9 +271,7 @@ def apply_to_regional(model: dict[str, Any], regional: pd.DataFrame, demographic
     """``regional`` (e.g. a new centre's regional_metrics.tsv) harmonised with a saved ``model``; sites the
     model has not seen are estimated against its reference (see :func:`apply_model`)."""
     covariates = list(model["covariates"])
-    missing = [name for name in ["site", *covariates] if name not in demographics.columns]
-    if missing:
-        raise MsqmriError(f"the participants table has no column(s) {', '.join(missing)} the model needs")
+    _require_columns(demographics, ["site", *covariates], "the participants table")
     return _adjust_regional(
         regional, demographics, lambda wide, sites, info: (apply_model(model, wide, sites, info[covariates]), model)
     )[0]
@@ -280,9 +283,7 @@ def harmonize_files(
     """group/regional_metrics_harmonized.tsv and the ComBat model (JSON) from regional_metrics.tsv, with
     each participant's site and ``covariates`` from group/sessions.tsv."""
     demographics = read_group_table(sessions).drop_duplicates("participant_id")
-    unknown = [name for name in covariates if name not in demographics.columns]
-    if unknown:
-        raise MsqmriError(f"{sessions}: no column(s) {', '.join(unknown)} for the harmonisation covariates")
+    _require_columns(demographics, covariates, sessions)
     table, model = harmonize_regional(read_group_table(regional), demographics, covariates)
     save_tsv(table, table_out)
     save_json(model, model_out)

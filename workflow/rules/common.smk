@@ -219,21 +219,27 @@ def lesion_inputs(wildcards):
 def metrics_inputs(wildcards):
     """The session's brain mask, tissue labels, lesion mask and whichever quantitative maps and FLAIR it
     has (T1w space)."""
-    session = session_for(wildcards)
     inputs = {
-        "brain_mask": out(layout.STRUCTURAL["brain_mask"]),
-        "dseg": out(layout.STRUCTURAL["dseg"]),
-        "lesion_mask": out(layout.LESION_MASK["mask"]),
+        "brain_mask": layout.STRUCTURAL["brain_mask"],
+        "dseg": layout.STRUCTURAL["dseg"],
+        "lesion_mask": layout.LESION_MASK["mask"],
+        **session_t1w_maps(session_for(wildcards)),  # the FLAIR for partial-volume lesion volumes
     }
+    return {key: out(path.format(**wildcards)) for key, path in inputs.items()}
+
+
+def session_t1w_maps(session):
+    """Patterns of the T1w-space maps a session has: FA and MD, MTR, R2*, and the FLAIR registered to the T1w."""
+    maps = {}
     if session.dwi is not None:
-        inputs |= {name: out(layout.DTI_T1W[name]) for name in ("fa", "md")}
+        maps |= {name: layout.DTI_T1W[name] for name in ("fa", "md")}
     if session.mt_on is not None and session.mt_off is not None:
-        inputs["mtr"] = out(layout.MTR["mtr_t1w"])
+        maps["mtr"] = layout.MTR["mtr_t1w"]
     if session.megre:
-        inputs["r2star"] = out(layout.R2STAR["r2star_t1w"])
+        maps["r2star"] = layout.R2STAR["r2star_t1w"]
     if session.flair is not None:
-        inputs["flair"] = out(layout.FLAIR_TO_T1W["flair"])  # partial-volume lesion volumes
-    return {key: path.format(**wildcards) for key, path in inputs.items()}
+        maps["flair"] = layout.FLAIR_TO_T1W["flair"]
+    return maps
 
 
 def pair_halfway(wildcards):
@@ -308,15 +314,7 @@ def subject_report_files(wildcards):
     for session in subject.sessions:
         files = {"t1w": layout.STRUCTURAL["preproc"], "brain_mask": layout.STRUCTURAL["brain_mask"],
                  "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.SESSION_METRICS["labels"],
-                 "from_template": layout.STRUCTURAL["from_template"]}  # fmt: skip
-        if session.flair is not None:
-            files["flair"] = layout.FLAIR_TO_T1W["flair"]
-        if session.dwi is not None:
-            files |= {name: layout.DTI_T1W[name] for name in ("fa", "md")}
-        if session.mt_on is not None and session.mt_off is not None:
-            files["mtr"] = layout.MTR["mtr_t1w"]
-        if session.megre:
-            files["r2star"] = layout.R2STAR["r2star_t1w"]
+                 "from_template": layout.STRUCTURAL["from_template"], **session_t1w_maps(session)}  # fmt: skip
         paths = layout.session_wildcards(session)
         sessions.append((session.label, {key: out(p.format(**paths)) for key, p in files.items()}))
     for first, second in session_pairs(subject.sessions):

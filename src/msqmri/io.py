@@ -55,8 +55,10 @@ def load_nifti(
         data = np.asarray(img.dataobj, dtype=np.float32)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise MsqmriInputError(path, f"truncated or corrupt compressed file ({exc})") from None
-    except nib.filebasedimages.ImageFileError as exc:
-        raise MsqmriInputError(path, f"not a NIfTI image ({_first_line(exc)})") from None
+    except nib.filebasedimages.ImageFileError:
+        if path.name.endswith(".gz") and not _gzip_complete(path):
+            raise MsqmriInputError(path, "truncated or corrupt compressed file") from None
+        raise MsqmriInputError(path, "not a NIfTI image (no valid NIfTI-1/2 header)") from None
     except (OSError, ValueError) as exc:
         raise MsqmriInputError(path, f"cannot read image data ({_first_line(exc)})") from None
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -78,6 +80,17 @@ def load_nifti(
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise MsqmriInputError(path, "header has an invalid (singular or non-finite) affine")
     return img, data
+
+
+def _gzip_complete(path: Path) -> bool:
+    """Whether a gzip file decompresses to its end (a cut-off download does not)."""
+    try:
+        with gzip.open(path) as fh:
+            while fh.read(1 << 20):
+                pass
+    except (EOFError, OSError, zlib.error):
+        return False
+    return True
 
 
 def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -31,6 +31,24 @@ include: "workflow/rules/lesions.smk"
 include: "workflow/rules/group.smk"
 
 
+# Small table and report jobs run in the main Snakemake process, not as cluster jobs (seconds of work
+# each, against a scheduler round trip).
+localrules:
+    dataset_description,
+    sessions_table,
+    brain_volumes_table,
+    pbvc_table,
+    regional_metrics_table,
+    lesions_table,
+    lesion_activity_table,
+    lesion_changes_table,
+    protocol_compliance,
+    monitoring_flags,
+    harmonize,
+    longitudinal_plot,
+    cohort_report,
+
+
 rule all:
     default_target: True
     localrule: True

@@ -34,6 +34,8 @@ include: "workflow/rules/group.smk"
 # Small table and report jobs run in the main Snakemake process, not as cluster jobs (seconds of work
 # each, against a scheduler round trip).
 localrules:
+    check_inputs,
+    t1w_summary,
     dataset_description,
     sessions_table,
     brain_volumes_table,

@@ -9,7 +9,6 @@ msqmri harmonize MODEL REGIONAL_TSV PARTICIPANTS_TSV OUT_TSV
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import socket
@@ -18,6 +17,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import psutil
 
 from msqmri import __version__, layout
 from msqmri.adapter import ERROR_PREFIX
@@ -173,13 +174,20 @@ def release_stale_lock(output_dir: Path, command: list[str]) -> None:
     if owner.get("host") != socket.gethostname():
         where = f"msqmri on {owner['host']}" if owner.get("host") else "another Snakemake run"
         raise MsqmriError(f"{output_dir} is locked by {where}; if that run is no longer running, rerun with --unlock")
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except ProcessLookupError:
+    if not _alive(int(owner["pid"]), owner.get("started")):
         subprocess.run([*command, "--unlock"], capture_output=True, check=False)
         print(f"msqmri: notice: removed the lock of an interrupted run (pid {owner['pid']}); resuming", file=sys.stderr)
         return
     raise MsqmriError(f"{output_dir} is in use by msqmri pid {owner['pid']} ({owner.get('stage')} stage)")
+
+
+def _alive(pid: int, started: float | None) -> bool:
+    """Whether the recorded process still runs: same pid and start time (not a reused pid), not a zombie."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and (started is None or process.create_time() == started)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _counts(dataset: Dataset) -> str:
@@ -205,7 +213,8 @@ def _run_with_progress(command: list[str], log: Path, stage: str, verbose: bool,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc,
     ):
         assert proc.stdout is not None
-        save_json({"pid": proc.pid, "host": socket.gethostname(), "stage": stage}, record)
+        started = psutil.Process(proc.pid).create_time()
+        save_json({"pid": proc.pid, "started": started, "host": socket.gethostname(), "stage": stage}, record)
         for line in proc.stdout:
             sink.write(line)
             match = PROGRESS.match(line)

@@ -13,9 +13,11 @@ rule lesion_mask:
         label=session_label,
     threads: 1
     resources:
-        mem_mb=2000,
+        **measured("lesion_mask"),
     log:
         session_log("lesion_mask"),
+    benchmark:
+        session_log("lesion_mask", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -32,9 +34,11 @@ rule session_metrics:
         label=session_label,
     threads: 1
     resources:
-        mem_mb=2000,
+        **measured("session_metrics"),
     log:
         session_log("session_metrics"),
+    benchmark:
+        session_log("session_metrics", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -83,9 +87,11 @@ rule lesion_activity:
         label=pair_label,
     threads: 1
     resources:
-        mem_mb=3000,
+        **measured("lesion_activity"),
     log:
         pair_log("lesion_activity"),
+    benchmark:
+        pair_log("lesion_activity", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -101,9 +107,11 @@ rule flair_subtraction:
         label=pair_label,
     threads: 1
     resources:
-        mem_mb=3000,
+        **measured("flair_subtraction"),
     log:
         pair_log("flair_subtraction"),
+    benchmark:
+        pair_log("flair_subtraction", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

@@ -21,6 +21,11 @@ report: "workflow/report/workflow.rst"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+if config["container"]:
+
+    container: config["container"]
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/inputs.smk"
 include: "workflow/rules/structural.smk"

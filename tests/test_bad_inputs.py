@@ -1,7 +1,8 @@
 """The bad-input corpus: one broken subject per case in one BIDS dataset, run through the command line.
 
 Every broken session ends in exactly one ``msqmri: error:`` line naming its file, with no traceback;
-the good subject still runs (``--keep-going``); no input file changes (checksums before and after).
+the good subject still runs (``--keep-going``); the dataset is read only (a read-only bind mount when
+root) and no input file changes (checksums before and after).
 Cases that make the dataset itself unreadable (a bad date in sessions.tsv, an unusable subject
 label) stop the run at discovery with one line, before any job.
 """
@@ -28,7 +29,7 @@ from conftest import (
     write_t1w,
     write_tsv,
 )
-from workflow_helpers import msqmri
+from workflow_helpers import msqmri, read_only
 
 pytestmark = pytest.mark.slow
 
@@ -152,13 +153,14 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
     write_t1w(Path(f"{_anat(root, 'good')}_T1w.nii.gz"))
     before = checksums(root)
     out = tmp_path / "out"
-    result = msqmri(root, out, "participant", "--cores", "2", "--until", "check_inputs", cwd=tmp_path)
+    with read_only(root) as source:  # the read-only input directory case: nothing needs writing there
+        result = msqmri(source, out, "participant", "--cores", "2", "--until", "check_inputs", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("msqmri: error:")]
     for case, path in broken.items():
         mine = [line for line in errors if f"sub-{case} ses-01:" in line]
         assert len(mine) == 1, (case, errors)
-        assert str(path) in mine[0] and CASES[case][1] in mine[0], (case, mine[0])
+        assert str(source / path.relative_to(root)) in mine[0] and CASES[case][1] in mine[0], (case, mine[0])
     assert (out / "sub-good" / "ses-01" / "sub-good_ses-01_desc-inputs_qc.json").is_file()  # the good one ran
     assert checksums(root) == before  # inputs never written to
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no partial output left
@@ -169,6 +171,7 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
     [
         ("date", ["sub-01_sessions.tsv", "'last tuesday'"]),
         ("label", ["sub-a;b"]),
+        ("space", ["sub-a b"]),
     ],
 )
 def test_unreadable_dataset_stops_at_discovery(tmp_path: Path, breakage: str, words: list[str]) -> None:
@@ -177,7 +180,7 @@ def test_unreadable_dataset_stops_at_discovery(tmp_path: Path, breakage: str, wo
     if breakage == "date":
         write_tsv(root / "sub-01" / "sub-01_sessions.tsv", ["session_id", "acq_time"], [["ses-01", "last tuesday"]])
     else:
-        shutil.copytree(root / "sub-01", root / "sub-a;b")
+        shutil.copytree(root / "sub-01", root / ("sub-a;b" if breakage == "label" else "sub-a b"))
     before = checksums(root)
     result = msqmri(root, tmp_path / "out", "participant", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr

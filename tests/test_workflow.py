@@ -29,7 +29,7 @@ from workflow_helpers import (
 from msqmri import layout
 from msqmri.adapter import report_errors
 from msqmri.bids import discover
-from msqmri.cli import main
+from msqmri.cli import bundled_profile, find_snakefile, main
 from msqmri.io import MsqmriInputError
 from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
 from msqmri.regions import REGIONS
@@ -162,6 +162,16 @@ def test_cli_participant_label_and_dry_run(tiny_bids: Path, tmp_path: Path) -> N
     assert dry.returncode == 0, dry.stderr
     assert "sub-02_desc-t1w_qc.json" in dry.stdout and "sub-01_ses-01" not in dry.stdout
     assert not (out / "sub-02").exists()
+
+
+def test_bundled_profile_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snakefile = find_snakefile()
+    shipped = str(snakefile.parent / "profiles" / "slurm")
+    assert bundled_profile(["-n", "--profile", "slurm"], snakefile) == ["-n", "--profile", shipped]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slurm").mkdir()  # a profile directory of the user's own takes precedence
+    assert bundled_profile(["--profile", "slurm"], snakefile) == ["--profile", "slurm"]
+    assert bundled_profile(["--profile", "other", "--retries"], snakefile) == ["--profile", "other", "--retries"]
 
 
 def test_bad_label_is_one_line(tiny_bids: Path, tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def run_stage(
     command = [
         sys.executable, "-m", "snakemake", stage, "--snakefile", str(snakefile),
         "--directory", str(output_dir), "--cores", str(cores), "--rerun-incomplete", "--keep-going",
-        *snakemake_flags, "--config", *entries,
+        *bundled_profile(snakemake_flags, snakefile), "--config", *entries,
     ]  # fmt: skip
     if INSPECTION_FLAGS & set(snakemake_flags):
         return subprocess.call(command)
@@ -161,6 +161,18 @@ def run_stage(
         file=sys.stderr,
     )
     return status or 1
+
+
+def bundled_profile(flags: Sequence[str], snakefile: Path) -> list[str]:
+    """``--profile NAME`` for a profile msqmri ships (``profiles/NAME`` beside the Snakefile, e.g. ``slurm``)
+    points at that profile unless NAME is a directory here; other flags are left as they are."""
+    flags = list(flags)
+    for k, flag in enumerate(flags[:-1]):
+        name = flags[k + 1]
+        shipped = snakefile.parent / "profiles" / name
+        if flag == "--profile" and not Path(name).is_dir() and (shipped / "profile.yaml").is_file():
+            flags[k + 1] = str(shipped)
+    return flags
 
 
 def release_stale_lock(output_dir: Path, command: list[str]) -> None:

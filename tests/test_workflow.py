@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+import yaml
 from workflow_helpers import (
     check_quantitative_maps,
     check_report_renders,
@@ -96,8 +97,8 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
 def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
     """sub-02 again, from a read-only copy of the dataset: Snakemake and its running structural job are
     SIGKILLed mid-run; the rerun resumes (the lock of the killed run is released), recomputes only what was
-    incomplete, retries a job killed once more (as by the out-of-memory killer, --retries 1), leaves no
-    partial output, and its outputs equal the uninterrupted run's."""
+    incomplete, retries a job killed once more (as by the out-of-memory killer, --retries 1) with twice its
+    measured memory and time, leaves no partial output, and its outputs equal the uninterrupted run's."""
     out = tmp_path / "killed"
     with read_only(bids) as source:
         command = [sys.executable, "-m", "msqmri", str(source), str(out), "participant", "--participant-label", "02",
@@ -120,7 +121,10 @@ def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
         _, stderr = second.communicate(timeout=600)
     assert second.returncode == 0, stderr
     assert "removed the lock of an interrupted run" in stderr and "Traceback" not in stderr
-    assert "Trying to restart job" in (out / "logs" / "snakemake_participant.log").read_text()
+    log = (out / "logs" / "snakemake_participant.log").read_text()
+    retried = log[log.index("Trying to restart job") :]  # the killed job again, with twice the measured request
+    need = yaml.safe_load((find_snakefile().parent / "workflow" / "resources.yaml").read_text())["rules"]["structural"]
+    assert f"runtime={2 * need['runtime']}, mem_mb={2 * need['mem_mb']}," in retried
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in done.items())  # finished outputs kept
     for path in targets:
         expected = reference / path.relative_to(out)

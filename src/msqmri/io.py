@@ -7,6 +7,7 @@ and renames it into place, so an interrupted run never leaves a partial output b
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import os
@@ -138,11 +139,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     The temporary name keeps the final suffixes (``.nii.gz``, ``.tsv``) so writers that infer
-    the format from the name work unchanged. On error the temporary file is removed.
+    the format from the name work unchanged. On error the temporary file is removed; a partial one
+    left by a killed earlier attempt at the same output (SIGKILL allows no clean-up) is removed when
+    the output is written again.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp{suffix}"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -10,14 +10,11 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from nipype import Node, Workflow
+from nipype.interfaces.base import SimpleInterface
 
-nipype = pytest.importorskip("nipype")
-
-from nipype import Node, Workflow  # noqa: E402
-from nipype.interfaces.base import SimpleInterface  # noqa: E402
-
-from msqmri import interfaces  # noqa: E402
-from msqmri.interfaces import MTR, DTIFit, DWIPreproc, Halfway, LesionMask, SessionMetrics, Structural  # noqa: E402
+from msqmri import interfaces
+from msqmri.interfaces import MTR, DTIFit, DWIPreproc, Halfway, LesionMask, SessionMetrics, Structural
 
 #: every Snakemake rule that processes a session's or a session pair's images (``scripts/<rule>.py``)
 IMAGE_RULES = {

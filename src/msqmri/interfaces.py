@@ -55,6 +55,11 @@ class _Step(SimpleInterface):
     rule: ClassVar[str] = ""
     outputs_layout: Mapping[str, str] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.rule:  # a concrete step: one output trait per key of its layout table
+            cls.output_spec = _output_spec(f"{cls.__name__}OutputSpec", cls.outputs_layout)
+
     def _wildcards(self) -> dict[str, str]:
         """Values of the layout patterns' wildcards: outputs go to the node's directory."""
         return {"sesdir": ".", "stem": self.inputs.stem}
@@ -98,7 +103,6 @@ class Structural(_Step):
 
     rule = "structural"
     input_spec = _StructuralInputSpec
-    output_spec = _output_spec("StructuralOutputSpec", layout.STRUCTURAL)
     outputs_layout = layout.STRUCTURAL
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -119,7 +123,6 @@ class FlairToT1w(_Step):
 
     rule = "flair_to_t1w"
     input_spec = _FlairToT1wInputSpec
-    output_spec = _output_spec("FlairToT1wOutputSpec", layout.FLAIR_TO_T1W)
     outputs_layout = layout.FLAIR_TO_T1W
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -147,7 +150,6 @@ class MTR(_Step):
 
     rule = "mtr"
     input_spec = _MTRInputSpec
-    output_spec = _output_spec("MTROutputSpec", layout.MTR)
     outputs_layout = layout.MTR
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -167,7 +169,6 @@ class R2star(_Step):
 
     rule = "r2star"
     input_spec = _R2starInputSpec
-    output_spec = _output_spec("R2starOutputSpec", layout.R2STAR)
     outputs_layout = layout.R2STAR
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -191,7 +192,6 @@ class DWIPreproc(_Step):
 
     rule = "dwi_preproc"
     input_spec = _DWIPreprocInputSpec
-    output_spec = _output_spec("DWIPreprocOutputSpec", layout.DWI_PREPROC)
     outputs_layout = layout.DWI_PREPROC
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -213,7 +213,6 @@ class DWIToT1w(_Step):
 
     rule = "dwi_to_t1w"
     input_spec = _DWIToT1wInputSpec
-    output_spec = _output_spec("DWIToT1wOutputSpec", layout.DWI_TO_T1W)
     outputs_layout = layout.DWI_TO_T1W
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -242,7 +241,6 @@ class DTIFit(_Step):
 
     rule = "dti"
     input_spec = _DTIFitInputSpec
-    output_spec = _output_spec("DTIFitOutputSpec", layout.DTI)
     outputs_layout = layout.DTI
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -268,7 +266,6 @@ class DTIToT1w(_Step):
 
     rule = "dti_to_t1w"
     input_spec = _DTIToT1wInputSpec
-    output_spec = _output_spec("DTIToT1wOutputSpec", layout.DTI_T1W)
     outputs_layout = layout.DTI_T1W
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -294,7 +291,6 @@ class LesionMask(_Step):
 
     rule = "lesion_mask"
     input_spec = _LesionMaskInputSpec
-    output_spec = _output_spec("LesionMaskOutputSpec", layout.LESION_MASK)
     outputs_layout = layout.LESION_MASK
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -320,7 +316,6 @@ class SessionMetrics(_Step):
 
     rule = "session_metrics"
     input_spec = _SessionMetricsInputSpec
-    output_spec = _output_spec("SessionMetricsOutputSpec", layout.SESSION_METRICS)
     outputs_layout = layout.SESSION_METRICS
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -379,7 +374,6 @@ class Halfway(_PairStep):
 
     rule = "halfway"
     input_spec = _PairStructuralInputSpec
-    output_spec = _output_spec("HalfwayOutputSpec", layout.HALFWAY)
     outputs_layout = layout.HALFWAY
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -402,7 +396,6 @@ class Siena(_PairStep):
 
     rule = "siena"
     input_spec = _SienaInputSpec
-    output_spec = _output_spec("SienaOutputSpec", layout.PBVC["siena"])
     outputs_layout = layout.PBVC["siena"]
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -424,7 +417,6 @@ class Jacobian(_PairStep):
 
     rule = "jacobian"
     input_spec = _JacobianInputSpec
-    output_spec = _output_spec("JacobianOutputSpec", layout.PBVC["jacobian"])
     outputs_layout = layout.PBVC["jacobian"]
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -457,7 +449,6 @@ class LesionActivity(_PairStep):
 
     rule = "lesion_activity"
     input_spec = _LesionActivityInputSpec
-    output_spec = _output_spec("LesionActivityOutputSpec", layout.LESION_ACTIVITY)
     outputs_layout = layout.LESION_ACTIVITY
 
     def run_step(self, outputs: dict[str, str]) -> None:
@@ -485,7 +476,6 @@ class FlairSubtraction(_PairStep):
 
     rule = "flair_subtraction"
     input_spec = _FlairSubtractionInputSpec
-    output_spec = _output_spec("FlairSubtractionOutputSpec", FLAIR_SUBTRACTION)
     outputs_layout = FLAIR_SUBTRACTION
 
     def run_step(self, outputs: dict[str, str]) -> None:

@@ -37,7 +37,8 @@ include: "workflow/rules/group.smk"
 
 
 # Small table and report jobs run in the main Snakemake process, not as cluster jobs (seconds of work
-# each, against a scheduler round trip).
+# each, against a scheduler round trip). Likewise a session's tensor fit and its T1w-space maps, and its
+# lesion mask and metrics, go to the cluster as one job each (the rules' `group:`).
 localrules:
     check_inputs,
     t1w_summary,

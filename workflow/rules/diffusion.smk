@@ -58,6 +58,8 @@ rule dti:
         method=config["dti_fit"],
         mask=config["dwi_mask"],
         label=session_label,
+    group:
+        "tensor"
     threads: 2
     resources:
         **measured("dti"),
@@ -80,6 +82,8 @@ rule dti_to_t1w:
         **{key: out(pattern) for key, pattern in layout.DTI_T1W.items()},
     params:
         label=session_label,
+    group:
+        "tensor"
     threads: 1
     resources:
         **measured("dti_to_t1w"),

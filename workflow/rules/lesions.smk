@@ -11,6 +11,8 @@ rule lesion_mask:
     params:
         min_size_mm3=config["lesion_min_size_mm3"],
         label=session_label,
+    group:
+        "lesion_metrics"
     threads: 1
     resources:
         **measured("lesion_mask"),
@@ -32,6 +34,8 @@ rule session_metrics:
     params:
         ids=lambda wildcards: session_ids(session_for(wildcards)),
         label=session_label,
+    group:
+        "lesion_metrics"
     threads: 1
     resources:
         **measured("session_metrics"),

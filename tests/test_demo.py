@@ -56,9 +56,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     slurm = slurm_cluster()
     result = subprocess.run(
-        # Jacobian PBVC (4 min per 2 mm pair) is left to test_workflow's run and test_atrophy, to keep the suite fast
-        [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2", "--config", "pbvc_methods=[siena]",
-         *(SLURM_FLAGS if slurm else [])],
+        # to keep the suite fast: Jacobian PBVC (4 min per 2 mm pair) is left to test_workflow_plain and
+        # test_atrophy, and DWI realignment (the demo's DWI has no simulated motion; about 1 min per
+        # session here) to test_dti, against simulated motion, and test_workflow
+        [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2",
+         "--config", "pbvc_methods=[siena]", "dwi_motion_correction=false", *(SLURM_FLAGS if slurm else [])],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -60,7 +60,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         # test_atrophy, and DWI realignment (the demo's DWI has no simulated motion; about 1 min per
         # session here) to test_dti, against simulated motion, and test_workflow
         [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2",
-         "--config", "pbvc_methods=[siena]", "dwi_motion_correction=false", *(SLURM_FLAGS if slurm else [])],
+         "--config", "pbvc_methods=[siena]", "dwi_motion_correction=False", *(SLURM_FLAGS if slurm else [])],
         capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

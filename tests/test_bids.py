@@ -131,6 +131,7 @@ def test_outputs_are_written_atomically_with_usual_permissions(tmp_path: Path) -
     from msqmri.io import save_text
 
     target = tmp_path / "out.txt"
+    (tmp_path / ".out.txt.k2j4_x9a.tmp.txt").write_text("partial")  # left by an attempt that was SIGKILLed
     save_text("x", target)
     umask = os.umask(0o022)
     os.umask(umask)

@@ -1,9 +1,16 @@
 """The demo end to end: the real synthetic cohort through every stage (its own file so that, with
-``--dist loadfile``, it runs beside the other workflow tests)."""
+``--dist loadfile``, it runs beside the other workflow tests). Where SLURM can run (a cluster already up,
+or root with Debian's slurm-wlm and munge: tests/slurm-single-node starts a single-node cluster), the
+demo goes through ``--executor slurm`` with the project's profile, and every cluster job is checked to
+have gone through sbatch; elsewhere it runs locally. ``MSQMRI_REQUIRE_SLURM=1`` (set by .ci/run) makes
+a missing SLURM a failure instead."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,16 +25,44 @@ from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
 from msqmri.regions import region_rows
 from msqmri.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
 
+REPO = Path(__file__).resolve().parents[1]
+#: the demo through SLURM: the profile msqmri ships (profiles/slurm), no account on the test cluster, successful jobs' logs
+#: kept (the record that each job ran under SLURM), quick status polling for a small cohort
+SLURM_FLAGS = ["--profile", "slurm", "--slurm-no-account", "--slurm-keep-successful-logs",
+               "--slurm-status-command", "squeue",  # the test cluster keeps no accounting for sacct
+               "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]  # fmt: skip
+#: rules the demo runs as cluster jobs (every rule that is not a localrule of the Snakefile)
+CLUSTER_RULES = {"structural", "flair_to_t1w", "lesion_mask", "session_metrics", "mtr", "r2star", "dwi_preproc",
+                 "dwi_to_t1w", "dti", "dti_to_t1w", "halfway", "siena", "lesion_activity", "flair_subtraction",
+                 "subject_report"}  # fmt: skip
+
+
+def slurm_cluster() -> bool:
+    """Whether a SLURM cluster takes jobs here, starting the single-node one when root can."""
+    if shutil.which("sinfo") and subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0:
+        return True
+    if os.geteuid() == 0 and shutil.which("slurmctld") and shutil.which("munged"):
+        subprocess.run([str(REPO / "tests" / "slurm-single-node")], check=True)
+        return True
+    if os.environ.get("MSQMRI_REQUIRE_SLURM") == "1":
+        pytest.fail("MSQMRI_REQUIRE_SLURM=1 but no SLURM here (install slurm-wlm and munge, as .ci/run does)")
+    return False
+
 
 @pytest.mark.slow
+@pytest.mark.slurm
 def test_demo_end_to_end(tmp_path: Path) -> None:
     """`msqmri demo` builds the real synthetic cohort and writes a valid derivatives dataset."""
     demo = tmp_path / "demo"
+    slurm = slurm_cluster()
     result = subprocess.run(
-        # Jacobian PBVC (4 min per 2 mm pair) is left to test_workflow's run and test_atrophy, to keep the suite fast
-        [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2", "--config", "pbvc_methods=[siena]"],
+        # to keep the suite fast: Jacobian PBVC (4 min per 2 mm pair) is left to test_workflow_plain and
+        # test_atrophy, and DWI realignment (the demo's DWI has no simulated motion; about 1 min per
+        # session here) to test_dti, against simulated motion, and test_workflow
+        [sys.executable, "-m", "msqmri", "demo", str(demo), "--cores", "2",
+         "--config", "pbvc_methods=[siena]", "dwi_motion_correction=False", *(SLURM_FLAGS if slurm else [])],
         capture_output=True, text=True,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("msqmri: group stage done for 2 subjects / 4 sessions")
@@ -114,3 +149,21 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert not row.interval_outside_3_12_months and not row.pseudo_atrophy_caution and not row.protocol_changed
     for report in ("sub-01.html", "sub-02.html", "group/cohort_report.html"):
         assert (demo / "derivatives" / report).stat().st_size > 10_000
+    if slurm:
+        check_jobs_went_through_sbatch(demo / "derivatives")
+
+
+def check_jobs_went_through_sbatch(out: Path) -> None:
+    """Every cluster rule ran inside a SLURM job: Snakemake records each submission with its SLURM job id and
+    log, that log (named by the id) exists, and the rules the jobs ran (one per job, or a group's rules)
+    are exactly the cluster rules; the table and report rules ran locally."""
+    submitted = []
+    for log in (out / "logs").glob("snakemake_*.log"):
+        submitted += re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.", log.read_text())
+    assert submitted
+    rules = set()
+    for job_id, job_log in submitted:
+        path = Path(job_log)
+        assert path.is_file() and path.stem == job_id, job_log
+        rules |= set(re.findall(r"^(?:local)?rule (\w+):$", path.read_text(), flags=re.MULTILINE))
+    assert rules == CLUSTER_RULES, rules ^ CLUSTER_RULES

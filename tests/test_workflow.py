@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
+import psutil
 import pytest
+import yaml
 from workflow_helpers import (
     check_quantitative_maps,
     check_report_renders,
     check_tensor_maps,
     msqmri,
+    read_only,
+    running_job,
     snakemake,
 )
 
 from msqmri import layout
 from msqmri.adapter import report_errors
 from msqmri.bids import discover
-from msqmri.cli import main
+from msqmri.cli import bundled_profile, find_snakefile, main
 from msqmri.io import MsqmriInputError
 from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
 from msqmri.regions import REGIONS
@@ -81,6 +91,52 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     assert regional[regional.session_id != "ses-01"].empty  # T1w-only sessions have no maps to summarise
     assert list(pd.read_csv(out / "group" / "lesions.tsv", sep="\t").columns) == list(LESION_COLUMNS)
     check_group_reports(tiny_bids, out, tmp_path)
+    check_kill_and_resume(tiny_bids, out, tmp_path)
+
+
+def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
+    """sub-02 again, from a read-only copy of the dataset: Snakemake and its running structural job are
+    SIGKILLed mid-run; the rerun resumes (the lock of the killed run is released), recomputes only what was
+    incomplete, retries a job killed once more (as by the out-of-memory killer, --retries 1) with twice its
+    measured memory and time, leaves no partial output, and its outputs equal the uninterrupted run's."""
+    out = tmp_path / "killed"
+    with read_only(bids) as source:
+        command = [sys.executable, "-m", "msqmri", str(source), str(out), "participant", "--participant-label", "02",
+                   "--cores", "2"]  # fmt: skip
+        first = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE, text=True)
+        job = running_job(first.pid, "structural.py")
+        targets = [out / path for path in layout.participant_targets(discover(bids, ["02"]))]
+        quick = [out / layout.INPUT_CHECK.format(sesdir="sub-02", stem="sub-02"),
+                 out / layout.T1W_SUMMARY.format(sesdir="sub-02", stem="sub-02")]  # fmt: skip
+        while job.is_running() and not all(path.exists() for path in quick):  # the quick jobs beside it finish
+            time.sleep(0.2)
+        time.sleep(3)  # and Snakemake records them as complete; the structural job is still running
+        assert job.is_running()
+        os.killpg(first.pid, signal.SIGKILL)  # msqmri and Snakemake
+        job.kill()  # the job runs in a process group of its own
+        first.communicate(timeout=60)
+        psutil.wait_procs([job], timeout=30)
+        done = {path: path.stat().st_mtime_ns for path in targets if path.exists()}
+        assert done and len(done) < len(targets)  # killed half way
+        assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no partial output survives the kill
+        second = subprocess.Popen([*command, "--retries", "1"], cwd=tmp_path, start_new_session=True,
+                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
+        running_job(second.pid, "structural.py").kill()
+        _, stderr = second.communicate(timeout=600)
+    assert second.returncode == 0, stderr
+    assert "removed the lock of an interrupted run" in stderr and "Traceback" not in stderr
+    log = (out / "logs" / "snakemake_participant.log").read_text()
+    retried = log[log.index("Trying to restart job") :]  # the killed job again, with twice the measured request
+    need = yaml.safe_load((find_snakefile().parent / "workflow" / "resources.yaml").read_text())["rules"]["structural"]
+    assert f"runtime={2 * need['runtime']}, mem_mb={2 * need['mem_mb']}," in retried
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in done.items())  # finished outputs kept
+    for path in targets:
+        expected = reference / path.relative_to(out)
+        if path.name.endswith(".nii.gz"):
+            assert np.array_equal(np.asarray(nib.load(path).dataobj), np.asarray(nib.load(expected).dataobj)), path
+        elif path.suffix in (".json", ".tsv"):
+            text = path.read_text().replace(f"{bids}-ro", str(bids)).replace(str(out), str(reference))
+            assert text == expected.read_text(), path
 
 
 def check_group_reports(bids: Path, out: Path, tmp_path: Path) -> None:
@@ -116,18 +172,14 @@ def test_cli_participant_label_and_dry_run(tiny_bids: Path, tmp_path: Path) -> N
     assert not (out / "sub-02").exists()
 
 
-def test_failing_input_is_one_line_without_traceback(tiny_bids: Path, tmp_path: Path) -> None:
-    bval = tiny_bids / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01_dwi.bval"
-    bval.write_text("0 1000\n")
-    shutil.rmtree(tiny_bids / "sub-01" / "ses-02")  # fewer jobs: sub-02 is the other subject that still runs
-    result = msqmri(tiny_bids, tmp_path / "out", "participant", "--config", "pbvc_methods=[siena]", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("msqmri: error:")]
-    assert errors == [f"msqmri: error: sub-01 ses-01: {bval}: 2 b-values for 7 volumes"]
-    # the other sessions still ran (--keep-going)
-    assert (tmp_path / "out" / "sub-02" / "sub-02_desc-inputs_qc.json").is_file()
-    assert (tmp_path / "out" / "sub-02" / "anat" / "sub-02_desc-brain_mask.nii.gz").is_file()
+def test_bundled_profile_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snakefile = find_snakefile()
+    shipped = str(snakefile.parent / "profiles" / "slurm")
+    assert bundled_profile(["-n", "--profile", "slurm"], snakefile) == ["-n", "--profile", shipped]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slurm").mkdir()  # a profile directory of the user's own takes precedence
+    assert bundled_profile(["--profile", "slurm"], snakefile) == ["--profile", "slurm"]
+    assert bundled_profile(["--profile", "other", "--retries"], snakefile) == ["--profile", "other", "--retries"]
 
 
 def test_bad_label_is_one_line(tiny_bids: Path, tmp_path: Path) -> None:

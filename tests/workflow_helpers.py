@@ -8,10 +8,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import psutil
 import pytest
 
 from msqmri.cli import find_snakefile
@@ -81,3 +85,45 @@ def check_report_renders(page: Path, tmp_path: Path) -> str:
     total, decoded = re.search(r'data-images="(\d+)/(\d+)"', body).groups()
     assert total == decoded, f"{page}: only {decoded} of {total} images decode"
     return dom
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[Path]:
+    """``path`` as a read-only directory: a read-only bind mount when root (root ignores permission bits),
+    else the tree with its write bits removed; restored afterwards."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [path, *path.rglob("*")]}
+        for p, mode in modes.items():
+            p.chmod(mode & ~0o222)
+        try:
+            yield path
+        finally:
+            for p, mode in reversed(modes.items()):
+                p.chmod(mode)
+        return
+    mount = path.with_name(f"{path.name}-ro")
+    mount.mkdir()
+    try:
+        subprocess.run(["mount", "--bind", str(path), str(mount)], check=True, capture_output=True)
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        pytest.skip(f"cannot make a read-only bind mount here: {exc}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True, capture_output=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True, capture_output=True)
+        mount.rmdir()
+
+
+def running_job(pid: int, script: str, timeout: float = 300.0) -> psutil.Process:
+    """The process of the first job of ``script`` (e.g. "structural.py") started under process ``pid``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(pid).children(recursive=True):
+            try:
+                if any(part.endswith(script) for part in child.cmdline()):
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.2)
+    raise AssertionError(f"no {script} job started under pid {pid} within {timeout} s")

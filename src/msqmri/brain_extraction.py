@@ -18,7 +18,9 @@ import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import ants
 import nibabel as nib
@@ -89,12 +91,18 @@ def rough_brain(data: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]) 
     return ndimage.binary_fill_holes(ndimage.binary_dilation(core, element) & tissue)
 
 
-def deepbet_mask(t1w_path: str | os.PathLike[str]) -> np.ndarray:
-    """Brain mask from deepbet (Fisch et al., NeuroImage 2024), a CNN whose weights ship in its wheel; CPU only."""
+def _deepbet_run_bet() -> Callable[..., Any]:
+    """deepbet's entry point, or a one-line error saying how to install it."""
     try:
         from deepbet import run_bet
     except ImportError:
         raise MsqmriError("brain extraction backend deepbet needs `pip install msqmri[cnn]` (deepbet, torch)") from None
+    return run_bet
+
+
+def deepbet_mask(t1w_path: str | os.PathLike[str]) -> np.ndarray:
+    """Brain mask from deepbet (Fisch et al., NeuroImage 2024), a CNN whose weights ship in its wheel; CPU only."""
+    run_bet = _deepbet_run_bet()
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         mask_path = os.path.join(tmp, "mask.nii.gz")
         run_bet([os.fspath(t1w_path)], mask_paths=[mask_path], threshold=0.5, no_gpu=True)
@@ -112,6 +120,8 @@ def extract_brain(
     ``backend`` "deepbet" takes the brain mask from the CNN (reading ``t1w_path``); registration,
     priors and tissue fractions are computed the same way for both backends.
     """
+    if backend == "deepbet":
+        _deepbet_run_bet()  # a missing backend fails at once, not after the registration
     head = head_mask(t1w)
     corrected = n4(t1w, t1w.new_image_like(head.astype(np.float32)))
     data = corrected.numpy()

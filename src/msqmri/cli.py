@@ -11,24 +11,28 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
+
 from msqmri import __version__, layout
 from msqmri.adapter import ERROR_PREFIX
 from msqmri.bids import Dataset, discover
-from msqmri.io import MsqmriError
+from msqmri.io import MsqmriError, load_json, save_json
 
 STAGES = ("participant", "group")
 PROGRESS = re.compile(r"^(\d+) of (\d+) steps \((\d+%)\) done")
 # Snakemake flags that only inspect the workflow: their output is shown as is and no outputs are expected.
 INSPECTION_FLAGS = {
     "-n", "--dry-run", "--dryrun", "--lint", "--dag", "--rulegraph", "--filegraph", "--summary",
-    "-S", "--detailed-summary", "-D", "--list-rules", "--list", "-l", "--list-target-rules", "--lt",
+    "-S", "--detailed-summary", "-D", "--list-rules", "--list", "-l", "--list-target-rules", "--lt", "--unlock",
 }  # fmt: skip
+RUN_RECORD = "logs/msqmri_run.json"  # pid and host of the msqmri run using OUTPUT_DIR
 EXAMPLES = """\
 examples:
   msqmri demo                                   synthetic 2 subjects x 2 sessions, all stages, in ./msqmri-demo
@@ -125,14 +129,21 @@ def run_stage(
     command = [
         sys.executable, "-m", "snakemake", stage, "--snakefile", str(snakefile),
         "--directory", str(output_dir), "--cores", str(cores), "--rerun-incomplete", "--keep-going",
-        *snakemake_flags, "--config", *entries,
+        *bundled_profile(snakemake_flags, snakefile), "--config", *entries,
     ]  # fmt: skip
     if INSPECTION_FLAGS & set(snakemake_flags):
         return subprocess.call(command)
     output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        release_stale_lock(output_dir, command)
+    except MsqmriError as exc:
+        return _error(str(exc))
     log = output_dir / "logs" / f"snakemake_{stage}.log"
     started = time.time()
-    status = _run_with_progress(command, log, stage, verbose)
+    try:
+        status = _run_with_progress(command, log, stage, verbose, output_dir / RUN_RECORD)
+    finally:
+        (output_dir / RUN_RECORD).unlink(missing_ok=True)
     elapsed = time.time() - started
     targets = layout.stage_targets(stage, dataset, _pbvc_methods(config))
     missing = [path for path in targets if not (output_dir / path).exists()]
@@ -152,6 +163,45 @@ def run_stage(
     return status or 1
 
 
+def bundled_profile(flags: Sequence[str], snakefile: Path) -> list[str]:
+    """``--profile NAME`` for a profile msqmri ships (``profiles/NAME`` beside the Snakefile, e.g. ``slurm``)
+    points at that profile unless NAME is a directory here; other flags are left as they are."""
+    flags = list(flags)
+    for k, flag in enumerate(flags[:-1]):
+        name = flags[k + 1]
+        shipped = snakefile.parent / "profiles" / name
+        if flag == "--profile" and not Path(name).is_dir() and (shipped / "profile.yaml").is_file():
+            flags[k + 1] = str(shipped)
+    return flags
+
+
+def release_stale_lock(output_dir: Path, command: list[str]) -> None:
+    """Unlock OUTPUT_DIR when the Snakemake process of the msqmri run that locked it was killed (it is gone
+    from this host), so that a rerun resumes; refuse, in one line, when the lock belongs to a live or
+    unknown run."""
+    if not any((output_dir / ".snakemake" / "locks").glob("*")):
+        return
+    record = output_dir / RUN_RECORD
+    owner = load_json(record) if record.is_file() else {}
+    if owner.get("host") != socket.gethostname():
+        where = f"msqmri on {owner['host']}" if owner.get("host") else "another Snakemake run"
+        raise MsqmriError(f"{output_dir} is locked by {where}; if that run is no longer running, rerun with --unlock")
+    if not _alive(int(owner["pid"]), owner.get("started")):
+        subprocess.run([*command, "--unlock"], capture_output=True, check=False)
+        print(f"msqmri: notice: removed the lock of an interrupted run (pid {owner['pid']}); resuming", file=sys.stderr)
+        return
+    raise MsqmriError(f"{output_dir} is in use by msqmri pid {owner['pid']} ({owner.get('stage')} stage)")
+
+
+def _alive(pid: int, started: float | None) -> bool:
+    """Whether the recorded process still runs: same pid and start time (not a reused pid), not a zombie."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and (started is None or process.create_time() == started)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _counts(dataset: Dataset) -> str:
     n_sessions = sum(1 for _ in dataset.sessions())
     return f"{len(dataset.subjects)} subjects / {n_sessions} sessions"
@@ -166,14 +216,17 @@ def find_snakefile() -> Path:
     raise MsqmriError(f"msqmri installation is incomplete: no Snakefile near {package}")
 
 
-def _run_with_progress(command: list[str], log: Path, stage: str, verbose: bool) -> int:
-    """Run Snakemake, saving its output to ``log`` and showing one progress line per finished step."""
+def _run_with_progress(command: list[str], log: Path, stage: str, verbose: bool, record: Path) -> int:
+    """Run Snakemake, saving its output to ``log`` and showing one progress line per finished step; the
+    Snakemake process (which holds OUTPUT_DIR's lock) is recorded in ``record`` while it runs."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with (
         open(log, "w", encoding="utf-8") as sink,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc,
     ):
         assert proc.stdout is not None
+        started = psutil.Process(proc.pid).create_time()
+        save_json({"pid": proc.pid, "started": started, "host": socket.gethostname(), "stage": stage}, record)
         for line in proc.stdout:
             sink.write(line)
             match = PROGRESS.match(line)

@@ -7,6 +7,7 @@ and renames it into place, so an interrupted run never leaves a partial output b
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import os
@@ -55,8 +56,10 @@ def load_nifti(
         data = np.asarray(img.dataobj, dtype=np.float32)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise MsqmriInputError(path, f"truncated or corrupt compressed file ({exc})") from None
-    except nib.filebasedimages.ImageFileError as exc:
-        raise MsqmriInputError(path, f"not a NIfTI image ({_first_line(exc)})") from None
+    except nib.filebasedimages.ImageFileError:
+        if path.name.endswith(".gz") and not _gzip_complete(path):
+            raise MsqmriInputError(path, "truncated or corrupt compressed file") from None
+        raise MsqmriInputError(path, "not a NIfTI image (no valid NIfTI-1/2 header)") from None
     except (OSError, ValueError) as exc:
         raise MsqmriInputError(path, f"cannot read image data ({_first_line(exc)})") from None
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -78,6 +81,17 @@ def load_nifti(
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise MsqmriInputError(path, "header has an invalid (singular or non-finite) affine")
     return img, data
+
+
+def _gzip_complete(path: Path) -> bool:
+    """Whether a gzip file decompresses to its end (a cut-off download does not)."""
+    try:
+        with gzip.open(path) as fh:
+            while fh.read(1 << 20):
+                pass
+    except (EOFError, OSError, zlib.error):
+        return False
+    return True
 
 
 def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -125,11 +139,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     The temporary name keeps the final suffixes (``.nii.gz``, ``.tsv``) so writers that infer
-    the format from the name work unchanged. On error the temporary file is removed.
+    the format from the name work unchanged. On error the temporary file is removed; a partial one
+    left by a killed earlier attempt at the same output (SIGKILL allows no clean-up) is removed when
+    the output is written again.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp{suffix}"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -12,9 +12,11 @@ rule halfway:
         label=pair_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=3000,
+        **measured("halfway"),
     log:
         pair_log("halfway"),
+    benchmark:
+        pair_log("halfway", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -32,9 +34,11 @@ rule siena:
         label=pair_label,
     threads: 1
     resources:
-        mem_mb=3500,
+        **measured("siena"),
     log:
         pair_log("siena"),
+    benchmark:
+        pair_log("siena", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -52,9 +56,11 @@ rule jacobian:
         label=pair_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=3000,
+        **measured("jacobian"),
     log:
         pair_log("jacobian"),
+    benchmark:
+        pair_log("jacobian", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
@@ -38,6 +40,8 @@ PAIRS = {
     for a, b in session_pairs(subject.sessions)
 }
 PBVC_METHODS = tuple(config["pbvc_methods"])
+with open(os.path.join(workflow.basedir, "workflow", "resources.yaml")) as measured_file:
+    MEASURED = yaml.safe_load(measured_file)["rules"]
 
 
 wildcard_constraints:
@@ -52,9 +56,20 @@ def out(pattern):
     return os.path.join(OUTPUT_DIR, pattern)
 
 
-def session_log(rule_name):
-    """The log of one session's job of a rule."""
-    return out(f"logs/{rule_name}/{{sesdir}}/{{stem}}.log")
+def session_log(rule_name, suffix="log"):
+    """The log (or, with ``suffix="benchmark.tsv"``, the time and memory record) of one session's job of a rule."""
+    return out(f"logs/{rule_name}/{{sesdir}}/{{stem}}.{suffix}")
+
+
+def measured(rule_name):
+    """A rule's cluster resources as measured on a 1 mm session or pair (workflow/resources.yaml, written
+    by benchmarks/resources.py); a retry (``--retries``) asks for ``attempt`` times as much memory and time,
+    so a job killed for either is resubmitted with room."""
+    need = MEASURED[rule_name]
+    return {
+        "mem_mb": lambda wildcards, attempt: need["mem_mb"] * attempt,
+        "runtime": lambda wildcards, attempt: need["runtime"] * attempt,
+    }
 
 
 def stage_outputs(stage):
@@ -117,9 +132,9 @@ def pair_for(wildcards):
     return PAIRS[key]
 
 
-def pair_log(rule_name):
-    """The log of one session pair's job of a rule."""
-    return out(f"logs/{rule_name}/{{subject}}/{{pair}}.log")
+def pair_log(rule_name, suffix="log"):
+    """The log (or time and memory record) of one session pair's job of a rule."""
+    return out(f"logs/{rule_name}/{{subject}}/{{pair}}.{suffix}")
 
 
 def pair_structural(wildcards):

@@ -13,9 +13,11 @@ rule dwi_preproc:
         label=session_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=3000,
+        **measured("dwi_preproc"),
     log:
         session_log("dwi_preproc"),
+    benchmark:
+        session_log("dwi_preproc", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -36,9 +38,11 @@ rule dwi_to_t1w:
         label=session_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=2000,
+        **measured("dwi_to_t1w"),
     log:
         session_log("dwi_to_t1w"),
+    benchmark:
+        session_log("dwi_to_t1w", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -54,11 +58,15 @@ rule dti:
         method=config["dti_fit"],
         mask=config["dwi_mask"],
         label=session_label,
+    group:
+        "tensor"
     threads: 2
     resources:
-        mem_mb=2000,
+        **measured("dti"),
     log:
         session_log("dti"),
+    benchmark:
+        session_log("dti", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -74,11 +82,15 @@ rule dti_to_t1w:
         **{key: out(pattern) for key, pattern in layout.DTI_T1W.items()},
     params:
         label=session_label,
+    group:
+        "tensor"
     threads: 1
     resources:
-        mem_mb=2000,
+        **measured("dti_to_t1w"),
     log:
         session_log("dti_to_t1w"),
+    benchmark:
+        session_log("dti_to_t1w", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

@@ -111,8 +111,12 @@ rule subject_report:
         plot=out(layout.LONGITUDINAL_PLOT),
         label=lambda wildcards: wildcards.subject,
     threads: config["itk_threads"]
+    resources:
+        **measured("subject_report"),
     log:
         out("logs/subject_report/{subject}.log"),
+    benchmark:
+        out("logs/subject_report/{subject}.benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

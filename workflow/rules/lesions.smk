@@ -11,11 +11,15 @@ rule lesion_mask:
     params:
         min_size_mm3=config["lesion_min_size_mm3"],
         label=session_label,
+    group:
+        "lesion_metrics"
     threads: 1
     resources:
-        mem_mb=2000,
+        **measured("lesion_mask"),
     log:
         session_log("lesion_mask"),
+    benchmark:
+        session_log("lesion_mask", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -30,11 +34,15 @@ rule session_metrics:
     params:
         ids=lambda wildcards: session_ids(session_for(wildcards)),
         label=session_label,
+    group:
+        "lesion_metrics"
     threads: 1
     resources:
-        mem_mb=2000,
+        **measured("session_metrics"),
     log:
         session_log("session_metrics"),
+    benchmark:
+        session_log("session_metrics", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -83,9 +91,11 @@ rule lesion_activity:
         label=pair_label,
     threads: 1
     resources:
-        mem_mb=3000,
+        **measured("lesion_activity"),
     log:
         pair_log("lesion_activity"),
+    benchmark:
+        pair_log("lesion_activity", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -101,9 +111,11 @@ rule flair_subtraction:
         label=pair_label,
     threads: 1
     resources:
-        mem_mb=3000,
+        **measured("flair_subtraction"),
     log:
         pair_log("flair_subtraction"),
+    benchmark:
+        pair_log("flair_subtraction", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

@@ -12,9 +12,11 @@ rule mtr:
         label=session_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=2000,
+        **measured("mtr"),
     log:
         session_log("mtr"),
+    benchmark:
+        session_log("mtr", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -35,9 +37,11 @@ rule r2star:
         label=session_label,
     threads: 2
     resources:
-        mem_mb=3000,
+        **measured("r2star"),
     log:
         session_log("r2star"),
+    benchmark:
+        session_log("r2star", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

@@ -14,9 +14,11 @@ rule structural:
         label=session_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=3000,
+        **measured("structural"),
     log:
         session_log("structural"),
+    benchmark:
+        session_log("structural", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:
@@ -35,9 +37,11 @@ rule flair_to_t1w:
         label=session_label,
     threads: config["itk_threads"]
     resources:
-        mem_mb=2000,
+        **measured("flair_to_t1w"),
     log:
         session_log("flair_to_t1w"),
+    benchmark:
+        session_log("flair_to_t1w", "benchmark.tsv"),
     conda:
         "../../envs/msqmri.yaml"
     script:

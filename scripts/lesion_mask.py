@@ -5,7 +5,7 @@ from msqmri.adapter import report_errors, set_itk_threads
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)
 
-from msqmri.metrics import lesion_mask  # noqa: E402  (after the thread setting)
+from msqmri.lesions.stage import lesion_mask  # noqa: E402  (after the thread setting)
 
 with report_errors(snakemake):
     lesion_mask(dict(snakemake.input.items()), dict(snakemake.output.items()), snakemake.params.min_size_mm3)

@@ -1,7 +1,7 @@
 """Snakemake adapter (rule session_metrics): lesion labels, regional and per-lesion metrics of a session."""
 
 from msqmri.adapter import report_errors
-from msqmri.metrics import session_metrics
+from msqmri.lesions.stage import session_metrics
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -72,6 +72,17 @@ def write_t1w(path: Path, *, flip_x: bool = False) -> Path:
     return path
 
 
+def write_lesion(path: Path, centre_mm: tuple[float, float, float] = (16.0, 6.0, -4.0), radius_mm: float = 4.5) -> Path:
+    """A small spherical lesion (about 9 voxels of 4 mm) in the white matter of the 4 mm head's grid."""
+    shape = phantom_head().shape
+    affine = head_affine(shape)
+    world = np.indices(shape).reshape(3, -1).T @ affine[:3, :3].T + affine[:3, 3]
+    inside = (np.linalg.norm(world - np.array(centre_mm), axis=1) <= radius_mm).reshape(shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(inside.astype(np.uint8), affine), str(path))
+    return path
+
+
 def write_dwi(stem: Path, n_volumes: int = N_DWI) -> Path:
     """A small DWI series of the 4 mm phantom head (one b=0, then b=1000 along random directions,
     an anisotropic tensor along x) with its .bval/.bvec, at ``stem``_dwi.*."""
@@ -137,12 +148,12 @@ def make_tiny_bids(root: Path) -> Path:
               [["ses-01", "2020-01-15T09:00:00"], ["ses-02", "2021-01-20T09:00:00"]])  # fmt: skip
     anat = root / "sub-01" / "ses-01" / "anat"
     write_t1w(anat / "sub-01_ses-01_T1w.nii.gz")
-    write_image(anat / "sub-01_ses-01_FLAIR.nii.gz", seed=2)
+    write_t1w(anat / "sub-01_ses-01_FLAIR.nii.gz")  # a head image on the FLAIR's own grid
     write_mt_pair(anat / "sub-01_ses-01")
     write_megre(anat / "sub-01_ses-01")
     write_dwi(root / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01")
     lesions = root / "derivatives" / "lesions" / "sub-01" / "ses-01" / "anat"
-    write_image(lesions / "sub-01_ses-01_space-FLAIR_label-lesion_mask.nii.gz", seed=6)
+    write_lesion(lesions / "sub-01_ses-01_space-FLAIR_label-lesion_mask.nii.gz")
     write_t1w(root / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz")
     write_t1w(root / "sub-02" / "anat" / "sub-02_T1w.nii", flip_x=True)
     return root

@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msqmri.lesion_activity import classify
-from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
+from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS
 from msqmri.regions import region_rows
 from msqmri.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
 

@@ -18,8 +18,9 @@ from msqmri.interfaces import MTR, DTIFit, DWIPreproc, Halfway, LesionMask, Sess
 
 #: every Snakemake rule that processes a session's or a session pair's images (``scripts/<rule>.py``)
 IMAGE_RULES = {
-    "structural", "flair_to_t1w", "mtr", "r2star", "lesion_mask", "session_metrics", "dwi_preproc", "dwi_to_t1w",
-    "dti", "dti_to_t1w", "halfway", "siena", "jacobian", "lesion_activity", "flair_subtraction",
+    "structural", "flair_to_t1w", "mtr", "r2star", "flair_normalization", "lesion_mask", "session_metrics",
+    "lesion_identities", "dwi_preproc", "dwi_to_t1w", "dti", "dti_to_t1w", "halfway", "siena", "jacobian",
+    "lesion_activity", "flair_subtraction", "lesion_tracking",
 }  # fmt: skip
 PAIR_IDS = {"participant_id": "sub-01", "session_from": "ses-01", "session_to": "ses-02"}
 
@@ -34,9 +35,13 @@ def test_every_image_rule_has_an_interface(tmp_path: Path) -> None:
     for cls in classes:
         assert (scripts / f"{cls.rule}.py").is_file(), cls.rule
         assert set(cls.output_spec().copyable_trait_names()) == set(cls.outputs_layout), cls.__name__
-        pair = "participant_id" in cls.input_spec().copyable_trait_names()
-        interface = cls(**PAIR_IDS) if pair else cls(stem="sub-01_ses-01")
-        wildcards = {"subject": ".", "pair": "sub-01_ses-01to02"} if pair else {"sesdir": ".", "stem": "sub-01_ses-01"}
+        traits = cls.input_spec().copyable_trait_names()
+        if "session_from" in traits:  # a session pair's step
+            interface, wildcards = cls(**PAIR_IDS), {"subject": ".", "pair": "sub-01_ses-01to02"}
+        elif "participant_id" in traits:  # a subject's step
+            interface, wildcards = cls(participant_id="sub-01"), {"subject": "sub-01"}
+        else:
+            interface, wildcards = cls(stem="sub-01_ses-01"), {"sesdir": ".", "stem": "sub-01_ses-01"}
         expected = {key: os.path.normpath(tmp_path / p.format(**wildcards)) for key, p in cls.outputs_layout.items()}
         assert interface._paths(str(tmp_path)) == expected, cls.__name__
     from msqmri.atrophy.pbvc import SCAN_KEYS  # the structural maps a pair job reads from each session
@@ -63,7 +68,7 @@ def test_nipype_workflow_chains_steps(tiny_bids: Path, tmp_path: Path) -> None:
     workflow.connect([
         (structural, mtr, [("preproc", "t1w"), ("brain_mask", "t1w_mask")]),
         (structural, lesions, [("preproc", "t1w"), ("brain_mask", "brain_mask")]),
-        (structural, metrics, [("brain_mask", "brain_mask"), ("dseg", "dseg")]),
+        (structural, metrics, [("preproc", "t1w"), ("brain_mask", "brain_mask"), ("dseg", "dseg")]),
         (lesions, metrics, [("mask", "lesion_mask")]),
         (mtr, metrics, [("mtr_t1w", "mtr")]),
         (dwi_preproc, dti, [("dwi", "dwi"), ("bval", "bval"), ("bvec", "bvec"), ("mask", "mask")]),

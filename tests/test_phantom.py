@@ -9,15 +9,17 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from msqmri.phantom import CohortSpec, generate_cohort
-from msqmri.phantom.cohort import hemisphere_directions, session_pairs
-from msqmri.phantom.anatomy import sample, template_maps
-from msqmri.phantom.subject import ENLARGE, make_subject
-from msqmri.phantom.tissues import INDEX, TISSUES
+from msqmri.phantom.anatomy import LOCATIONS, REGIONS, sample, template_maps
+from msqmri.phantom.cohort import flair_signal, hemisphere_directions, session_pairs
+from msqmri.phantom.lesions import ENLARGE
+from msqmri.phantom.subject import make_subject
+from msqmri.phantom.tissues import INDEX, NAMES, TISSUES, FlairContrast
 
 CLEAN = CohortSpec(n_subjects=2, n_sessions=3, resolution=3.0, noise=False, pbvc=(0.0, -0.6, -1.5), seed=7,
-                   t1w_voxel=(3.0, 3.0, 3.6), orientations=("RAS", "LAS"))
+                   t1w_voxel=(3.0, 3.0, 3.6), orientations=("RAS", "LAS"), user_lesion_masks=True)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_skull_does_not_shrink_and_subjects_differ(clean_cohort: Path) -> None:
 
 def test_subject_is_a_warped_template_not_a_scaled_copy() -> None:
     rng = np.random.default_rng(5)
-    anatomy, head_scale = make_subject(rng, 3.0, [], [])
+    anatomy, head_scale = make_subject(rng, 3.0, lesions=False)
     maps, affine = template_maps(3.0)
     points = anatomy.grid_points()
     scaled_only = sample(maps[:3], affine, points / head_scale).reshape(anatomy.brain.shape)
@@ -129,22 +131,84 @@ def test_brain_mask_is_filled_brain_tissue(clean_cohort: Path) -> None:
 
 
 def test_lesion_history_and_masks(clean_cohort: Path) -> None:
+    """The planned history: new lesions at follow-ups, at least one enlarging lesion per follow-up (deep ones
+    grow by ENLARGE^3 in volume; those abutting a wall are clipped by it), every location class, black holes
+    among the baseline lesions; the true masks written as a user's when asked."""
     lesions = pd.read_csv(clean_cohort / "sourcedata/ground_truth/lesions.tsv", sep="\t")
     sub = lesions[lesions.participant_id == "sub-01"].pivot(index="lesion_id", columns="session_id")
     status = sub["status"]
     assert (status["ses-02"] == "new").sum() >= 1 and (status["ses-02"] == "enlarging").sum() >= 1
+    assert (status["ses-03"] == "enlarging").sum() >= 1
     assert (status["ses-01"] == "absent").sum() == (status["ses-02"] == "new").sum() + (status["ses-03"] == "new").sum()
     volume = sub["volume_ml"]
     grow = status["ses-02"] == "enlarging"
     ratio = volume.loc[grow, "ses-02"] / volume.loc[grow, "ses-01"]
-    expected = ENLARGE**3 * (1 - 0.006)  # radius x1.4, and the tissue shrank by 0.6 %
-    assert np.allclose(ratio, expected, rtol=0.05)
+    deep = grow & (sub["location"]["ses-01"].isin(["deep_wm", "infratentorial"]))
+    expected = ENLARGE**3 * (1 - 0.006)  # x1.4, and the tissue shrank by 0.6 %
+    assert np.allclose(ratio[deep], expected, rtol=0.05) and (ratio > 1.5).all()
     assert (volume.loc[status["ses-02"] == "new", "ses-01"] == 0).all()
+    assert set(lesions.location) == set(LOCATIONS)
+    holes = lesions[lesions.black_hole & (lesions.session_id == "ses-01")]
+    assert 2 <= len(holes) <= 4 and (holes.status == "present").all()
+    assert lesions.volume_ml[lesions.status != "absent"].min() * 1000 < 30  # small lesions too
     mask = _load(clean_cohort / "derivatives/lesions/sub-01/ses-02/anat/sub-01_ses-02_space-T1w_label-lesion_mask.nii.gz")
     t1w = nib.load(str(clean_cohort / "sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz"))
     assert mask.shape == t1w.shape and mask.sum() > 0
     flair = _load(clean_cohort / "sub-01/ses-02/anat/sub-01_ses-02_FLAIR.nii.gz")
     assert flair.max() > 0
+
+
+def test_lesions_stay_where_planned() -> None:
+    """Each planned lesion is where its class says, measured on the anatomy: periventricular lesions reach
+    the ventricles, juxtacortical ones the cortex, infratentorial ones lie below the tentorium, deep ones
+    away from all three; stable lesions (a scan-rescan subject) never change; a lesion-free subject has none."""
+    rng = np.random.default_rng(9)
+    anatomy, _ = make_subject(rng, 1.5, n_sessions=2)
+    region = dict(zip(REGIONS, anatomy.regions, strict=True))
+    step = anatomy.step
+    wm, cortex = anatomy.brain[1], anatomy.brain[0]
+    distance = {"ventricle": ndimage.distance_transform_edt(region["ventricle"] < 0.5, sampling=step),
+                "cortex": ndimage.distance_transform_edt(cortex < 0.5, sampling=step)}  # fmt: skip
+    points = anatomy.grid_points()
+    for lesion in anatomy.lesions:
+        session = int(np.argmax(np.asarray(lesion.scale) > 0))
+        inside = (lesion.fraction(points, session) >= 0.5).reshape(wm.shape) & (wm >= 0.5)  # lesions replace WM
+        nearest = {name: float(d[inside].min()) for name, d in distance.items()}
+        below = float(np.mean(region["infratentorial"][inside]))
+        if lesion.location == "periventricular":
+            assert nearest["ventricle"] <= 1.5 * step, nearest
+        elif lesion.location == "juxtacortical":
+            assert nearest["cortex"] <= 1.5 * step and nearest["ventricle"] > 3.0, nearest
+        elif lesion.location == "infratentorial":
+            assert below > 0.99
+        else:
+            assert min(nearest.values()) > 2.0 and below < 0.01, nearest
+    stable, _ = make_subject(np.random.default_rng(9), 3.0, n_sessions=3, active=False)
+    assert stable.lesions and all(set(lesion.scale) == {1.0} for lesion in stable.lesions)
+    assert not make_subject(np.random.default_rng(9), 3.0, lesions=False)[0].lesions
+
+
+def test_flair_confounders_and_contrast() -> None:
+    """The FLAIR signal model: tissue ratios to WM as drawn, the brainstem's WM brighter, hyperintense
+    cortical patches, and the ependyma, septum, choroid plexus and CSF flow blended to their own signal."""
+    contrast = FlairContrast(gm=1.3, dgm=1.3, brainstem=1.25, lesion=2.0, ependyma=1.7, septum=1.6, choroid=1.5,
+                             flow=2.0, cortical_patch=1.1)  # fmt: skip
+    wm = TISSUES[INDEX["wm"]].flair
+    frac = np.zeros((len(REGIONS) + 3, len(NAMES)), np.float32)
+    frac[:, INDEX["wm"]] = 1.0
+    frac[-3:, INDEX["wm"]] = 0.0
+    frac[-3, INDEX["gm"]] = 1.0
+    frac[-2, INDEX["lesion"]] = 1.0
+    frac[-1, INDEX["csf"]] = 1.0
+    regions = np.zeros((len(frac), len(REGIONS)), np.float32)
+    for k, name in enumerate(REGIONS):
+        regions[k, k] = 1.0
+    signal = flair_signal(frac, regions, contrast) / wm
+    by_region = dict(zip(REGIONS, signal[: len(REGIONS)], strict=True))
+    assert by_region["ventricle"] == pytest.approx(1.0) and by_region["brainstem"] == pytest.approx(1.25)
+    assert [by_region[r] for r in ("ependyma", "septum", "choroid", "flow")] == pytest.approx([1.7, 1.6, 1.5, 2.0])
+    assert by_region["cortical_patch"] == pytest.approx(1.0)  # patches brighten cortex, not WM
+    assert signal[-3:] == pytest.approx([1.3, 2.0, TISSUES[INDEX["csf"]].flair / wm])
 
 
 def test_acquisition_geometry(clean_cohort: Path) -> None:

@@ -32,7 +32,7 @@ from msqmri.adapter import report_errors
 from msqmri.bids import discover
 from msqmri.cli import bundled_profile, find_snakefile, main
 from msqmri.io import MsqmriInputError
-from msqmri.metrics import LESION_COLUMNS, REGIONAL_COLUMNS
+from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
 from msqmri.regions import REGIONS
 
 pytestmark = pytest.mark.slow
@@ -89,7 +89,8 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     first = regional[regional.session_id == "ses-01"]
     assert set(first.metric) == {"fa", "md", "mtr", "r2star"} and set(first.region) == set(REGIONS)
     assert regional[regional.session_id != "ses-01"].empty  # T1w-only sessions have no maps to summarise
-    assert list(pd.read_csv(out / "group" / "lesions.tsv", sep="\t").columns) == list(LESION_COLUMNS)
+    lesion_columns = list(pd.read_csv(out / "group" / "lesions.tsv", sep="\t").columns)
+    assert lesion_columns == list(TRACKED_LESION_COLUMNS) and lesion_columns[: len(LESION_COLUMNS)] == list(LESION_COLUMNS)
     check_group_reports(tiny_bids, out, tmp_path)
     check_kill_and_resume(tiny_bids, out, tmp_path)
 

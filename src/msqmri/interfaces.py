@@ -28,8 +28,8 @@ from nipype.interfaces.base import (
 )  # fmt: skip
 
 from msqmri import layout
-from msqmri.lesion_activity import ENLARGING
-from msqmri.lesions import MIN_SIZE_MM3
+from msqmri.lesions.components import MIN_SIZE_MM3
+from msqmri.lesions.longitudinal import ENLARGING
 
 
 def _output_spec(name: str, keys: Mapping[str, str]) -> type:
@@ -274,55 +274,103 @@ class DTIToT1w(_Step):
         to_t1w(self._files(*layout.DTI_SCALARS, "transform", "t1w"), outputs)
 
 
-class _LesionMaskInputSpec(_T1wRefInputSpec):
-    brain_mask = File(exists=True, mandatory=True, desc="T1w brain mask")
+class _FlairNormalizationInputSpec(_StepInputSpec):
+    flair = File(exists=True, mandatory=True, desc="FLAIR registered to the T1w (FlairToT1w.flair)")
+    brain_mask = File(exists=True, mandatory=True, desc="T1w brain mask (Structural.brain_mask)")
+    probseg_wm = File(exists=True, mandatory=True, desc="WM fraction (Structural.probseg_wm)")
+
+
+class FlairNormalization(_Step):
+    """The FLAIR after N4, divided by its local normal-appearing WM level
+    (:func:`msqmri.lesions.stage.flair_normalization`)."""
+
+    rule = "flair_normalization"
+    input_spec = _FlairNormalizationInputSpec
+    outputs_layout = layout.FLAIR_NORM
+
+    def run_step(self, outputs: dict[str, str]) -> None:
+        from msqmri.lesions.stage import flair_normalization
+
+        flair_normalization(self._files("flair", "brain_mask", "probseg_wm"), outputs)
+
+
+class _TissueInputSpec(_T1wRefInputSpec):
+    brain_mask = File(exists=True, mandatory=True, desc="T1w brain mask (Structural.brain_mask)")
+    probseg_csf = File(exists=True, desc="CSF fraction (Structural.probseg_csf)")
+    probseg_gm = File(exists=True, desc="GM fraction (Structural.probseg_gm)")
+    probseg_wm = File(exists=True, desc="WM fraction (Structural.probseg_wm)")
+    from_template = File(exists=True, desc="MNI -> T1w transform (Structural.from_template)")
+    flair = File(exists=True, desc="normalised FLAIR (FlairNormalization.flair)")
+
+
+#: the tissue inputs of the lesion steps
+TISSUE_INPUTS = ("t1w", "brain_mask", "probseg_csf", "probseg_gm", "probseg_wm", "from_template", "flair")
+
+
+class _LesionMaskInputSpec(_TissueInputSpec):
     lesion = File(exists=True, desc="user lesion mask in T1w space (or FLAIR space with lesion_transform)")
     lesion_transform = File(exists=True, desc="FLAIR -> T1w transform of a FLAIR-space lesion mask")
-    flair = File(exists=True, desc="FLAIR registered to the T1w (for the built-in segmentation)")
-    probseg_gm = File(exists=True, desc="GM fraction (built-in segmentation)")
-    probseg_wm = File(exists=True, desc="WM fraction (built-in segmentation)")
-    from_template = File(exists=True, desc="MNI -> T1w transform (built-in segmentation)")
     min_size_mm3 = traits.Float(MIN_SIZE_MM3, usedefault=True, desc="smallest lesion kept (mm^3)")
 
 
 class LesionMask(_Step):
-    """The session's lesion mask: the user's, else the built-in FLAIR segmentation, else empty
-    (:func:`msqmri.metrics.lesion_mask`)."""
+    """The session's lesion mask: the user's, else the built-in FLAIR + T1w segmentation (the tissue inputs
+    and the FLAIR), else empty (:func:`msqmri.lesions.stage.lesion_mask`)."""
 
     rule = "lesion_mask"
     input_spec = _LesionMaskInputSpec
     outputs_layout = layout.LESION_MASK
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.metrics import lesion_mask
+        from msqmri.lesions.stage import lesion_mask
 
-        names = ("t1w", "brain_mask", "lesion", "lesion_transform", "flair", "probseg_gm", "probseg_wm")
-        lesion_mask(self._files(*names, "from_template"), outputs, self.inputs.min_size_mm3)
+        lesion_mask(self._files(*TISSUE_INPUTS, "lesion", "lesion_transform"), outputs, self.inputs.min_size_mm3)
 
 
-class _SessionMetricsInputSpec(_StepInputSpec):
-    brain_mask = File(exists=True, mandatory=True, desc="T1w brain mask")
-    dseg = File(exists=True, mandatory=True, desc="tissue labels")
-    lesion_mask = File(exists=True, mandatory=True, desc="lesion mask on the T1w grid")
+class _SessionMetricsInputSpec(_TissueInputSpec):
+    dseg = File(exists=True, mandatory=True, desc="tissue labels (Structural.dseg)")
+    lesion_mask = File(exists=True, mandatory=True, desc="lesion mask on the T1w grid (LesionMask.mask)")
     fa = File(exists=True, desc="FA in T1w space")
     md = File(exists=True, desc="MD in T1w space")
     mtr = File(exists=True, desc="MTR in T1w space")
     r2star = File(exists=True, desc="R2* in T1w space")
-    flair = File(exists=True, desc="FLAIR in T1w space (partial-volume lesion volumes)")
 
 
 class SessionMetrics(_Step):
-    """Lesion labels, regional and per-lesion metrics of a session (:func:`msqmri.metrics.session_metrics`)."""
+    """Lesion labels, regional and per-lesion metrics, location classes and black holes of a session
+    (:func:`msqmri.lesions.stage.session_metrics`)."""
 
     rule = "session_metrics"
     input_spec = _SessionMetricsInputSpec
     outputs_layout = layout.SESSION_METRICS
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.metrics import session_metrics
+        from msqmri.lesions.stage import session_metrics
 
-        names = ("brain_mask", "dseg", "lesion_mask", "fa", "md", "mtr", "r2star", "flair")
-        session_metrics(self._files(*names), outputs, self._ids())
+        session_metrics(self._files(*TISSUE_INPUTS, "dseg", "lesion_mask", "fa", "md", "mtr", "r2star"), outputs,
+                        self._ids())  # fmt: skip
+
+
+class _LesionIdentitiesInputSpec(_StepInputSpec):
+    labels = File(exists=True, mandatory=True, desc="the session's lesion labels (SessionMetrics.labels)")
+    tracking = File(exists=True, mandatory=True, desc="the subject's tracked lesions (LesionTracking.lesions)")
+
+
+#: the rule's single output, under a key of its own
+LESION_IDS = {"labels": layout.LESION_IDS}
+
+
+class LesionIdentities(_Step):
+    """A session's lesions labelled by persistent identity (:func:`msqmri.lesions.stage.lesion_identities`)."""
+
+    rule = "lesion_identities"
+    input_spec = _LesionIdentitiesInputSpec
+    outputs_layout = LESION_IDS
+
+    def run_step(self, outputs: dict[str, str]) -> None:
+        from msqmri.lesions.stage import lesion_identities
+
+        lesion_identities(self.inputs.labels, self.inputs.tracking, self._ids()["session_id"], outputs["labels"])
 
 
 # Session pairs: "from" is the earlier session, "to" the later one; outputs are named after the pair.
@@ -428,15 +476,17 @@ class Jacobian(_PairStep):
 
 class _PairLesionInputSpec(_HalfwayInputSpec):
     grid = File(exists=True, mandatory=True, desc="the halfway grid (Halfway.image_from)")
-    from_lesion_mask = File(exists=True, mandatory=True, desc="earlier session's lesion mask (LesionMask.mask)")
-    to_lesion_mask = File(exists=True, mandatory=True, desc="later session's lesion mask (LesionMask.mask)")
+    from_flair = File(exists=True, desc="earlier session's normalised FLAIR (FlairNormalization.flair)")
+    to_flair = File(exists=True, desc="later session's normalised FLAIR (FlairNormalization.flair)")
 
 
 class _LesionActivityInputSpec(_PairLesionInputSpec):
+    from_labels = File(exists=True, mandatory=True, desc="earlier session's lesion labels (SessionMetrics.labels)")
+    to_labels = File(exists=True, mandatory=True, desc="later session's lesion labels (SessionMetrics.labels)")
+    from_lesions = File(exists=True, desc="earlier session's lesion table (SessionMetrics.lesions; black holes)")
+    to_lesions = File(exists=True, desc="later session's lesion table (SessionMetrics.lesions; black holes)")
     from_dseg = File(exists=True, mandatory=True, desc="earlier session's tissue labels (Structural.dseg)")
     to_dseg = File(exists=True, mandatory=True, desc="later session's tissue labels (Structural.dseg)")
-    from_image = File(exists=True, mandatory=True, desc="earlier T1w in halfway space (Halfway.image_from)")
-    to_image = File(exists=True, mandatory=True, desc="later T1w in halfway space (Halfway.image_to)")
     from_mtr = File(exists=True, desc="earlier session's MTR in T1w space (MTR.mtr_t1w; with to_mtr)")
     to_mtr = File(exists=True, desc="later session's MTR in T1w space (MTR.mtr_t1w; with from_mtr)")
     enlarging = traits.Float(ENLARGING, usedefault=True, desc="volume increase of an enlarging lesion (0.5 = +50 %)")
@@ -444,26 +494,20 @@ class _LesionActivityInputSpec(_PairLesionInputSpec):
 
 
 class LesionActivity(_PairStep):
-    """New, enlarging, shrinking, resolved and stable lesions of a pair in its halfway space (overlap
-    clusters), per-lesion MTR change and chronic black holes (:func:`msqmri.metrics.lesion_activity`)."""
+    """New, enlarging, shrinking, resolved and stable lesions of a pair in its halfway space (from the
+    subtraction image and the baseline lesion map with both FLAIRs, else by comparing the lesion maps),
+    per-lesion MTR change and chronic black holes (:func:`msqmri.lesions.stage.lesion_activity`)."""
 
     rule = "lesion_activity"
     input_spec = _LesionActivityInputSpec
     outputs_layout = layout.LESION_ACTIVITY
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.metrics import lesion_activity
+        from msqmri.lesions.stage import lesion_activity
 
-        names = [f"{side}_{key}" for side in ("from", "to") for key in ("lesion_mask", "dseg", "image", "mtr")]
+        names = [f"{side}_{key}" for side in ("from", "to") for key in ("labels", "lesions", "dseg", "flair", "mtr")]
         lesion_activity(self._files("transform", "grid", *names), outputs, self._pair_ids(),
                         enlarging=self.inputs.enlarging, min_size_mm3=self.inputs.min_size_mm3)  # fmt: skip
-
-
-class _FlairSubtractionInputSpec(_PairLesionInputSpec):
-    from_flair = File(exists=True, mandatory=True, desc="earlier FLAIR in T1w space (FlairToT1w.flair)")
-    to_flair = File(exists=True, mandatory=True, desc="later FLAIR in T1w space (FlairToT1w.flair)")
-    from_brain_mask = File(exists=True, mandatory=True, desc="earlier session's brain mask (Structural.brain_mask)")
-    to_brain_mask = File(exists=True, mandatory=True, desc="later session's brain mask (Structural.brain_mask)")
 
 
 #: the rule's single output, under the key the subject report uses
@@ -471,15 +515,42 @@ FLAIR_SUBTRACTION = {"subtraction": layout.FLAIR_SUBTRACTION}
 
 
 class FlairSubtraction(_PairStep):
-    """Later minus earlier FLAIR in halfway space, each normalised by its brain median outside lesions
-    (the MAGNIMS subtraction image) (:func:`msqmri.metrics.flair_subtraction`)."""
+    """Later minus earlier FLAIR in halfway space, both normalised to their local NAWM (the MAGNIMS
+    subtraction image) (:func:`msqmri.lesions.stage.flair_subtraction`)."""
 
     rule = "flair_subtraction"
-    input_spec = _FlairSubtractionInputSpec
+    input_spec = _PairLesionInputSpec
     outputs_layout = FLAIR_SUBTRACTION
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.metrics import flair_subtraction
+        from msqmri.lesions.stage import flair_subtraction
 
-        names = [f"{side}_{key}" for side in ("from", "to") for key in ("flair", "brain_mask", "lesion_mask")]
-        flair_subtraction(self._files("transform", "grid", *names), outputs["subtraction"])
+        flair_subtraction(self._files("transform", "grid", "from_flair", "to_flair"), outputs["subtraction"])
+
+
+class _LesionTrackingInputSpec(BaseInterfaceInputSpec):
+    participant_id = traits.Str(mandatory=True, desc="the subject, e.g. sub-01")
+    session_ids = traits.List(traits.Either(traits.Str, None), mandatory=True, desc="its sessions, in time order")
+    sessions = InputMultiObject(File(exists=True), mandatory=True, desc="each session's lesion table, in order")
+    pairs = InputMultiObject(File(exists=True), desc="each consecutive pair's changes (LesionActivity.changes)")
+    days = traits.List(traits.Either(traits.Float, None), desc="each session's day (chronic black holes)")
+
+
+class LesionTracking(_Step):
+    """A subject's lesions with persistent identities across its sessions, and its per-session lesion
+    counts by location (:func:`msqmri.lesions.stage.lesion_tracking`)."""
+
+    rule = "lesion_tracking"
+    input_spec = _LesionTrackingInputSpec
+    outputs_layout = layout.LESION_TRACKING
+
+    def _wildcards(self) -> dict[str, str]:
+        return {"subject": self.inputs.participant_id}
+
+    def run_step(self, outputs: dict[str, str]) -> None:
+        from msqmri.lesions.stage import lesion_tracking
+
+        days = self.inputs.days if isdefined(self.inputs.days) else [None] * len(self.inputs.sessions)
+        pairs = self.inputs.pairs if isdefined(self.inputs.pairs) else []
+        lesion_tracking(list(zip(self.inputs.session_ids, self.inputs.sessions, strict=True)), pairs, outputs,
+                        self.inputs.participant_id, days)  # fmt: skip

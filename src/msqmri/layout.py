@@ -42,6 +42,8 @@ FLAIR_TO_T1W = {
     "flair": f"{_ANAT}_space-T1w_desc-preproc_FLAIR.nii.gz",
 }
 
+#: the FLAIR in T1w space after N4, divided by its local NAWM level (sessions with a FLAIR only)
+FLAIR_NORM = {"flair": f"{_ANAT}_space-T1w_desc-normalized_FLAIR.nii.gz", "json": f"{_ANAT}_space-T1w_desc-normalized_FLAIR.json"}
 #: the session's lesion mask on the T1w grid (user mask, built-in FLAIR segmentation or empty)
 LESION_MASK = {"mask": f"{_ANAT}_label-lesion_mask.nii.gz", "mask_json": f"{_ANAT}_label-lesion_mask.json"}
 #: lesion labels (26-connected components) and the session's regional and per-lesion metrics
@@ -50,10 +52,14 @@ SESSION_METRICS = {
     "regional": f"{_ANAT}_desc-regional_metrics.tsv",
     "lesions": f"{_ANAT}_desc-lesions_metrics.tsv",
 }
+#: the session's lesions labelled by their persistent identity (the subject's lesion tracking)
+LESION_IDS = f"{_ANAT}_desc-lesionids_dseg.nii.gz"
 REGIONAL_METRICS_TABLE = "group/regional_metrics.tsv"
 LESIONS_TABLE = "group/lesions.tsv"
+LESION_COUNTS_TABLE = "group/lesion_counts.tsv"
 
-SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values(), *LESION_MASK.values(), *SESSION_METRICS.values())
+SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values(), *LESION_MASK.values(), *SESSION_METRICS.values(),
+                   LESION_IDS)  # fmt: skip
 
 #: diffusion products of a session (sessions with a DWI series only); every map has a JSON sidecar
 _DWI = "{sesdir}/dwi/{stem}"
@@ -125,6 +131,11 @@ LESION_ACTIVITY = {
 }
 FLAIR_SUBTRACTION = f"{_PAIR}_space-halfway_desc-subtraction_FLAIR.nii.gz"
 LESION_ACTIVITY_TABLE = "group/lesion_activity.tsv"
+#: a subject's lesions with persistent identities across its sessions, and its per-session lesion counts
+LESION_TRACKING = {
+    "lesions": "{subject}/{subject}_desc-lesions_tracking.tsv",
+    "counts": "{subject}/{subject}_desc-lesions_counts.tsv",
+}
 LESION_CHANGES_TABLE = "group/lesion_changes.tsv"
 PBVC_METHODS = tuple(PBVC)
 
@@ -180,19 +191,20 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
     for session in dataset.sessions():
         paths.extend(session_paths(session))
         if session.flair is not None:
-            paths.extend(session_paths(session, tuple(FLAIR_TO_T1W.values())))
+            paths.extend(session_paths(session, (*FLAIR_TO_T1W.values(), *FLAIR_NORM.values())))
         if session.dwi is not None:
             paths.extend(session_paths(session, DWI_OUTPUTS))
         if session.mt_on is not None and session.mt_off is not None:
             paths.extend(session_paths(session, tuple(MTR.values())))
         if session.megre:
             paths.extend(session_paths(session, tuple(R2STAR.values())))
-    return paths + pair_paths(dataset, methods)
+    subjects = [pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in LESION_TRACKING.values()]
+    return paths + pair_paths(dataset, methods) + subjects
 
 
 GROUP_TARGETS = (
     DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE, PBVC_TABLE, REGIONAL_METRICS_TABLE, LESIONS_TABLE,
-    LESION_ACTIVITY_TABLE, LESION_CHANGES_TABLE, PROTOCOL_TABLE, MONITORING_TABLE, HARMONIZED_TABLE,
+    LESION_COUNTS_TABLE, LESION_ACTIVITY_TABLE, LESION_CHANGES_TABLE, PROTOCOL_TABLE, MONITORING_TABLE, HARMONIZED_TABLE,
     HARMONIZATION_MODEL, COHORT_REPORT,
 )  # fmt: skip
 SUBJECT_GROUP_OUTPUTS = (LONGITUDINAL_PLOT, SUBJECT_REPORT)

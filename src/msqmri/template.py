@@ -1,7 +1,21 @@
 """The MNI ICBM152 2009a symmetric template (Fonov et al. 2011), as nilearn ships it.
 
 No download happens: nilearn's wheel carries the 1 mm skull-stripped T1 and the GM/WM probability
-maps. This module derives the images brain extraction and segmentation need from them.
+maps. This module derives the images brain extraction and segmentation need from them, and the
+anatomical regions lesion locations are classified by (McDonald 2017 / MAGNIMS topography;
+Thompson et al., Lancet Neurol 2018; Filippi et al., Lancet Neurol 2016):
+
+- ``ventricles``: the lateral and third ventricles (with the temporal horns), the CSF the template's
+  brain tissue encloses, in components of at least 100 mm^3 above the posterior fossa;
+- ``infratentorial``: brainstem and cerebellum, below the tentorium cerebelli. The tentorium is
+  approximated in MNI coordinates (mm) by the surface ``z = -3 - 0.35 |x| + 0.35 min(0, y + 65)``
+  behind ``y = -45`` (it slopes down laterally and backwards from its apex at the straight sinus),
+  and in front of it the brainstem box ``|x| <= 16``, ``-45 <= y <= -10``, ``z <= -6`` (midbrain, pons,
+  medulla through the tentorial notch); checked on the template's sagittal and axial slices;
+- ``brainstem``: the part of the infratentorial region with ``|x| <= 14`` and ``y >= -45`` (in front of
+  the fourth ventricle and the vermis);
+- ``septum``: the septum pellucidum and its surroundings, the midline (``|x| <= 3``) between the two
+  lateral ventricles (within 6 mm of both), where a bright FLAIR is the membrane, not a lesion.
 """
 
 from __future__ import annotations
@@ -9,11 +23,16 @@ from __future__ import annotations
 import functools
 
 import ants
+import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
 #: BIDS space label of the template
 SPACE = "MNI152NLin2009aSym"
+#: anatomical regions of the template (see the module docstring)
+REGIONS = ("ventricles", "infratentorial", "brainstem", "septum")
+#: smallest enclosed CSF component counted as ventricle (mm^3, i.e. voxels of the 1 mm template)
+VENTRICLE_MIN_MM3 = 100
 
 
 @functools.lru_cache(maxsize=1)
@@ -30,10 +49,51 @@ def intracranial(t1w: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(ndimage.gaussian_filter((t1w > 0).astype(np.float32), 1.0) > 0.5)
 
 
+def _mni_coordinates(shape: tuple[int, ...], affine: np.ndarray) -> tuple[np.ndarray, ...]:
+    """World (MNI mm) x, y, z of every voxel of an axis-aligned grid, as broadcastable arrays."""
+    return tuple(
+        (np.arange(n) * affine[a, a] + affine[a, 3]).reshape([-1 if b == a else 1 for b in range(3)])
+        for a, n in enumerate(shape)
+    )  # fmt: skip
+
+
+def infratentorial(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Whether MNI points (mm) lie below the tentorium: cerebellum and brainstem (module docstring)."""
+    tentorium = -3.0 - 0.35 * np.abs(x) + 0.35 * np.minimum(0.0, y + 65.0)
+    posterior_fossa = (y < -45.0) & (z < tentorium)
+    notch = (y >= -45.0) & (y <= -10.0) & (np.abs(x) <= 16.0) & (z <= -6.0)
+    return posterior_fossa | notch
+
+
+@functools.lru_cache(maxsize=1)
+def regions() -> dict[str, np.ndarray]:
+    """The :data:`REGIONS` as boolean arrays on the 1 mm template grid (module docstring)."""
+    p = paths()
+    img = nib.load(p["t1w"])
+    t1 = np.asarray(img.dataobj, dtype=np.float32)
+    gm = np.asarray(nib.load(p["gm"]).dataobj, dtype=np.float32) / 255.0
+    wm = np.asarray(nib.load(p["wm"]).dataobj, dtype=np.float32) / 255.0
+    x, y, z = _mni_coordinates(t1.shape, img.affine)
+    below = np.broadcast_to(infratentorial(x, y, z), t1.shape)
+    tissue = gm + wm >= 0.5
+    enclosed = ndimage.binary_fill_holes(tissue) & ~tissue & intracranial(t1)
+    labels, _ = ndimage.label(enclosed)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    supratentorial = np.bincount(labels.ravel(), weights=(~below).ravel().astype(float)) > 0.5 * sizes
+    keep = np.flatnonzero((sizes >= VENTRICLE_MIN_MM3) & supratentorial)
+    brainstem = below & (np.abs(x) <= 14.0) & (y >= -45.0)
+    ventricles = np.isin(labels, keep)
+    near = [ndimage.distance_transform_edt(~(ventricles & side)) <= 6.0 for side in (x > 0, x < 0)]
+    septum = (np.abs(x) <= 3.0) & near[0] & near[1]
+    return {"ventricles": ventricles, "infratentorial": below.copy(), "brainstem": brainstem, "septum": septum}
+
+
 @functools.lru_cache(maxsize=4)
 def images(resolution: float = 1.0) -> dict[str, ants.ANTsImage]:
     """Template images at ``resolution`` mm: ``t1w``, ``brain`` (GM+WM >= 0.5, hole-filled),
-    ``icv`` (intracranial: the skull-stripped extent) and the ``csf``, ``gm``, ``wm`` priors (sum to 1 in ICV).
+    ``icv`` (intracranial: the skull-stripped extent), the ``csf``, ``gm``, ``wm`` priors (sum to 1 in ICV)
+    and the :data:`REGIONS` (0/1).
     """
     p = paths()
     t1 = ants.image_read(p["t1w"])
@@ -42,7 +102,7 @@ def images(resolution: float = 1.0) -> dict[str, ants.ANTsImage]:
     icv = intracranial(t1.numpy())
     brain = ndimage.binary_fill_holes(gm + wm >= 0.5)
     csf = np.where(icv, np.clip(1.0 - gm - wm, 0.0, 1.0), 0.0)
-    arrays = {"t1w": t1.numpy(), "brain": brain, "icv": icv, "csf": csf, "gm": gm, "wm": wm}
+    arrays = {"t1w": t1.numpy(), "brain": brain, "icv": icv, "csf": csf, "gm": gm, "wm": wm, **regions()}
     out = {name: t1.new_image_like(np.asarray(a, dtype=np.float32)) for name, a in arrays.items()}
     if resolution != 1.0:
         out = {name: ants.resample_image(img, (resolution,) * 3, False, 0) for name, img in out.items()}

@@ -84,6 +84,11 @@ def all_sessions(pattern):
     return [out(path) for session in DATASET.sessions() for path in layout.session_paths(session, (pattern,))]
 
 
+def all_subjects(pattern):
+    """``pattern`` filled in for every subject (``{subject}``)."""
+    return [out(pattern.format(subject=subject.participant_id)) for subject in DATASET.subjects]
+
+
 def session_for(wildcards):
     """The :class:`msqmri.bids.Session` a job's wildcards refer to."""
     key = (wildcards.sesdir, wildcards.stem)
@@ -215,34 +220,6 @@ def t1w_reference(wildcards):
             (("t1w", "preproc"), ("t1w_mask", "brain_mask"))}  # fmt: skip
 
 
-def lesion_inputs(wildcards):
-    """What the session's lesion mask is made from: the user's mask (with the FLAIR -> T1w transform
-    for a FLAIR-space mask), else the FLAIR in T1w space and the tissue priors, else nothing."""
-    session = session_for(wildcards)
-    inputs = {key: out(layout.STRUCTURAL[name].format(**wildcards)) for key, name in
-              (("t1w", "preproc"), ("brain_mask", "brain_mask"))}  # fmt: skip
-    structural = structural_inputs(wildcards)
-    if "lesion" in structural:
-        return inputs | {k: v for k, v in structural.items() if k != "t1w"}
-    if session.flair is not None:
-        inputs["flair"] = out(layout.FLAIR_TO_T1W["flair"].format(**wildcards))
-        for key in ("probseg_gm", "probseg_wm", "from_template"):
-            inputs[key] = out(layout.STRUCTURAL[key].format(**wildcards))
-    return inputs
-
-
-def metrics_inputs(wildcards):
-    """The session's brain mask, tissue labels, lesion mask and whichever quantitative maps and FLAIR it
-    has (T1w space)."""
-    inputs = {
-        "brain_mask": layout.STRUCTURAL["brain_mask"],
-        "dseg": layout.STRUCTURAL["dseg"],
-        "lesion_mask": layout.LESION_MASK["mask"],
-        **session_t1w_maps(session_for(wildcards)),  # the FLAIR for partial-volume lesion volumes
-    }
-    return {key: out(path.format(**wildcards)) for key, path in inputs.items()}
-
-
 def session_t1w_maps(session):
     """Patterns of the T1w-space maps a session has: FA and MD, MTR, R2*, and the FLAIR registered to the T1w."""
     maps = {}
@@ -269,24 +246,6 @@ def pair_session_outputs(wildcards, keys):
         paths = layout.session_wildcards(session)
         inputs.update({f"{side}_{name}": out(pattern.format(**paths)) for name, pattern in keys.items()})
     return inputs
-
-
-def activity_inputs(wildcards):
-    """Lesion masks, tissue labels, halfway T1w images and (when both sessions have them) MTR maps of a pair."""
-    keys = {"lesion_mask": layout.LESION_MASK["mask"], "dseg": layout.STRUCTURAL["dseg"]}
-    if all(s.mt_on is not None and s.mt_off is not None for s in pair_for(wildcards)):
-        keys["mtr"] = layout.MTR["mtr_t1w"]
-    return {
-        **pair_halfway(wildcards), **pair_session_outputs(wildcards, keys),
-        "from_image": out(layout.HALFWAY["image_from"]), "to_image": out(layout.HALFWAY["image_to"]),
-    }  # fmt: skip
-
-
-def subtraction_inputs(wildcards):
-    """FLAIR (T1w space), brain and lesion masks of both sessions of a pair."""
-    keys = {"flair": layout.FLAIR_TO_T1W["flair"], "brain_mask": layout.STRUCTURAL["brain_mask"],
-            "lesion_mask": layout.LESION_MASK["mask"]}  # fmt: skip
-    return {**pair_halfway(wildcards), **pair_session_outputs(wildcards, keys)}
 
 
 GROUP_TABLES = {
@@ -328,7 +287,7 @@ def subject_report_files(wildcards):
     sessions, pairs = [], []
     for session in subject.sessions:
         files = {"t1w": layout.STRUCTURAL["preproc"], "brain_mask": layout.STRUCTURAL["brain_mask"],
-                 "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.SESSION_METRICS["labels"],
+                 "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.LESION_IDS,
                  "from_template": layout.STRUCTURAL["from_template"], **session_t1w_maps(session)}  # fmt: skip
         paths = layout.session_wildcards(session)
         sessions.append((session.label, {key: out(p.format(**paths)) for key, p in files.items()}))

@@ -1,6 +1,105 @@
-# Lesions and regional metrics: the session's lesion mask on the T1w grid (user mask or built-in FLAIR
-# segmentation), lesion labels, regional and per-lesion metrics; lesion activity of every session pair
-# (halfway space) and the FLAIR subtraction image; their group tables.
+# Lesions and regional metrics: the session's FLAIR normalised to its NAWM, its lesion mask on the T1w grid
+# (user mask or built-in segmentation), lesion labels, location classes, regional and per-lesion metrics;
+# lesion activity of every session pair (halfway space, from the subtraction image) and the subtraction
+# image; persistent lesion identities per subject; their group tables.
+
+
+def lesion_inputs(wildcards):
+    """What the session's lesion mask is made from: the user's mask (with the FLAIR -> T1w transform
+    for a FLAIR-space mask), else the normalised FLAIR, the T1w and the tissue maps, else nothing."""
+    session = session_for(wildcards)
+    inputs = {key: out(layout.STRUCTURAL[name].format(**wildcards)) for key, name in
+              (("t1w", "preproc"), ("brain_mask", "brain_mask"))}  # fmt: skip
+    structural = structural_inputs(wildcards)
+    if "lesion" in structural:
+        return inputs | {k: v for k, v in structural.items() if k != "t1w"}
+    if session.flair is not None:
+        inputs["flair"] = out(layout.FLAIR_NORM["flair"].format(**wildcards))
+        for key in ("probseg_csf", "probseg_gm", "probseg_wm", "from_template"):
+            inputs[key] = out(layout.STRUCTURAL[key].format(**wildcards))
+    return inputs
+
+
+def metrics_inputs(wildcards):
+    """The session's T1w, brain mask, tissue maps and template transform, its lesion mask, and whichever
+    quantitative maps and normalised FLAIR it has (T1w space)."""
+    session = session_for(wildcards)
+    inputs = {
+        "t1w": layout.STRUCTURAL["preproc"],
+        **{key: layout.STRUCTURAL[key] for key in ("brain_mask", "dseg", "probseg_csf", "probseg_gm", "probseg_wm",
+                                                    "from_template")},
+        "lesion_mask": layout.LESION_MASK["mask"],
+        **{key: path for key, path in session_t1w_maps(session).items() if key != "flair"},
+    }  # fmt: skip
+    if session.flair is not None:  # partial-volume lesion volumes and black holes
+        inputs["flair"] = layout.FLAIR_NORM["flair"]
+    return {key: out(path.format(**wildcards)) for key, path in inputs.items()}
+
+
+def both_have_flair(wildcards):
+    return all(s.flair is not None for s in pair_for(wildcards))
+
+
+def activity_inputs(wildcards):
+    """Lesion labels and tables, tissue labels and, when both sessions have them, normalised FLAIRs and MTR
+    maps of a pair, with its halfway transform and grid."""
+    keys = {key: layout.SESSION_METRICS[key] for key in ("labels", "lesions")} | {"dseg": layout.STRUCTURAL["dseg"]}
+    if both_have_flair(wildcards):
+        keys["flair"] = layout.FLAIR_NORM["flair"]
+    if all(s.mt_on is not None and s.mt_off is not None for s in pair_for(wildcards)):
+        keys["mtr"] = layout.MTR["mtr_t1w"]
+    return {**pair_halfway(wildcards), **pair_session_outputs(wildcards, keys)}
+
+
+def subject_sessions(wildcards):
+    """The lesion tables of a subject's sessions, in time order."""
+    return [out(layout.SESSION_METRICS["lesions"].format(**layout.session_wildcards(s)))
+            for s in subject_for(wildcards).sessions]  # fmt: skip
+
+
+def subject_consecutive_changes(wildcards):
+    """The lesion changes of a subject's consecutive session pairs, in time order."""
+    sessions = subject_for(wildcards).sessions
+    return [out(layout.LESION_ACTIVITY["changes"].format(**layout.pair_wildcards(a, b)))
+            for a, b in zip(sessions, sessions[1:])]  # fmt: skip
+
+
+def session_days(wildcards):
+    """Each session's day since the subject's first session (None without acq_time)."""
+    sessions = subject_for(wildcards).sessions
+    first = sessions[0].acq_time
+    return [None if s.acq_time is None or first is None else (s.acq_time - first).total_seconds() / 86400.0
+            for s in sessions]  # fmt: skip
+
+
+def subject_of_session(wildcards):
+    """The lesion tracking table of the subject a session belongs to."""
+    session = session_for(wildcards)
+    return out(layout.LESION_TRACKING["lesions"].format(subject=session.participant_id))
+
+
+rule flair_normalization:
+    input:
+        flair=out(layout.FLAIR_TO_T1W["flair"]),
+        brain_mask=out(layout.STRUCTURAL["brain_mask"]),
+        probseg_wm=out(layout.STRUCTURAL["probseg_wm"]),
+    output:
+        **{key: out(pattern) for key, pattern in layout.FLAIR_NORM.items()},
+    params:
+        label=session_label,
+    group:
+        "lesion_metrics"
+    threads: config["itk_threads"]
+    resources:
+        **measured("flair_normalization"),
+    log:
+        session_log("flair_normalization"),
+    benchmark:
+        session_log("flair_normalization", "benchmark.tsv"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/flair_normalization.py"
 
 
 rule lesion_mask:
@@ -49,36 +148,6 @@ rule session_metrics:
         "../../scripts/session_metrics.py"
 
 
-rule regional_metrics_table:
-    input:
-        all_sessions(layout.SESSION_METRICS["regional"]),
-    output:
-        out(layout.REGIONAL_METRICS_TABLE),
-    params:
-        label="dataset-level",
-    log:
-        out("logs/regional_metrics_table.log"),
-    conda:
-        "../../envs/msqmri.yaml"
-    script:
-        "../../scripts/concatenate_tables.py"
-
-
-rule lesions_table:
-    input:
-        all_sessions(layout.SESSION_METRICS["lesions"]),
-    output:
-        out(layout.LESIONS_TABLE),
-    params:
-        label="dataset-level",
-    log:
-        out("logs/lesions_table.log"),
-    conda:
-        "../../envs/msqmri.yaml"
-    script:
-        "../../scripts/concatenate_tables.py"
-
-
 rule lesion_activity:
     input:
         unpack(activity_inputs),
@@ -104,7 +173,8 @@ rule lesion_activity:
 
 rule flair_subtraction:
     input:
-        unpack(subtraction_inputs),
+        unpack(pair_halfway),
+        unpack(lambda wildcards: pair_session_outputs(wildcards, {"flair": layout.FLAIR_NORM["flair"]})),
     output:
         out(layout.FLAIR_SUBTRACTION),
     params:
@@ -120,6 +190,86 @@ rule flair_subtraction:
         "../../envs/msqmri.yaml"
     script:
         "../../scripts/flair_subtraction.py"
+
+
+rule lesion_tracking:
+    input:
+        sessions=subject_sessions,
+        pairs=subject_consecutive_changes,
+    output:
+        **{key: out(pattern) for key, pattern in layout.LESION_TRACKING.items()},
+    params:
+        session_ids=lambda wildcards: [s.session_id for s in subject_for(wildcards).sessions],
+        days=session_days,
+        label=lambda wildcards: wildcards.subject,
+    log:
+        out("logs/lesion_tracking/{subject}.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/lesion_tracking.py"
+
+
+rule lesion_identities:
+    input:
+        labels=out(layout.SESSION_METRICS["labels"]),
+        tracking=subject_of_session,
+    output:
+        out(layout.LESION_IDS),
+    params:
+        session_id=lambda wildcards: session_for(wildcards).session_id,
+        label=session_label,
+    log:
+        session_log("lesion_identities"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/lesion_identities.py"
+
+
+rule regional_metrics_table:
+    input:
+        all_sessions(layout.SESSION_METRICS["regional"]),
+    output:
+        out(layout.REGIONAL_METRICS_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/regional_metrics_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/concatenate_tables.py"
+
+
+rule lesions_table:
+    input:
+        all_subjects(layout.LESION_TRACKING["lesions"]),
+    output:
+        out(layout.LESIONS_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/lesions_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/concatenate_tables.py"
+
+
+rule lesion_counts_table:
+    input:
+        all_subjects(layout.LESION_TRACKING["counts"]),
+    output:
+        out(layout.LESION_COUNTS_TABLE),
+    params:
+        label="dataset-level",
+    log:
+        out("logs/lesion_counts_table.log"),
+    conda:
+        "../../envs/msqmri.yaml"
+    script:
+        "../../scripts/concatenate_tables.py"
 
 
 rule lesion_activity_table:

@@ -15,7 +15,7 @@ import numpy as np
 from nibabel.orientations import axcodes2ornt
 from scipy.spatial.transform import Rotation
 
-from msqmri.phantom.anatomy import SubjectAnatomy
+from msqmri.phantom.anatomy import Sampled, SubjectAnatomy
 
 
 @dataclass(frozen=True)
@@ -94,30 +94,37 @@ def render(
     affine: np.ndarray,
     supersample: int,
     fibre: bool = False,
+    regions: bool = False,
     slab: int = 8,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Tissue fractions (X, Y, Z, T), lesion ids and, if asked, fibre directions in scanner space (X, Y, Z, 3).
+) -> Sampled:
+    """Tissue fractions (X, Y, Z, T), lesion ids and, if asked, fibre directions in scanner space
+    (X, Y, Z, 3) and region weights (X, Y, Z, R) of an acquisition grid.
 
     Each voxel averages ``supersample**3`` sub-voxel samples; computed in slabs to bound memory.
     """
     n = supersample
     offsets = (np.indices((n, n, n)).reshape(3, -1).T + 0.5) / n - 0.5  # (n^3, 3) voxel units
-    fracs, fibres, ids = [], [], []
+    fracs, fibres, ids, weights = [], [], [], []
     for i0 in range(0, shape[0], slab):
         i1 = min(i0 + slab, shape[0])
         ijk = np.indices((i1 - i0, shape[1], shape[2]), dtype=np.float32).reshape(3, -1).T
         ijk[:, 0] += i0
         fine = (ijk[:, None, :] + offsets[None, :, :].astype(np.float32)).reshape(-1, 3)
         world = fine @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32)
-        frac, directions, lesion = anatomy.fractions(pose.to_subject(world), session, atrophy_scale, fibre)
+        sampled = anatomy.fractions(pose.to_subject(world), session, atrophy_scale, fibre, regions)
         m = len(ijk)
-        fracs.append(frac.reshape(m, n**3, -1).mean(1))
-        ids.append(lesion.reshape(m, n**3).max(1))
+        fracs.append(sampled.frac.reshape(m, n**3, -1).mean(1))
+        ids.append(sampled.lesion_id.reshape(m, n**3).max(1))
+        if regions:
+            weights.append(sampled.regions.reshape(m, n**3, -1).mean(1))
         if fibre:
-            mean = directions.reshape(m, n**3, 3).mean(1) @ pose.rotation.T
+            mean = sampled.fibre.reshape(m, n**3, 3).mean(1) @ pose.rotation.T
             fibres.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-6))
-    fibre_all = np.concatenate(fibres).reshape(*shape, 3).astype(np.float32) if fibre else None
-    return np.concatenate(fracs).reshape(*shape, -1), fibre_all, np.concatenate(ids).reshape(shape)
+    return Sampled(
+        np.concatenate(fracs).reshape(*shape, -1), np.concatenate(ids).reshape(shape),
+        np.concatenate(fibres).reshape(*shape, 3).astype(np.float32) if fibre else None,
+        np.concatenate(weights).reshape(*shape, -1) if regions else None,
+    )  # fmt: skip
 
 
 def bias_field(rng: np.random.Generator, shape: tuple[int, ...], affine: np.ndarray, amplitude: float) -> np.ndarray:

@@ -7,7 +7,9 @@ random smooth nonlinear warp and a head-size scaling; the head (CSF rim, skull w
 muscle and fat) is then built around that subject's brain from a signed distance map, so skull
 thickness does not follow the template. Atrophy shrinks the brain tissue about its centroid
 while the skull stays fixed (the brain tissue volume changes by exactly ``scale**3``); lesions are
-analytic ellipsoids carved out of white matter and move with the tissue.
+unions of analytic ellipsoids carved out of white matter and move with the tissue. Region weights
+(ventricles, infratentorial region, FLAIR confounders) are warped with the brain, so that the FLAIR can
+be rendered with them and lesions placed by location class.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from scipy import ndimage
 
 from msqmri import template
 from msqmri.phantom.tissues import BRAIN, INDEX, NAMES
+from msqmri.phantom.tissues import LESIONS as LESION_TISSUES
 
 #: margin added around the template grid so the skull and scalp fit (mm)
 PAD_MM = 24.0
@@ -30,11 +33,50 @@ DEEP_GM_DEPTH_MM = 12.0
 DEEP_GM_BOX_MM = ((-32.0, 32.0), (-42.0, 28.0), (-14.0, 24.0))
 
 
+#: region channels of the anatomy (0-1 weights, moving with the brain): the template's ventricles,
+#: infratentorial region and brainstem; the FLAIR confounders (the tissue lining the ventricles, the
+#: septum pellucidum, the choroid plexus in the atria, the CSF of the fourth ventricle and prepontine
+#: cistern where flow spoils the FLAIR's CSF suppression); the subject's mildly hyperintense cortex
+REGIONS = ("ventricle", "infratentorial", "brainstem", "ependyma", "septum", "choroid", "flow", "cortical_patch")
+#: smoothing (Gaussian SD, mm) of the regions' edges: the brainstem's brighter FLAIR fades out gradually
+REGION_SMOOTHING_MM = {"brainstem": 3.0}
+#: thickness of the bright ependymal lining (mm)
+EPENDYMA_MM = 1.2
+#: MNI boxes (mm; x as |x|) of the choroid plexus glomus in the atria and of the CSF with flow artefacts
+CHOROID_BOX_MM = ((20.0, 36.0), (-46.0, -28.0), (2.0, 22.0))
+FLOW_BOX_MM = ((0.0, 8.0), (-50.0, -5.0), (-45.0, -15.0))
+
+
+def _in_box(world: tuple[np.ndarray, ...], box: tuple[tuple[float, float], ...]) -> np.ndarray:
+    (x, y, z), ((x0, x1), (y0, y1), (z0, z1)) = world, box
+    return (np.abs(x) >= x0) & (np.abs(x) <= x1) & (y >= y0) & (y <= y1) & (z >= z0) & (z <= z1)
+
+
+def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+    """The template-space :data:`REGIONS` but the subject's cortical patches, as boolean maps."""
+    anatomy = template.regions()
+    ventricle = anatomy["ventricles"]
+    x = world[0]
+    to_ventricle = ndimage.distance_transform_edt(~ventricle)
+    brain = label > 1
+    # the septum: the midline between the two lateral ventricles
+    sides = [ndimage.distance_transform_edt(~(ventricle & side)) <= 4.0 for side in (x > 1.0, x < -1.0)]
+    septum = (np.abs(x) <= 1.0) & sides[0] & sides[1]
+    choroid = ventricle & _in_box(world, CHOROID_BOX_MM) & (ndimage.distance_transform_edt(ventricle) > 1.0)
+    flow = icv & (label == 1) & ~ventricle & _in_box(world, FLOW_BOX_MM)
+    return {
+        "ventricle": ventricle, "infratentorial": anatomy["infratentorial"], "brainstem": anatomy["brainstem"],
+        "ependyma": brain & (to_ventricle <= EPENDYMA_MM) & ~septum, "septum": septum, "choroid": choroid,
+        "flow": flow,
+    }  # fmt: skip
+
+
 @functools.lru_cache(maxsize=4)
 def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Partial-volume maps of the padded template at ``step`` mm: array (4, X, Y, Z) and affine.
+    """Partial-volume maps of the padded template at ``step`` mm: array (C, X, Y, Z) and affine.
 
-    Channels: gm, wm, dgm, icv (intracranial = brain + internal CSF), float32 in [0, 1].
+    Channels: gm, wm, dgm, icv (intracranial = brain + internal CSF), then the template-space
+    :data:`REGIONS` (all but the last, ``cortical_patch``, which each subject draws); float32 in [0, 1].
     """
     paths = template.paths()
     t1_img = nib.load(paths["t1w"])
@@ -51,6 +93,8 @@ def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
     deep = np.zeros(t1.shape, dtype=bool)
     deep[in_box] = True
     label[(label == 2) & deep & (depth > DEEP_GM_DEPTH_MM)] = 4
+    coordinates = np.meshgrid(*world, indexing="ij", sparse=True)
+    regions = template_regions(label, icv, tuple(coordinates))
     pad = int(round(PAD_MM))
     label = np.pad(label, pad)
     affine = t1_img.affine.copy()
@@ -59,6 +103,8 @@ def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
     maps = np.stack(
         [ndimage.gaussian_filter((label == k).astype(np.float32), 0.5) for k in (2, 3, 4)]
         + [ndimage.gaussian_filter((label > 0).astype(np.float32), 0.5)]
+        + [ndimage.gaussian_filter(np.pad(regions[name], pad).astype(np.float32), REGION_SMOOTHING_MM.get(name, 0.5))
+           for name in REGIONS[:-1]]
     )
     if step != 1.0:
         zoom = 1.0 / step
@@ -85,27 +131,49 @@ def sample(volume: np.ndarray, affine: np.ndarray, points: np.ndarray, cval: flo
 
 
 @dataclass(frozen=True)
+class Lobe:
+    """One ellipsoid of a lesion: its centre's offset from the lesion centre, radii and axes (mm)."""
+
+    offset: np.ndarray
+    radii: np.ndarray
+    rotation: np.ndarray  # 3x3, columns are the ellipsoid axes
+
+
+#: McDonald 2017 / MAGNIMS location classes of the phantom's lesions
+LOCATIONS = ("periventricular", "juxtacortical", "infratentorial", "deep_wm")
+
+
+@dataclass(frozen=True)
 class Lesion:
-    """An ellipsoidal white-matter lesion; ``scale[k]`` multiplies its radii at session k (0 = absent)."""
+    """A white-matter lesion, the union of one or more ellipsoidal lobes (irregular, confluent shapes);
+    ``scale[k]`` multiplies its size about its centre at session k (0 = absent)."""
 
     center: np.ndarray  # subject space, mm
-    radii: np.ndarray  # mm
-    rotation: np.ndarray  # 3x3, columns are the ellipsoid axes
+    lobes: tuple[Lobe, ...]
     scale: tuple[float, ...]
-    status: tuple[str, ...]  # per session: absent, new, stable, enlarging, shrinking, resolved
+    status: tuple[str, ...]  # per session: absent, present, new, stable, enlarging, shrinking, resolved
+    location: str = "deep_wm"  # one of LOCATIONS, as planned
+    tissue: str = "lesion"  # "lesion", or "blackhole" (markedly T1-hypointense)
 
     def fraction(self, points: np.ndarray, session: int, edge_mm: float = 1.0) -> np.ndarray:
         """Partial-volume fraction of the lesion at ``points`` (N, 3) in session ``session``."""
         k = self.scale[session]
+        total = np.zeros(len(points), dtype=np.float32)
         if k <= 0:
-            return np.zeros(len(points), dtype=np.float32)
-        local = (points - self.center) @ self.rotation / (self.radii * k)
-        r = np.sqrt(np.einsum("ij,ij->i", local, local))
-        mean_radius = float(np.mean(self.radii) * k)
-        return np.clip((1.0 - r) * mean_radius / edge_mm + 0.5, 0.0, 1.0).astype(np.float32)
+            return total
+        for lobe in self.lobes:
+            local = (points - self.center - k * lobe.offset) @ lobe.rotation / (lobe.radii * k)
+            r = np.sqrt(np.einsum("ij,ij->i", local, local))
+            mean_radius = float(np.mean(lobe.radii) * k)
+            total = np.maximum(total, np.clip((1.0 - r) * mean_radius / edge_mm + 0.5, 0.0, 1.0))
+        return total.astype(np.float32)
+
+    def reach(self, scale: float = 1.0) -> float:
+        """Largest distance (mm) from the centre to the lesion's surface at ``scale``."""
+        return scale * max(float(np.linalg.norm(lobe.offset) + lobe.radii.max()) for lobe in self.lobes)
 
     def bounding_radius(self, session: int) -> float:
-        return float(self.radii.max() * self.scale[session]) + 1.0
+        return self.reach(self.scale[session]) + 1.0
 
 
 @dataclass(frozen=True)
@@ -134,12 +202,14 @@ class HeadLayers:
 class SubjectAnatomy:
     """The continuous anatomy of one synthetic subject, in subject space (mm).
 
-    ``brain`` holds gm, wm and dgm partial-volume maps on a grid with ``affine``; ``distance`` is
-    the signed distance (mm, positive outside) to the intracranial surface, modulated by a smooth
-    thickness field; ``fibre`` is a smooth vector field of fibre directions on a coarse grid.
+    ``brain`` holds gm, wm and dgm partial-volume maps on a grid with ``affine``, ``regions`` the
+    :data:`REGIONS` weights on the same grid; ``distance`` is the signed distance (mm, positive outside)
+    to the intracranial surface, modulated by a smooth thickness field; ``fibre`` is a smooth vector
+    field of fibre directions on a coarse grid.
     """
 
     brain: np.ndarray
+    regions: np.ndarray
     distance: np.ndarray
     affine: np.ndarray
     fibre: np.ndarray
@@ -163,10 +233,10 @@ class SubjectAnatomy:
         corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
         return corners @ self.affine[:3, :3].T + self.affine[:3, 3]
 
-    def fractions(
-        self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """Tissue fractions (N, T) at subject-space ``points``, lesion ids (N,) and, if asked, fibre directions.
+    def fractions(self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False,
+                  regions: bool = False) -> Sampled:  # fmt: skip
+        """Tissue fractions (N, T) at subject-space ``points``, lesion ids (N,) and, if asked, fibre
+        directions and :data:`REGIONS` weights.
 
         Brain tissue is sampled at points pulled away from the centroid by ``1/atrophy_scale``,
         so the brain shrinks by ``atrophy_scale`` while CSF fills the gap to the fixed skull.
@@ -184,25 +254,32 @@ class SubjectAnatomy:
             atrophy_scale
         )
         gm, wm, dgm = sample(self.brain, self.affine, pulled)
-        lesion, lesion_id[inside] = self._lesion_fraction(pulled, session)
-        lesion = np.minimum(lesion, wm)
+        lesion = self._lesion_fraction(pulled, session)
+        lesion_id[inside] = lesion.pop("id")
+        remaining = wm
+        for name in LESION_TISSUES:
+            frac[inside, INDEX[name]] = np.minimum(lesion[name], remaining)
+            remaining = remaining - frac[inside, INDEX[name]]
         frac[inside, INDEX["gm"]] = gm
-        frac[inside, INDEX["wm"]] = wm - lesion
+        frac[inside, INDEX["wm"]] = remaining
         frac[inside, INDEX["dgm"]] = dgm
-        frac[inside, INDEX["lesion"]] = lesion
         frac[:, INDEX["csf"]] = np.clip(intracranial - frac[:, [INDEX[t] for t in BRAIN]].sum(1), 0.0, None)
         total = frac.sum(1)
         over = total > 1.0
         frac[over] /= total[over, None]
-        if not fibre:
-            return frac, None, lesion_id
-        pulled_all = self.centroid + (points - self.centroid) / atrophy_scale
-        directions = sample(self.fibre, self.fibre_affine, pulled_all, cval=1.0).T
-        directions /= np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-6)
-        return frac, directions, lesion_id
+        out = Sampled(frac, lesion_id)
+        if regions:
+            out.regions = np.zeros((n, len(REGIONS)), dtype=np.float32)
+            out.regions[inside] = sample(self.regions, self.affine, pulled).T
+        if fibre:
+            pulled_all = self.centroid + (points - self.centroid) / atrophy_scale
+            directions = sample(self.fibre, self.fibre_affine, pulled_all, cval=1.0).T
+            out.fibre = directions / np.maximum(np.linalg.norm(directions, axis=1, keepdims=True), 1e-6)
+        return out
 
-    def _lesion_fraction(self, points: np.ndarray, session: int) -> tuple[np.ndarray, np.ndarray]:
-        total = np.zeros(len(points), dtype=np.float32)
+    def _lesion_fraction(self, points: np.ndarray, session: int) -> dict[str, np.ndarray]:
+        """Fraction of each lesion tissue at ``points`` and the id (1-based) of the lesion there."""
+        out = {name: np.zeros(len(points), dtype=np.float32) for name in LESION_TISSUES}
         ids = np.zeros(len(points), dtype=np.int16)
         for lesion_id, lesion in enumerate(self.lesions, start=1):
             if lesion.scale[session] <= 0:
@@ -211,9 +288,20 @@ class SubjectAnatomy:
             if not near.any():
                 continue
             f = lesion.fraction(points[near], session)
-            total[near] = np.maximum(total[near], f)
+            out[lesion.tissue][near] = np.maximum(out[lesion.tissue][near], f)
             ids[np.flatnonzero(near)[f > 0]] = lesion_id
-        return total, ids
+        return {**out, "id": ids}
+
+
+@dataclass
+class Sampled:
+    """What :meth:`SubjectAnatomy.fractions` returns: tissue fractions (N, T), lesion ids (N,), and when
+    asked fibre directions (N, 3) and region weights (N, R)."""
+
+    frac: np.ndarray
+    lesion_id: np.ndarray
+    fibre: np.ndarray | None = None
+    regions: np.ndarray | None = None
 
 
 def grid_points(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:

@@ -1,11 +1,14 @@
 """Write a synthetic longitudinal MS cohort as a raw BIDS dataset, with its ground truth.
 
 Per subject: a warped, rescaled template brain in a head (see :mod:`msqmri.phantom.subject`),
-a lesion history and an atrophy rate. Per session: T1w, FLAIR, MT-on/off, multi-echo GRE and DWI,
-each on its own grid, with the head repositioned, a bias field, Rician noise and optional scanner
-scale drift. ``sourcedata/ground_truth`` holds tissue properties, volumes, PBVC per session pair,
-the lesion table and, per session, partial-volume maps, lesion labels and pure-tissue labels on the
-acquisition grids.
+lesions placed by location class with a planned history (:mod:`msqmri.phantom.lesions`), a FLAIR
+contrast of its own (:class:`msqmri.phantom.tissues.FlairContrast`, with the FLAIR confounders) and an
+atrophy rate. Per session: T1w, FLAIR, MT-on/off, multi-echo GRE and DWI, each on its own grid, with the
+head repositioned, a bias field, Rician noise and optional scanner scale drift. ``sourcedata/ground_truth``
+holds tissue properties, volumes, PBVC per session pair, the lesion table (status, volume, location
+class, black hole) and, per session, partial-volume maps, lesion labels and pure-tissue labels on the
+acquisition grids. The true lesion masks are also written as a user's would be (``derivatives/lesions``)
+only when asked (``user_lesion_masks``): otherwise the workflow finds the lesions in the images.
 """
 
 from __future__ import annotations
@@ -23,10 +26,16 @@ from msqmri import __version__
 from msqmri.io import save_array, save_json, save_text, save_tsv
 from msqmri.phantom import tissues
 from msqmri.phantom.acquisition import Pose, bias_field, make_grid, random_pose, render, rician, store
-from msqmri.phantom.anatomy import SubjectAnatomy
-from msqmri.phantom.subject import make_subject, plan_lesions
+from msqmri.phantom.anatomy import REGIONS, Sampled, SubjectAnatomy
+from msqmri.phantom.subject import make_subject
+from msqmri.phantom.tissues import FlairContrast
 
 STORAGE_TYPES = ("int16", "float32", "uint16")
+#: columns of the truth tables that may have no rows (a lesion-free cohort, a single session)
+TRUTH_COLUMNS = {
+    "lesions": ["participant_id", "session_id", "lesion_id", "status", "volume_ml", "location", "black_hole"],
+    "pbvc": ["participant_id", "session_from", "session_to", "interval_days", "pbvc_requested", "pbvc"],
+}
 #: per-session images that share the head position also move slightly between series (deg, mm)
 SERIES_MOTION = (0.5, 0.5)
 #: a voxel is "pure" when one tissue fills this much of it
@@ -65,6 +74,11 @@ class CohortSpec:
     dwi_motion_deg: float = 0.0  # per-volume random head rotation of the DWI series
     mt_misalignment_mm: float = 0.0  # translation of MT-on relative to MT-off
     lesions: bool = True
+    lesion_activity: bool = True  # new/enlarging/shrinking/resolved lesions; False: unchanged (scan-rescan)
+    user_lesion_masks: bool = False  # also write the true lesion masks under derivatives/lesions
+    flair_gm_wm: tuple[float, float] = (1.05, 1.3)  # cortex (and deep GM, brainstem) / WM on FLAIR, per subject
+    flair_lesion_wm: tuple[float, float] = (1.7, 2.2)  # lesion / WM on FLAIR, per subject
+    confounders: bool = True  # bright ependyma, septum, choroid plexus, CSF flow, cortical patches
     truth_step: float | None = None  # anatomy grid (mm); default: half the resolution, within 1-1.5 mm
 
     @property
@@ -88,9 +102,9 @@ def generate_cohort(out_dir: str | Path, spec: CohortSpec = CohortSpec()) -> Pat
     save_tsv(pd.DataFrame(tables["participants"]), out / "participants.tsv")
     save_tsv(pd.DataFrame([t.as_row() for t in tissues.TISSUES]), truth / "tissues.tsv")
     for name in ("volumes", "pbvc", "lesions", "sessions"):
-        save_tsv(pd.DataFrame(tables[name]), truth / f"{name}.tsv")
+        save_tsv(pd.DataFrame(tables[name], columns=TRUTH_COLUMNS.get(name)), truth / f"{name}.tsv")
     save_json({**asdict(spec), "truth_step": spec.step}, truth / "spec.json")
-    if spec.lesions:
+    if spec.lesions and spec.user_lesion_masks:
         save_json(
             {"Name": "Lesion masks (phantom truth)", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
              "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}]},
@@ -112,8 +126,8 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
         rate = rng.uniform(*spec.atrophy_per_year)
         cumulative = ((1.0 + rate / 100.0) ** (days / 365.25) - 1.0) * 100.0
     scales = (1.0 + cumulative / 100.0) ** (1.0 / 3.0)
-    lesion_scales, lesion_status = plan_lesions(rng, spec.n_sessions) if spec.lesions else ([], [])
-    anatomy, head_scale = make_subject(rng, spec.step, lesion_scales, lesion_status)
+    anatomy, head_scale = make_subject(rng, spec.step, spec.n_sessions, spec.lesions, spec.lesion_activity)
+    contrast = draw_contrast(rng, spec)
     orientation = spec.orientations[index % len(spec.orientations)]
     dtype = STORAGE_TYPES[index % len(STORAGE_TYPES)] if spec.noise else "float32"
     intensity = float(rng.uniform(300.0, 1500.0))
@@ -130,7 +144,7 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
             drift = 1.0 + spec.drift[k]
         pose = random_pose(rng_k, spec.max_rotation_deg, spec.max_translation_mm, drift)
         session = _Session(out, truth, spec, anatomy, sub, ses, k, float(scales[k]), pose, orientation, dtype,
-                           intensity, rng_k)
+                           intensity, rng_k, contrast)
         for modality in spec.modalities:
             session.write(modality)
         vol = tissue_volumes(anatomy, k, float(scales[k]))
@@ -139,7 +153,8 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
         for lesion_id, (lesion, volume) in enumerate(zip(anatomy.lesions, vol["lesions"], strict=True), start=1):
             tables["lesions"].append(
                 {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "lesion_id": lesion_id,
-                 "status": lesion.status[k], "volume_ml": volume}
+                 "status": lesion.status[k], "volume_ml": volume, "location": lesion.location,
+                 "black_hole": lesion.tissue == "blackhole"}
             )
         acq_time = baseline + dt.timedelta(days=float(days[k]))
         acq_rows.append({"session_id": f"ses-{ses}", "acq_time": acq_time.isoformat()})
@@ -149,7 +164,7 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
              "pbvc_from_baseline_requested": cumulative[k], "atrophy_scale": scales[k], "head_scale": head_scale,
              "scale_drift": drift - 1.0, "rotation_deg": rotation_deg,
              "translation_mm": float(np.linalg.norm(pose.translation)), "orientation": orientation,
-             "storage": dtype}
+             "storage": dtype, **{f"flair_{name}_wm": value for name, value in asdict(contrast).items()}}
         )
     save_tsv(pd.DataFrame(acq_rows), out / f"sub-{sub}" / f"sub-{sub}_sessions.tsv")
     for a, b in session_pairs(len(sessions)):
@@ -159,6 +174,46 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
             {"participant_id": f"sub-{sub}", "session_from": f"ses-{sessions[a]}", "session_to": f"ses-{sessions[b]}",
              "interval_days": days[b] - days[a], "pbvc_requested": requested, "pbvc": (v1 / v0 - 1) * 100}
         )
+
+
+def draw_contrast(rng: np.random.Generator, spec: CohortSpec) -> FlairContrast:
+    """A subject's FLAIR contrast: cortex, deep GM and brainstem equally bright (the hardest case for a
+    FLAIR threshold) within ``spec.flair_gm_wm``, lesions within ``spec.flair_lesion_wm``, the confounders
+    within realistic ranges."""
+    gm = float(rng.uniform(*spec.flair_gm_wm))
+    return FlairContrast(gm=gm, dgm=gm, brainstem=gm, lesion=float(rng.uniform(*spec.flair_lesion_wm)),
+                         ependyma=float(rng.uniform(1.5, 1.9)), septum=float(rng.uniform(1.4, 1.8)),
+                         choroid=float(rng.uniform(1.3, 1.8)), flow=float(rng.uniform(1.5, 2.5)),
+                         cortical_patch=float(rng.uniform(1.08, 1.15)))  # fmt: skip
+
+
+def flair_signal(frac: np.ndarray, regions: np.ndarray, contrast: FlairContrast) -> np.ndarray:
+    """FLAIR signal of voxels with tissue fractions ``frac`` (..., T) and :data:`REGIONS` weights (..., R):
+    the brainstem's WM (and, half as much, its lesions) and the hyperintense cortical patches brighter, the
+    ependymal lining, septum, choroid plexus and CSF flow blended towards their own signal."""
+    idx, weight = tissues.INDEX, dict(zip(REGIONS, np.moveaxis(regions, -1, 0), strict=True))
+    values = contrast.column()
+    wm = values[idx["wm"]]
+    signal = frac @ values
+    lesion = sum(frac[..., idx[t]] for t in tissues.LESIONS) * values[idx["lesion"]]
+    signal += weight["brainstem"] * (contrast.brainstem - 1.0) * (frac[..., idx["wm"]] * wm + 0.5 * lesion)
+    signal += weight["cortical_patch"] * (contrast.cortical_patch - 1.0) * frac[..., idx["gm"]] * values[idx["gm"]]
+    for name in ("ependyma", "septum", "choroid", "flow"):
+        signal += weight[name] * (getattr(contrast, name) * wm - signal)
+    return signal
+
+
+#: T1w signal of the septum pellucidum and the choroid plexus (tissue where the template has ventricle)
+SEPTUM_T1W, CHOROID_T1W = 0.8, 0.5
+
+
+def t1w_signal(frac: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """T1w signal of voxels with tissue fractions ``frac`` and :data:`REGIONS` weights ``regions``."""
+    weight = dict(zip(REGIONS, np.moveaxis(regions, -1, 0), strict=True))
+    signal = frac @ tissues.column("t1w")
+    for name, value in (("septum", SEPTUM_T1W), ("choroid", CHOROID_T1W)):
+        signal += weight[name] * (value - signal)
+    return signal
 
 
 def session_pairs(n: int) -> list[tuple[int, int]]:
@@ -176,9 +231,10 @@ def tissue_volumes(anatomy: SubjectAnatomy, session: int, atrophy_scale: float, 
     for start in range(0, len(inside), chunk):
         ijk = np.stack(np.unravel_index(inside[start : start + chunk], shape), axis=1).astype(np.float32)
         points = ijk @ anatomy.affine[:3, :3].T.astype(np.float32) + anatomy.affine[:3, 3].astype(np.float32)
-        frac, _, ids = anatomy.fractions(points, session, atrophy_scale)
-        sums += frac.sum(0, dtype=np.float64)
-        lesion_sums += np.bincount(ids, weights=frac[:, tissues.INDEX["lesion"]], minlength=len(lesion_sums))
+        sampled = anatomy.fractions(points, session, atrophy_scale)
+        sums += sampled.frac.sum(0, dtype=np.float64)
+        lesion = sum(sampled.frac[:, tissues.INDEX[t]] for t in tissues.LESIONS)
+        lesion_sums += np.bincount(sampled.lesion_id, weights=lesion, minlength=len(lesion_sums))
     ml = anatomy.step**3 / 1000.0
     v = {name: sums[i] * ml for i, name in enumerate(tissues.NAMES)}
     tissue = {
@@ -187,7 +243,7 @@ def tissue_volumes(anatomy: SubjectAnatomy, session: int, atrophy_scale: float, 
         "cortical_gm_ml": v["gm"],
         "dgm_ml": v["dgm"],
         "wm_ml": v["wm"],
-        "lesion_ml": v["lesion"],
+        "lesion_ml": v["lesion"] + v["blackhole"],
         "csf_ml": v["csf"],
         "icv_ml": sum(v[t] for t in tissues.BRAIN) + v["csf"],
     }
@@ -199,8 +255,8 @@ class _Session:
 
     def __init__(self, out: Path, truth: Path, spec: CohortSpec, anatomy: SubjectAnatomy, sub: str, ses: str,
                  k: int, scale: float, pose: Pose, orientation: str, dtype: str, intensity: float,
-                 rng: np.random.Generator) -> None:
-        self.spec, self.anatomy, self.k, self.scale = spec, anatomy, k, scale
+                 rng: np.random.Generator, contrast: FlairContrast) -> None:
+        self.spec, self.anatomy, self.k, self.scale, self.contrast = spec, anatomy, k, scale, contrast
         self.pose, self.orientation, self.dtype, self.intensity, self.rng = pose, orientation, dtype, intensity, rng
         self.stem = f"sub-{sub}_ses-{ses}"
         self.raw = out / f"sub-{sub}" / f"ses-{ses}"
@@ -221,11 +277,13 @@ class _Session:
     def _grid(self, voxel: tuple[float, float, float], orientation: str, pose: Pose) -> tuple[tuple, np.ndarray]:
         return make_grid(pose.to_scanner(self.anatomy.head_bbox()), voxel, orientation)
 
-    def _render(
-        self, shape: tuple, affine: np.ndarray, pose: Pose, fibre: bool = False
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    def _render(self, shape: tuple, affine: np.ndarray, pose: Pose, fibre: bool = False,
+                regions: bool = False) -> Sampled:  # fmt: skip
         n = max(1, int(round(max(abs(np.linalg.norm(affine[:3, :3], axis=0))) / self.spec.step)))
-        return render(self.anatomy, self.k, self.scale, pose, shape, affine, n, fibre)
+        sampled = render(self.anatomy, self.k, self.scale, pose, shape, affine, n, fibre, regions)
+        if regions and not self.spec.confounders:
+            sampled.regions[..., [REGIONS.index(r) for r in REGIONS if r not in ("ventricle", "infratentorial")]] = 0
+        return sampled
 
     def _finish(self, signal: np.ndarray, bias: np.ndarray, snr: float, reference: float) -> np.ndarray:
         """Bias, Rician noise (sigma = reference / snr) and the subject's intensity scale."""
@@ -250,8 +308,9 @@ class _Session:
     def _t1w(self) -> None:
         vox = self.spec.t1w_voxel or (self.spec.resolution,) * 3
         shape, affine = self._grid(vox, self.orientation, self.pose)
-        frac, _, lesion_id = self._render(shape, affine, self.pose)
-        signal = frac @ tissues.column("t1w")
+        sampled = self._render(shape, affine, self.pose, regions=True)
+        frac, lesion_id = sampled.frac, sampled.lesion_id
+        signal = t1w_signal(frac, sampled.regions)
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         path = self.raw / "anat" / f"{self.stem}_T1w.nii.gz"
         self._save(self._finish(signal, bias, self.spec.snr, 1.0), affine, path)
@@ -260,9 +319,9 @@ class _Session:
         idx = tissues.INDEX
         maps = {
             "GM": frac[..., idx["gm"]] + frac[..., idx["dgm"]],
-            "WM": frac[..., idx["wm"]] + frac[..., idx["lesion"]],
+            "WM": frac[..., idx["wm"]] + frac[..., idx["lesion"]] + frac[..., idx["blackhole"]],
             "CSF": frac[..., idx["csf"]],
-            "lesion": frac[..., idx["lesion"]],
+            "lesion": frac[..., idx["lesion"]] + frac[..., idx["blackhole"]],
         }
         for label, pv in maps.items():
             self._save(pv, affine, self.truth / f"{self.stem}_space-T1w_label-{label}_probseg.nii.gz", "float32")
@@ -272,8 +331,11 @@ class _Session:
         lesion_mask = maps["lesion"] >= 0.5
         self._save(np.where(lesion_mask, lesion_id, 0), affine,
                    self.truth / f"{self.stem}_space-T1w_desc-lesions_dseg.nii.gz", "int16")
+        # every voxel a lesion reaches, however little of it (a detection there is not false)
+        self._save(np.where(maps["lesion"] > 0, lesion_id, 0), affine,
+                   self.truth / f"{self.stem}_space-T1w_desc-lesionextent_dseg.nii.gz", "int16")
         self._pure(frac, affine, "T1w")
-        if self.spec.lesions:
+        if self.spec.lesions and self.spec.user_lesion_masks:
             self._save(lesion_mask, affine, self.lesion_dir / f"{self.stem}_space-T1w_label-lesion_mask.nii.gz",
                        "uint8")
         save_json({"subject_to_scanner": self.pose.matrix(), "scale_drift": self.pose.drift - 1.0},
@@ -282,22 +344,22 @@ class _Session:
     def _flair(self) -> None:
         pose = self._series_pose()
         shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose)
-        frac, _, _ = self._render(shape, affine, pose)
+        sampled = self._render(shape, affine, pose, regions=True)
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         path = self.raw / "anat" / f"{self.stem}_FLAIR.nii.gz"
-        self._save(self._finish(frac @ tissues.column("flair"), bias, self.spec.snr, tissues.TISSUES[2].flair),
-                   affine, path)
+        signal = flair_signal(sampled.frac, sampled.regions, self.contrast)
+        self._save(self._finish(signal, bias, self.spec.snr, tissues.TISSUES[2].flair), affine, path)
         self._sidecar(path, MRAcquisitionType="3D", RepetitionTime=5.0, InversionTime=1.8, EchoTime=0.39)
 
     def _mtr(self) -> None:
         pose_off = self._series_pose()
         shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose_off)
-        frac_off, _, _ = self._render(shape, affine, pose_off)
+        frac_off = self._render(shape, affine, pose_off).frac
         frac_on = frac_off
         if self.spec.mt_misalignment_mm > 0:
             direction = self.rng.standard_normal(3)
             shift = self.spec.mt_misalignment_mm * direction / np.linalg.norm(direction)
-            frac_on, _, _ = self._render(shape, affine, pose_off.moved(np.zeros(3), shift, self.anatomy.centroid))
+            frac_on = self._render(shape, affine, pose_off.moved(np.zeros(3), shift, self.anatomy.centroid)).frac
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         pd_ = tissues.column("pd")
         reference = tissues.TISSUES[2].pd
@@ -311,7 +373,7 @@ class _Session:
     def _megre(self) -> None:
         pose = self._series_pose()
         shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose)
-        frac, _, _ = self._render(shape, affine, pose)
+        frac = self._render(shape, affine, pose).frac
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         reference = tissues.TISSUES[2].pd
         for echo, te in enumerate(self.spec.echo_times, start=1):
@@ -329,7 +391,8 @@ class _Session:
         bvecs = np.vstack([np.zeros((self.spec.n_b0, 3)), hemisphere_directions(self.spec.n_directions)])
         bvals = np.r_[np.zeros(self.spec.n_b0), np.full(self.spec.n_directions, self.spec.bval)]
         axes = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-        frac, fibre, _ = self._render(shape, affine, pose, fibre=True)
+        sampled = self._render(shape, affine, pose, fibre=True)
+        frac, fibre = sampled.frac, sampled.fibre
         self._pure(frac, affine, "dwi")
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         b0 = tissues.column("b0")
@@ -341,7 +404,8 @@ class _Session:
                 moved = pose.moved(self.rng.uniform(-1, 1, 3) * self.spec.dwi_motion_deg, np.zeros(3),
                                    self.anatomy.centroid)
                 motion[j] = moved.matrix() @ np.linalg.inv(pose.matrix())
-                frac, fibre, _ = self._render(shape, affine, moved, fibre=True)
+                sampled = self._render(shape, affine, moved, fibre=True)
+                frac, fibre = sampled.frac, sampled.fibre
             cos2 = (fibre @ (axes @ bvec))[..., None] ** 2
             attenuation = np.exp(-bval * (rd + (ad - rd) * cos2))
             signal = np.einsum("...t,...t->...", frac, b0 * attenuation)

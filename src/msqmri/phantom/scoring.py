@@ -1,34 +1,129 @@
-"""Scoring pipeline outputs against the phantom's ground truth (shared by tests and benchmarks)."""
+"""Scoring the workflow's lesion outputs against the phantom's planned lesions (tests and benchmarks).
+
+Everything is compared with what the phantom *planned* (its lesion table: each lesion's status at each
+session, location class, black hole), never with msqmri's own classifiers. Lesions are matched on each
+session's T1w grid, where the truth lesion labels (voxels at least half lesion) and the lesion fraction
+map are written, so no registration of the pipeline's enters the scoring:
+
+- a planned lesion is *visible* in a session when the truth labels hold at least one of its voxels;
+- it is *detected* when a detected lesion covers at least ``MIN_OVERLAP`` of its truth voxels (the
+  MSSEG-2 convention of Commowick et al. 2021: 10 %);
+- a detected lesion is *false* when it does not touch any planned lesion's partial volume
+  (lesion fraction above ``PV_TOUCH``): a detection of a lesion smaller than a voxel is not false.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
 
-from msqmri import lesion_activity, lesions
+#: share of a planned lesion's truth voxels a detection must cover
+MIN_OVERLAP = 0.1
+#: a detection touching a planned lesion's fraction above this is not false
+PV_TOUCH = 0.1
 
-#: the statuses whose detection is scored (the MAGNIMS activity markers)
-ACTIVE = ("new", "enlarging")
+
+def planned_status(history: Sequence[str]) -> str:
+    """A planned lesion's status between two sessions, from its planned statuses at each session from the
+    earlier to the later one (the phantom's words: absent, present, new, stable, enlarging, shrinking,
+    resolved)."""
+    first, last, between = history[0], history[-1], history[1:]
+    if first == "absent":
+        return "absent" if last == "absent" else "new"
+    if last == "absent" or "resolved" in between:
+        return "resolved"
+    for change in ("enlarging", "shrinking"):
+        if change in between:
+            return change
+    return "stable"
 
 
-def activity_detection(status: np.ndarray, true_labels: np.ndarray, volumes: pd.DataFrame, session_from: str,
-                       session_to: str) -> tuple[int, int, int]:  # fmt: skip
-    """New and enlarging lesions of a pair found with their status, those missed, and the false new or
-    enlarging components of the status map (:func:`msqmri.lesion_activity.status_map`).
+@dataclass
+class Matches:
+    """Planned and detected lesions of one session, matched (module docstring)."""
 
-    ``true_labels`` are the phantom's lesion ids of the later session on the status map's grid;
-    ``volumes`` the true lesion volumes, one row per lesion id and one column per session id.
-    """
-    found = missed = 0
-    active_truth = np.zeros(status.shape, dtype=bool)
-    for lesion_id, row in volumes.iterrows():
-        expected = lesion_activity.classify(row[session_from], row[session_to])
-        voxels = true_labels == lesion_id
-        if expected in ACTIVE and voxels.any():
-            active_truth |= voxels
-            hit = bool(np.any(status[voxels] == 1 + lesion_activity.STATUSES.index(expected)))
-            found, missed = found + hit, missed + (not hit)
-    codes = [1 + lesion_activity.STATUSES.index(s) for s in ACTIVE]
-    active, n_active = lesions.label_lesions(np.isin(status, codes))
-    false_positive = sum(not active_truth[active == k].any() for k in range(1, n_active + 1))
-    return found, missed, false_positive
+    detected_by_truth: dict[int, set[int]]  # visible planned lesion id -> detected labels covering it
+    truth_by_detected: dict[int, set[int]]  # detected label -> planned lesions it touches (empty: false)
+
+
+def match(detected: np.ndarray, truth_labels: np.ndarray, lesion_fraction: np.ndarray,
+          truth_ids: np.ndarray) -> Matches:  # fmt: skip
+    """Match a session's detected lesion labels with its planned lesions. ``truth_ids`` is the planned
+    lesion id of every voxel where any lesion's fraction is above zero (the phantom's id map of the
+    partial volume, approximated by the nearest truth label)."""
+    detected_by_truth: dict[int, set[int]] = {}
+    for lesion_id in np.unique(truth_labels[truth_labels > 0]):
+        voxels = truth_labels == lesion_id
+        labels, counts = np.unique(detected[voxels], return_counts=True)
+        covered = counts[labels > 0].sum() / voxels.sum()
+        detected_by_truth[int(lesion_id)] = {int(x) for x in labels[labels > 0]} if covered >= MIN_OVERLAP else set()
+    touched = (lesion_fraction > PV_TOUCH) & (truth_ids > 0)
+    truth_by_detected = {}
+    for label in np.unique(detected[detected > 0]):
+        where = (detected == label) & touched
+        truth_by_detected[int(label)] = {int(x) for x in np.unique(truth_ids[where])}
+    return Matches(detected_by_truth, truth_by_detected)
+
+
+def segmentation_scores(matches: Matches, detected: np.ndarray, truth_labels: np.ndarray,
+                        included: set[int]) -> dict[str, float]:  # fmt: skip
+    """Lesion-wise recall, precision, F1 and voxel Dice over the planned lesions in ``included`` (e.g. those
+    of 10 mm^3 or more) and the detections that touch them or no planned lesion at all."""
+    truth = [i for i in matches.detected_by_truth if i in included]
+    found = sum(bool(matches.detected_by_truth[i]) for i in truth)
+    scored = [d for d, ids in matches.truth_by_detected.items() if not ids or ids & included]
+    true_detections = sum(bool(matches.truth_by_detected[d]) for d in scored)
+    recall = found / len(truth) if truth else float("nan")
+    precision = true_detections / len(scored) if scored else float("nan")
+    f1 = 2 * recall * precision / (recall + precision) if truth and scored and recall + precision else 0.0
+    truth_mask = np.isin(truth_labels, sorted(included))
+    detected_mask = np.isin(detected, scored)
+    denominator = truth_mask.sum() + detected_mask.sum()
+    dice = 2 * (truth_mask & detected_mask).sum() / denominator if denominator else float("nan")
+    return {"planned": len(truth), "found": found, "detections": len(scored),
+            "false": len(scored) - true_detections, "recall": recall, "precision": precision, "f1": f1,
+            "dice": float(dice)}  # fmt: skip
+
+
+@dataclass
+class PairScore:
+    """Activity of one pair against the plan: planned new/enlarging lesions (visible in the later session),
+    those found with that status, and the false new and false enlarging clusters."""
+
+    new: int
+    new_found: int
+    enlarging: int
+    enlarging_found: int
+    false_new: int
+    false_enlarging: int
+
+
+def activity_scores(changes: Sequence[Mapping], matches_from: Matches, matches_to: Matches,
+                    planned: Mapping[int, str]) -> PairScore:  # fmt: skip
+    """Score a pair's clusters (rows with ``status``, ``from_lesions``, ``to_lesions``: labels of each
+    session's lesion map) against the planned status of each lesion between the two sessions."""
+    def truth_of(row: Mapping) -> set[int]:
+        ids: set[int] = set()
+        for key, matches in (("from_ids", matches_from), ("to_ids", matches_to)):
+            for label in row[key]:
+                ids |= matches.truth_by_detected.get(label, set())
+        return ids
+
+    clusters = [(row["status"], truth_of(row), set(row["to_ids"])) for row in changes]
+    score = PairScore(0, 0, 0, 0, 0, 0)
+    for lesion_id, status in planned.items():
+        if status not in ("new", "enlarging") or lesion_id not in matches_to.detected_by_truth:
+            continue
+        hit = any(s == status and lesion_id in ids for s, ids, _ in clusters)
+        if status == "new":
+            score.new, score.new_found = score.new + 1, score.new_found + hit
+        else:
+            score.enlarging, score.enlarging_found = score.enlarging + 1, score.enlarging_found + hit
+    for status, ids, _ in clusters:
+        if status == "new" and not any(planned.get(i) == "new" for i in ids):
+            score.false_new += 1
+        if status == "enlarging" and not any(planned.get(i) == "enlarging" for i in ids):
+            score.false_enlarging += 1
+    return score

@@ -1,17 +1,17 @@
-"""Build one synthetic subject: warped template brain, head layers, fibre field and a lesion history."""
+"""Build one synthetic subject: warped template brain and regions, head layers, fibre field, lesions."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial.transform import Rotation
 
-from msqmri.phantom.anatomy import HeadLayers, Lesion, SubjectAnatomy, grid_points, sample, template_maps
+from msqmri.phantom.anatomy import REGIONS, HeadLayers, SubjectAnatomy, grid_points, sample, template_maps
+from msqmri.phantom.lesions import PlacementMaps, make_lesions
 
 #: mean linear head size relative to the (large) MNI template, so brain volumes are adult-like
 MEAN_HEAD_SCALE = 0.92
-#: radius multipliers of enlarging and shrinking lesions (volume x2.7 and x0.34)
-ENLARGE, SHRINK = 1.4, 0.7
+#: share of the cortex that is mildly FLAIR-hyperintense, in patches (a confounder of FLAIR thresholds)
+CORTICAL_PATCH_SHARE = 0.06
 
 
 def coarse_field(
@@ -29,17 +29,22 @@ def coarse_field(
     return fields, caffine
 
 
-def make_subject(
-    rng: np.random.Generator,
-    step: float,
-    lesion_scales: list[tuple[float, ...]],
-    lesion_status: list[tuple[str, ...]],
-) -> tuple[SubjectAnatomy, float]:
+def cortical_patches(rng: np.random.Generator, cortex: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Weights (0-1) of smooth patches covering about :data:`CORTICAL_PATCH_SHARE` of ``cortex`` (GM fraction)."""
+    field, field_affine = coarse_field(rng, cortex.shape, affine, 12.0, 1)
+    values = sample(field[0], field_affine, grid_points(cortex.shape, affine)).reshape(cortex.shape)
+    level = np.quantile(values[cortex >= 0.5], 1.0 - CORTICAL_PATCH_SHARE)
+    return (np.clip((values - level) / 0.05, 0.0, 1.0) * cortex).astype(np.float32)
+
+
+def make_subject(rng: np.random.Generator, step: float, n_sessions: int = 1, lesions: bool = True,
+                 active: bool = True) -> tuple[SubjectAnatomy, float]:  # fmt: skip
     """A subject anatomy on a ``step`` mm grid and its head scale (linear, relative to MNI).
 
     The template is warped by ``x_template = x / head_scale + u(x)`` with ``u`` a smooth random
-    displacement of a few mm; the head is then built around the warped brain. One lesion is placed
-    per entry of ``lesion_scales`` (radius multiplier per session) deep inside white matter.
+    displacement of a few mm; the head is then built around the warped brain, and the subject's lesions
+    (when ``lesions``) are placed by location class with a history over ``n_sessions`` sessions
+    (:func:`msqmri.phantom.lesions.make_lesions`; ``active`` False: unchanged lesions).
     """
     maps, affine = template_maps(step)
     shape = maps.shape[1:]
@@ -51,6 +56,8 @@ def make_subject(
     subject_maps = sample(maps, affine, source).reshape(maps.shape)
     del points, source
     brain, icv = subject_maps[:3], subject_maps[3] > 0.5
+    regions = np.concatenate([subject_maps[4:], cortical_patches(rng, brain[0], affine)[None]])
+    del subject_maps
     distance = ndimage.distance_transform_edt(~icv, sampling=step) - ndimage.distance_transform_edt(
         icv, sampling=step
     )
@@ -69,72 +76,9 @@ def make_subject(
     fibre, fibre_affine = coarse_field(rng, shape, affine, 20.0, 3)
     weights = brain.sum(0)
     centroid = (np.stack(np.nonzero(weights > 0.5), axis=1).mean(0)) * step + affine[:3, 3]
-    wm_depth = ndimage.distance_transform_edt(brain[1] > 0.5, sampling=step)
-    anatomy = SubjectAnatomy(
-        brain=brain,
-        distance=distance,
-        affine=affine,
-        fibre=fibre,
-        fibre_affine=fibre_affine,
-        layers=layers,
-        centroid=centroid,
-    )
-    anatomy.lesions = place_lesions(rng, wm_depth, affine, lesion_scales, lesion_status)
+    anatomy = SubjectAnatomy(brain=brain, regions=regions, distance=distance, affine=affine, fibre=fibre,
+                             fibre_affine=fibre_affine, layers=layers, centroid=centroid)  # fmt: skip
+    if lesions:
+        placement = PlacementMaps.from_anatomy(brain, dict(zip(REGIONS, regions, strict=True)), affine)
+        anatomy.lesions = make_lesions(rng, placement, n_sessions, active)
     return anatomy, head_scale
-
-
-def place_lesions(
-    rng: np.random.Generator,
-    wm_depth: np.ndarray,
-    affine: np.ndarray,
-    scales: list[tuple[float, ...]],
-    status: list[tuple[str, ...]],
-) -> list[Lesion]:
-    """Ellipsoids deep enough in WM to stay inside it at their largest, at least 3 mm apart."""
-    lesions: list[Lesion] = []
-    step = abs(affine[0, 0])
-    for scale, stat in zip(scales, status, strict=True):
-        radius = rng.uniform(2.0, 4.5)
-        radii = radius * np.array([1.0, rng.uniform(0.65, 1.0), rng.uniform(0.5, 0.85)])
-        reach = radii.max() * max(scale)
-        candidates = np.argwhere(wm_depth >= reach + 1.5)
-        rng.shuffle(candidates)
-        for ijk in candidates[:2000]:
-            center = ijk * step + affine[:3, 3]
-            if all(
-                np.linalg.norm(center - o.center) > reach + o.radii.max() * max(o.scale) + 3.0 for o in lesions
-            ):
-                break
-        else:
-            continue  # no room left deep in WM: fewer lesions rather than overlapping ones
-        rotation = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
-        lesions.append(Lesion(center=center, radii=radii, rotation=rotation, scale=scale, status=stat))
-    return lesions
-
-
-def plan_lesions(rng: np.random.Generator, n_sessions: int) -> tuple[list[tuple[float, ...]], list[tuple[str, ...]]]:
-    """A lesion history: per lesion, its radius multiplier and status at each session.
-
-    Baseline lesions stay stable or, at one follow-up, enlarge (radius x1.4), shrink (x0.7) or
-    resolve; each follow-up brings one or two new lesions and at least one enlarging lesion.
-    """
-    scales: list[list[float]] = []
-    status: list[list[str]] = []
-    n_base = int(rng.integers(4, 7))
-    for _ in range(n_base):
-        scales.append([1.0] * n_sessions)
-        status.append(["present"] + ["stable"] * (n_sessions - 1))
-    fates = ["enlarging", "shrinking", "resolved"]
-    for k in range(1, n_sessions):
-        # fates for this follow-up, applied to still-stable baseline lesions
-        chosen = ["enlarging"] + [f for f in fates[1:] if rng.random() < 0.6]
-        stable = [i for i in range(n_base) if all(s == "stable" for s in status[i][1:])]
-        for fate, i in zip(chosen, rng.permutation(stable), strict=False):
-            factor = {"enlarging": ENLARGE, "shrinking": SHRINK, "resolved": 0.0}[fate]
-            for j in range(k, n_sessions):
-                scales[i][j] = factor
-                status[i][j] = fate if j == k else ("absent" if fate == "resolved" else "stable")
-        for _ in range(int(rng.integers(1, 3))):
-            scales.append([0.0] * k + [1.0] * (n_sessions - k))
-            status.append(["absent"] * k + ["new"] + ["stable"] * (n_sessions - k - 1))
-    return [tuple(s) for s in scales], [tuple(s) for s in status]

@@ -1,29 +1,20 @@
-"""White-matter lesions of one session on the T1w grid: a built-in FLAIR hyperintensity segmentation,
-connected components and per-lesion measures.
+"""Lesions as connected components, and per-lesion measures.
 
-Segmentation (when no lesion mask is given): FLAIR hyperintense outliers against the normal-appearing
-white matter inside a WM prior, in the spirit of lesion-growth and outlier methods (Schmidt et al.
-2012, LST; Garcia-Lorenzo et al. 2013 review). The FLAIR is compared with robust (median, MAD)
-statistics of WM and of cortical GM; a voxel is a candidate when it is brighter than both by the
-configured numbers of robust SDs; the lesion boundary is then set half-way from the NAWM median to
-the lesions' intensity (75th percentile of the candidates; the 50 % partial-volume level), and every connected region above
-it inside the WM prior that holds a candidate is kept. Components under the minimum size are dropped.
-
-Lesions are the 26-connected components of the mask (the convention of lesion counting in MS trials).
+Lesions are the 26-connected components of a lesion mask (the convention of lesion counting in MS
+trials); components under the minimum size are dropped (3 mm^3 by default, as the MSSEG-2 challenge
+scores, Commowick et al. 2021).
 
 Lesion volume: a binary mask under-counts small convex lesions (voxels >= 50 % lesion miss more of the
 curved border than they add) and its volume error grows as lesions shrink. When the session has a
 FLAIR, each lesion's volume is its partial-volume sum instead (in the spirit of LST's lesion
-probability sums; Schmidt et al. 2012): over the lesion and a one-voxel shell around it, a voxel's
-lesion fraction is (I - b) / (L - b), with b the median FLAIR of the lesion's surrounding NAWM (a
+probability sums; Schmidt et al., NeuroImage 2012): over the lesion and a one-voxel shell around it, a
+voxel's lesion fraction is (I - b) / (L - b), with b the median FLAIR of the lesion's surrounding NAWM (a
 ring 3-4 voxels out, so a bias field cancels locally) and L = r b the pure-lesion level, r being the
 median ratio of the lesions' interior voxels to their local NAWM; fractions within 2 noise SDs of 0
 or 1 are set to 0 or 1 (plain clipping would bias the sum upwards by the shell's noise).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -32,10 +23,9 @@ from scipy import ndimage
 CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 #: default smallest lesion, mm^3 (3 voxels at 1 mm)
 MIN_SIZE_MM3 = 3.0
-#: robust SDs above the NAWM and above cortical GM that make a FLAIR voxel a lesion candidate
-K_WM, K_GM = 4.0, 2.0
 _MAD_TO_SD = 1.4826
-#: the lesions' own FLAIR level: this percentile of the candidates (their median is lowered by partial volume)
+#: without interior voxels, the lesions' own FLAIR level is this percentile of their voxels (their median is
+#: lowered by partial volume)
 LESION_LEVEL_PERCENTILE = 75.0
 #: partial-volume volumes: the local NAWM ring lies this many voxels (26-steps) beyond the lesion (inner, outer)
 RING_VOXELS = (3, 4)
@@ -46,53 +36,10 @@ MIN_INTERIOR = 10
 NOISE_Z = 2.0
 
 
-@dataclass(frozen=True)
-class Segmentation:
-    """A lesion mask and the intensities that defined it (FLAIR units)."""
-
-    mask: np.ndarray
-    nawm_median: float
-    nawm_sd: float
-    candidate_threshold: float
-    boundary_threshold: float
-
-
 def robust_stats(values: np.ndarray) -> tuple[float, float]:
     """Median and MAD-based SD."""
     median = float(np.median(values))
     return median, _MAD_TO_SD * float(np.median(np.abs(values - median)))
-
-
-def segment_flair(flair: np.ndarray, brain: np.ndarray, wm_prior: np.ndarray, gm: np.ndarray,
-                  voxel_mm3: float, min_size_mm3: float = MIN_SIZE_MM3, k_wm: float = K_WM,
-                  k_gm: float = K_GM) -> Segmentation:  # fmt: skip
-    """FLAIR hyperintensities inside the WM prior (``wm_prior`` >= 0.5) of the ``brain``.
-
-    ``gm`` is the GM fraction of the session's segmentation; voxels with GM >= 0.9 outside the WM
-    prior give the cortical reference, WM prior >= 0.9 the NAWM reference (robust to the lesions in it).
-    """
-    flair = np.asarray(flair, dtype=np.float64)
-    brain = np.asarray(brain, dtype=bool)
-    wm_region = brain & (wm_prior >= 0.5)
-    nawm_ref = brain & (wm_prior >= 0.9)
-    cortex_ref = brain & (gm >= 0.9) & ~wm_region
-    if not nawm_ref.any():
-        raise ValueError("no white matter to take the NAWM intensity from")
-    wm_median, wm_sd = robust_stats(flair[nawm_ref])
-    threshold = wm_median + k_wm * wm_sd
-    if cortex_ref.any():
-        gm_median, gm_sd = robust_stats(flair[cortex_ref])
-        threshold = max(threshold, gm_median + k_gm * gm_sd)
-    candidates = wm_region & (flair > threshold)
-    boundary = threshold
-    if candidates.any():
-        # half-way from NAWM to the lesions' intensity: the 50 % partial-volume boundary
-        boundary = 0.5 * (wm_median + float(np.percentile(flair[candidates], LESION_LEVEL_PERCENTILE)))
-        labels, _ = label_lesions(wm_region & (flair > boundary))
-        seeds = np.unique(labels[candidates])
-        candidates = np.isin(labels, seeds[seeds > 0])
-    mask = remove_small(candidates, voxel_mm3, min_size_mm3)
-    return Segmentation(mask, wm_median, wm_sd, threshold, boundary)
 
 
 def remove_small(mask: np.ndarray, voxel_mm3: float, min_size_mm3: float) -> np.ndarray:
@@ -137,12 +84,11 @@ def lesion_table(labels: np.ndarray, n: int, affine: np.ndarray, maps: dict[str,
     return rows
 
 
-def partial_volumes(flair: np.ndarray, labels: np.ndarray, n: int, nawm: np.ndarray) -> np.ndarray | None:
-    """Partial-volume size (in voxels) of lesions 1..n from the FLAIR on their grid (see the module
-    docstring); ``nawm`` is the normal-appearing WM the local background is taken from. None when the
-    lesions are not hyperintense against it (a level cannot be set): then voxel counts are the volumes."""
-    if n == 0:
-        return np.zeros(0)
+def lesion_fractions(flair: np.ndarray, labels: np.ndarray, n: int, nawm: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each voxel's lesion fraction over lesions 1..n and a one-voxel shell around them, from the FLAIR on
+    their grid (module docstring), and the territory (lesion label) each voxel's fraction belongs to;
+    ``nawm`` is the normal-appearing WM the local background is taken from. None when the lesions are
+    not hyperintense against it (no lesion level can be set)."""
     flair = np.asarray(flair, dtype=np.float64)
     mask = labels > 0
     index = np.arange(1, n + 1)
@@ -167,5 +113,16 @@ def partial_volumes(flair: np.ndarray, labels: np.ndarray, n: int, nawm: np.ndar
     territory = np.where(mask, labels, ndimage.grey_dilation(labels, footprint=CONNECTIVITY))
     b = background[territory]
     fraction = np.where(territory > 0, (flair - b) / ((ratio - 1.0) * b), 0.0)
-    fraction = np.where(fraction < noise, 0.0, np.where(fraction > 1.0 - noise, 1.0, fraction))
-    return np.asarray(ndimage.sum(fraction, territory, index), dtype=np.float64)
+    return np.where(fraction < noise, 0.0, np.where(fraction > 1.0 - noise, 1.0, fraction)), territory
+
+
+def partial_volumes(flair: np.ndarray, labels: np.ndarray, n: int, nawm: np.ndarray) -> np.ndarray | None:
+    """Partial-volume size (in voxels) of lesions 1..n (:func:`lesion_fractions` summed over each lesion's
+    territory); None when no lesion level can be set: then voxel counts are the volumes."""
+    if n == 0:
+        return np.zeros(0)
+    fractions = lesion_fractions(flair, labels, n, nawm)
+    if fractions is None:
+        return None
+    fraction, territory = fractions
+    return np.asarray(ndimage.sum(fraction, territory, np.arange(1, n + 1)), dtype=np.float64)

@@ -1,23 +1,29 @@
-"""Lesion measures at 1 mm against the phantom's truth: per-lesion volumes, the built-in FLAIR
-segmentation and lesion activity.
+"""Lesion measurement at 1 mm against the phantom's planned lesions, beside a published baseline.
 
-    python benchmarks/lesions.py [--workdir DIR] [--sessions 3]
+    python benchmarks/lesions.py [--workdir DIR] [--cores 2] [--subjects 10] [--active-subjects 4]
 
-Builds (or reuses) a 1 mm phantom subject (T1w + FLAIR, ``--sessions`` sessions, seed 11). Per
-session: the true lesion mask (as a user would supply it) through the lesion stage and the built-in
-segmentation (FLAIR registered to the T1w, the true WM + lesion fraction as the WM prior); for both, per-lesion
-volumes (voxel count and the partial-volume sum from the FLAIR) against the true (continuous) volumes
-for lesions >= 30 mm^3; for the segmentation, Dice against the true mask, lesions found and false
-components. Per pair (consecutive and baseline ->
-later; the true head positions as the pair's transform): new and enlarging lesions found with
-their status, false new/enlarging lesions. Prints one table per part and the times.
+Three 1 mm phantom cohorts (T1w + FLAIR; FLAIR cortex/WM contrast drawn per subject in 1.05-1.3 with the
+deep GM and brainstem as bright as cortex, lesion/WM in 1.7-2.2, bias fields up to +-30 %, the FLAIR
+confounders: bright ependyma, septum, choroid plexus, CSF flow, mildly hyperintense cortex):
+
+- *lesion-free*: ``--subjects`` subjects, two sessions each (repositioned, new noise, no change);
+- *scan-rescan*: ``--subjects`` subjects with lesions that do not change, two sessions each;
+- *active*: ``--active-subjects`` subjects, three sessions with new, enlarging, shrinking and resolved lesions.
+
+Each cohort goes through msqmri's workflow (Snakemake, the lesion targets: structural preprocessing,
+FLAIR -> T1w, normalisation, segmentation, metrics, halfway registration, activity, tracking), with the
+lesions found in the images (no truth mask is given). The outlier-model baseline
+(``benchmarks/lesion_baseline.py``, Van Leemput et al. 2001) runs on the same sessions' preprocessed
+T1w, FLAIR and priors. Everything is scored against the plan (:mod:`msqmri.phantom.scoring`); prints one
+table per part and the time per session of each segmentation. Cohorts and workflow outputs are kept in
+``--workdir``, so a rerun only recomputes what changed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,130 +31,139 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri import layout, lesions, metrics, regions
-from msqmri.phantom.scoring import activity_detection
-from msqmri.registration import register_to_t1w
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lesion_baseline  # noqa: E402
+
+from msqmri import layout, template  # noqa: E402
+from msqmri.bias import n4  # noqa: E402
+from msqmri.cli import find_snakefile  # noqa: E402
+from msqmri.lesions.components import label_lesions  # noqa: E402
+from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
+from msqmri.phantom.scoring import score_cohort  # noqa: E402
+from msqmri.registration import ants_image  # noqa: E402
+
+COMMON = {"resolution": 1.0, "modalities": ("T1w", "FLAIR"), "bias_amplitude": 0.3, "orientations": ("RAS", "LAS", "oblique")}
+TARGETS = (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE, layout.LESION_CHANGES_TABLE)
 
 
-def build(workdir: Path, n_sessions: int) -> Path:
-    root = workdir / "bids"
-    if not (root / "sourcedata" / "ground_truth" / "lesions.tsv").is_file():
-        from msqmri.phantom import CohortSpec, generate_cohort
+def cohorts(subjects: int, active: int) -> dict[str, CohortSpec]:
+    return {
+        "lesion-free": CohortSpec(n_subjects=subjects, n_sessions=2, lesions=False, pbvc=(0.0, 0.0), seed=101, **COMMON),
+        "scan-rescan": CohortSpec(n_subjects=subjects, n_sessions=2, lesion_activity=False, pbvc=(0.0, 0.0), seed=102,
+                                  **COMMON),
+        "active": CohortSpec(n_subjects=active, n_sessions=3, seed=103, **COMMON),
+    }  # fmt: skip
 
-        generate_cohort(root, CohortSpec(n_subjects=1, n_sessions=n_sessions, resolution=1.0,
-                                         modalities=("T1w", "FLAIR"), orientations=("RAS",), seed=11))  # fmt: skip
-    return root
+
+#: the workflow's lesion rules, rerun with ``--rerun-lesions`` after a change to the lesion algorithms
+LESION_RULES = ("flair_normalization", "lesion_mask", "session_metrics", "lesion_activity", "lesion_tracking",
+                "lesion_identities")  # fmt: skip
 
 
-def matched_truth(found: np.ndarray, true_labels: np.ndarray) -> dict[int, list[int]]:
-    """For each found lesion, the true lesion ids it overlaps."""
-    labels, n = lesions.label_lesions(found)
-    return {k: sorted(set(np.unique(true_labels[labels == k])) - {0}) for k in range(1, n + 1)}
+def run_workflow(bids: Path, out: Path, cores: int, rerun: bool) -> float:
+    """msqmri's workflow on the cohort's lesion targets; seconds taken."""
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(find_snakefile()), "--directory", str(out),
+               "--cores", str(cores), "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]",
+               *(["--forcerun", *LESION_RULES] if rerun else []), *(str(out / t) for t in TARGETS)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"workflow failed on {bids}:\n{result.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def baseline_masks(bids: Path, out: Path) -> tuple[dict[str, Path], list[float]]:
+    """The baseline's lesion labels of every session (cached beside the workflow's outputs) and its times."""
+    paths, seconds = {}, []
+    for t1w in sorted(out.glob("sub-*/ses-*/anat/*_desc-preproc_T1w.nii.gz")):
+        stem = t1w.name.removesuffix("_desc-preproc_T1w.nii.gz")
+        anat = t1w.parent
+        path = anat / f"{stem}_desc-baseline_dseg.nii.gz"
+        paths[stem] = path
+        if path.is_file():
+            continue
+        start = time.perf_counter()
+        img = nib.load(str(t1w))
+        like = ants_image(np.zeros(img.shape, np.float32), img.affine)
+        brain = np.asarray(nib.load(str(anat / f"{stem}_desc-brain_mask.nii.gz")).dataobj) > 0
+        flair = ants_image(np.asarray(nib.load(str(anat / f"{stem}_space-T1w_desc-preproc_FLAIR.nii.gz")).dataobj), img.affine)
+        flair = n4(flair, flair.new_image_like(brain.astype(np.float32))).numpy()
+        priors = {c: template.warped(c, like, str(anat / f"{stem}_from-MNI152NLin2009aSym_to-T1w_mode-image_xfm.h5"))
+                  for c in lesion_baseline.CLASSES}  # fmt: skip
+        voxel_mm3 = float(np.prod(nib.affines.voxel_sizes(img.affine)))
+        mask = lesion_baseline.segment(np.asarray(img.dataobj, dtype=np.float32), flair, brain, priors, voxel_mm3)
+        nib.save(nib.Nifti1Image(label_lesions(mask)[0].astype(np.int16), img.affine), str(path))
+        seconds.append(time.perf_counter() - start)
+    return paths, seconds
+
+
+def segmentation_time(out: Path) -> list[float]:
+    """Wall seconds per session of msqmri's FLAIR normalisation + segmentation (Snakemake's benchmark records)."""
+    times: dict[str, float] = {}
+    for rule in ("flair_normalization", "lesion_mask"):
+        for record in (out / "logs" / rule).rglob("*.benchmark.tsv"):
+            times[record.name] = times.get(record.name, 0.0) + float(pd.read_csv(record, sep="\t").s.iloc[0])
+    return list(times.values())
+
+
+def summary(name: str, sessions: pd.DataFrame, method: str, seconds: list[float]) -> dict:
+    total = sessions[["planned", "found", "detections", "false"]].sum()
+    recall = total.found / total.planned if total.planned else float("nan")
+    precision = (total.detections - total["false"]) / total.detections if total.detections else float("nan")
+    return {"cohort": name, "method": method, "sessions": len(sessions), "planned lesions": int(total.planned),
+            "recall": recall, "precision": precision,
+            "F1": 2 * recall * precision / (recall + precision) if recall + precision else 0.0,
+            "Dice (median)": sessions.dice.median(), "false lesions / session": total["false"] / len(sessions),
+            "sessions with <= 1 false": int((sessions["false"] <= 1).sum()),
+            "s / session": float(np.median(seconds)) if seconds else float("nan")}  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("bench-lesions"))
-    parser.add_argument("--sessions", type=int, default=3)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--subjects", type=int, default=10)
+    parser.add_argument("--active-subjects", type=int, default=4)
+    parser.add_argument("--rerun-lesions", action="store_true", help="recompute the lesion steps (not the registrations)")
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    root = build(args.workdir, args.sessions)
-    print(f"phantom ready in {time.perf_counter() - start:.0f} s")
-    gt = root / "sourcedata" / "ground_truth"
-    history = pd.read_csv(gt / "lesions.tsv", sep="\t")
-    volumes = history.pivot(index="lesion_id", columns="session_id", values="volume_ml") * 1000  # mm^3
-    sessions = [f"{k + 1:02d}" for k in range(args.sessions)]
-    anat = {s: root / "sub-01" / f"ses-{s}" / "anat" / f"sub-01_ses-{s}" for s in sessions}
-    truth = {s: gt / "sub-01" / f"ses-{s}" / f"sub-01_ses-{s}" for s in sessions}
-
-    def true_map(s: str, name: str) -> np.ndarray:
-        return np.asarray(nib.load(f"{truth[s]}_{name}.nii.gz").dataobj)
-
-    volume_rows, seg_rows = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmpdir = Path(tmp)
-        for s in sessions:
-            t1w = nib.load(f"{anat[s]}_T1w.nii.gz")
-            true_labels = true_map(s, "space-T1w_desc-lesions_dseg").astype(int)
-            brain = true_map(s, "space-T1w_desc-brain_mask") > 0
-            fractions = [true_map(s, f"space-T1w_label-{t}_probseg") for t in ("CSF", "GM", "WM")]
-            dseg = np.where(brain, 1 + np.argmax(fractions, axis=0), 0)
-            zooms = tuple(float(z) for z in t1w.header.get_zooms()[:3])
-            voxel_mm3 = float(np.prod(zooms))
-            t = time.perf_counter()
-            register_to_t1w(f"{anat[s]}_FLAIR.nii.gz", f"{anat[s]}_T1w.nii.gz", tmpdir / "f.mat", tmpdir / "f.nii.gz")
-            flair = np.asarray(nib.load(str(tmpdir / "f.nii.gz")).dataobj)
-            seg = lesions.segment_flair(flair, brain, fractions[2] + true_map(s, "space-T1w_label-lesion_probseg"),
-                                        fractions[1], voxel_mm3)  # fmt: skip
-            seconds = time.perf_counter() - t
-            user = root / "derivatives" / "lesions" / "sub-01" / f"ses-{s}" / "anat" / f"sub-01_ses-{s}_space-T1w_label-lesion_mask.nii.gz"
-            outs = {k: str(tmpdir / f"{s}_{k}") for k in layout.LESION_MASK}
-            outs = {k: v + (".json" if k.endswith("json") else ".nii.gz") for k, v in outs.items()}
-            metrics.lesion_mask({"t1w": f"{anat[s]}_T1w.nii.gz", "brain_mask": f"{truth[s]}_space-T1w_desc-brain_mask.nii.gz",
-                                 "lesion": str(user)}, outs)  # fmt: skip
-            for source, mask in (("user (true) mask", np.asarray(nib.load(outs["mask"]).dataobj) > 0), ("built-in", seg.mask)):
-                labels, n = lesions.label_lesions(mask)
-                nawm = regions.region_masks(brain, dseg, mask, zooms)["nawm"]
-                sizes = lesions.partial_volumes(flair, labels, n, nawm)
-                for k, ids in matched_truth(mask, true_labels).items():
-                    if len(ids) == 1 and volumes.loc[ids[0], f"ses-{s}"] >= 30:
-                        volume_rows.append({"mask": source, "session": s, "lesion": ids[0],
-                                            "true_mm3": volumes.loc[ids[0], f"ses-{s}"],
-                                            "binary_mm3": float((labels == k).sum()) * voxel_mm3,
-                                            "partial_volume_mm3": sizes[k - 1] * voxel_mm3})  # fmt: skip
-            true_mask = true_labels > 0
-            matches = matched_truth(seg.mask, true_labels)
-            seg_rows.append({
-                "session": s, "dice": 2 * (seg.mask & true_mask).sum() / (seg.mask.sum() + true_mask.sum()),
-                "true_lesions": len(set(np.unique(true_labels)) - {0}),
-                "found": len({i for ids in matches.values() for i in ids}),
-                "false_components": sum(not ids for ids in matches.values()),
-                "time_s (registration + segmentation)": seconds,
-            })  # fmt: skip
-
-        pose = {s: np.asarray(json.loads(Path(f"{truth[s]}_desc-pose_xfm.json").read_text())["subject_to_scanner"]) for s in sessions}
-        pairs = [(sessions[k], sessions[k + 1]) for k in range(len(sessions) - 1)]
-        pairs += [(sessions[0], s) for s in sessions[2:]]
-        activity_rows = []
-        for a, b in pairs:
-            t1w = nib.load(f"{anat[a]}_T1w.nii.gz")
-            transform = tmpdir / "halfway.json"
-            transform.write_text(json.dumps({"halfway_to_from": np.eye(4).tolist(),
-                                             "halfway_to_to": (pose[b] @ np.linalg.inv(pose[a])).tolist()}))  # fmt: skip
-            inputs = {"transform": str(transform), "grid": f"{anat[a]}_T1w.nii.gz",
-                      "from_image": f"{anat[a]}_T1w.nii.gz", "to_image": f"{anat[a]}_T1w.nii.gz"}  # fmt: skip
-            for side, s in (("from", a), ("to", b)):
-                inputs[f"{side}_lesion_mask"] = str(root / "derivatives" / "lesions" / "sub-01" / f"ses-{s}" / "anat" /
-                                                    f"sub-01_ses-{s}_space-T1w_label-lesion_mask.nii.gz")  # fmt: skip
-                inputs[f"{side}_dseg"] = f"{truth[s]}_space-T1w_desc-pure_dseg.nii.gz"
-            outs = {k: str(tmpdir / f"pair_{k}" ) + (".json" if k == "counts" else ".tsv" if k == "changes" else ".nii.gz")
-                    for k in layout.LESION_ACTIVITY}  # fmt: skip
-            ids = {"participant_id": "sub-01", "session_from": f"ses-{a}", "session_to": f"ses-{b}", "interval_days": 200.0}
-            t = time.perf_counter()
-            metrics.lesion_activity(inputs, outs, ids)
-            seconds = time.perf_counter() - t
-            status = np.asarray(nib.load(outs["status"]).dataobj)
-            true_to = np.rint(metrics.halfway_sampler({**inputs, "to_dseg": f"{truth[b]}_space-T1w_desc-lesions_dseg.nii.gz"})("to", "dseg", order=0)).astype(int)  # fmt: skip
-            found, missed, false_positive = activity_detection(status, true_to, volumes, f"ses-{a}", f"ses-{b}")
-            activity_rows.append({"pair": f"{a}->{b}", "new+enlarging (truth)": found + missed, "found": found,
-                                  "false new/enlarging": false_positive,
-                                  **{k: v for k, v in json.loads(Path(outs["counts"]).read_text()).items() if k.startswith("n_")},
-                                  "time_s": seconds})  # fmt: skip
-
+    rows, pair_tables, located, identities = [], [], [], []
+    for name, spec in cohorts(args.subjects, args.active_subjects).items():
+        bids, out = args.workdir / name / "bids", args.workdir / name / "derivatives"
+        if not (bids / "sourcedata" / "ground_truth" / "sessions.tsv").is_file():
+            start = time.perf_counter()
+            generate_cohort(bids, spec)
+            print(f"{name}: cohort built in {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"{name}: workflow {run_workflow(bids, out, args.cores, args.rerun_lesions):.0f} s", flush=True)
+        ours = score_cohort(bids, out)
+        masks, seconds = baseline_masks(bids, out)
+        theirs = score_cohort(bids, out, detections=masks)
+        rows += [summary(name, ours.sessions, "msqmri", segmentation_time(out)),
+                 summary(name, theirs.sessions, "outlier GMM (Van Leemput 2001)", seconds)]  # fmt: skip
+        pair_tables.append(ours.pairs.assign(cohort=name))
+        if name != "lesion-free":
+            located.append(ours.sessions.assign(cohort=name))
+            identities.append(ours.subjects.assign(cohort=name))
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
-        table = pd.DataFrame(volume_rows)
-        for column in ("binary", "partial_volume"):
-            table[f"{column}_error_%"] = 100 * (table[f"{column}_mm3"] / table.true_mm3 - 1)
-        print("\nLesion volumes at 1 mm, lesions >= 30 mm^3, against the continuous truth")
-        print(table.to_string(index=False))
-        for (source, column), errors in table.melt(id_vars="mask", value_vars=["binary_error_%", "partial_volume_error_%"]).groupby(["mask", "variable"]).value:
-            print(f"{source:17s} {column:24s} median |error| {errors.abs().median():4.1f} %, max {errors.abs().max():4.1f} %, "
-                  f"within 10 %: {int((errors.abs() <= 10).sum())} of {len(errors)}")  # fmt: skip
-        print("\nBuilt-in FLAIR segmentation at 1 mm")
-        print(pd.DataFrame(seg_rows).to_string(index=False))
-        print("\nLesion activity (true masks, true head positions)")
-        print(pd.DataFrame(activity_rows).to_string(index=False))
+        print("\nCross-sectional segmentation (planned lesions >= 10 mm^3; false = touching no planned lesion)")
+        print(pd.DataFrame(rows).to_string(index=False))
+        pairs = pd.concat(pair_tables, ignore_index=True)
+        print("\nActivity per pair (consecutive and baseline -> later), against the planned history")
+        by = pairs.groupby("cohort")[["new", "new_found", "enlarging", "enlarging_found", "false_new", "false_enlarging"]].sum()
+        by["pairs"] = pairs.groupby("cohort").size()
+        by["new sensitivity"] = by.new_found / by.new.where(by.new > 0)
+        by["enlarging sensitivity"] = by.enlarging_found / by.enlarging.where(by.enlarging > 0)
+        by["false new / pair"] = by.false_new / by.pairs
+        clean = pairs[(pairs.false_new == 0) & (pairs.false_enlarging == 0)].groupby("cohort").size()
+        by["pairs without false new/enlarging"] = clean.reindex(by.index, fill_value=0)
+        print(by.to_string())
+        sessions = pd.concat(located, ignore_index=True)
+        print("\nLocation classes and black holes (sessions of the lesion cohorts)")
+        print(f"location class right for {sessions.located.sum()} of {sessions.location_scored.sum()} detected planned "
+              f"lesions ({sessions.located.sum() / sessions.location_scored.sum():.3f}); black holes exact in "
+              f"{(sessions.black_holes == sessions.black_holes_planned).sum()} of {len(sessions)} sessions")  # fmt: skip
+        subjects = pd.concat(identities, ignore_index=True)
+        print(f"persistent identities: {subjects.with_one_identity.sum()} of {subjects.planned_lesions_seen.sum()} "
+              "planned lesions keep one identity across their subject's sessions")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def _tables(n: int = 12) -> dict[str, pd.DataFrame]:
                                "status": ["pass"] * (n - 1) + ["fail"]})  # fmt: skip
     empty_pairs = pd.DataFrame(columns=["participant_id", "session_from", "session_to", "pbvc_per_year"])
     return {"sessions": sessions, "volumes": volumes, "pbvc": empty_pairs, "regional": regional, "lesions": pd.DataFrame(),
-            "activity": pd.DataFrame(), "flags": flags, "compliance": compliance}  # fmt: skip
+            "counts": pd.DataFrame(), "activity": pd.DataFrame(), "flags": flags, "compliance": compliance}  # fmt: skip
 
 
 def test_outliers_use_the_modified_z_score() -> None:

@@ -212,8 +212,9 @@ def subject_report(
         "<h3>Brain volumes</h3>", table(t["volumes"]),
         "<h3>Percentage brain volume change</h3>", table(t["pbvc"]),
         "<h3>Lesion activity</h3>", table(t["activity"]),
+        "<h3>Lesion counts by location</h3>", table(t["counts"]),
         "<h3>Regional means (T1w space)</h3>", table(regional),
-        "<h3>Lesions</h3>", table(t["lesions"]),
+        "<h3>Lesions (persistent identities)</h3>", table(t["lesions"]),
         "<h2>Sessions</h2>",
     ]  # fmt: skip
     for label, files in sessions:
@@ -286,7 +287,7 @@ def cohort_report(tables: Mapping[str, pd.DataFrame], figures: Sequence[str] = (
 
 
 #: the group tables a report reads, by the names used above
-TABLE_NAMES = ("sessions", "volumes", "pbvc", "regional", "lesions", "activity", "flags", "compliance")
+TABLE_NAMES = ("sessions", "volumes", "pbvc", "regional", "lesions", "counts", "activity", "flags", "compliance")
 
 
 def read_tables(paths: Mapping[str, str]) -> dict[str, pd.DataFrame]:

@@ -15,7 +15,10 @@ Thompson et al., Lancet Neurol 2018; Filippi et al., Lancet Neurol 2016):
 - ``brainstem``: the part of the infratentorial region with ``|x| <= 14`` and ``y >= -45`` (in front of
   the fourth ventricle and the vermis);
 - ``septum``: the septum pellucidum and its surroundings, the midline (``|x| <= 3``) between the two
-  lateral ventricles (within 6 mm of both), where a bright FLAIR is the membrane, not a lesion.
+  lateral ventricles (within 6 mm of both), where a bright FLAIR is the membrane, not a lesion;
+- ``deep_gm``: where grey matter is deep grey matter (thalamus, caudate, putamen, pallidum) rather than
+  cortex: more than 12 mm inside the intracranial surface, within the box ``|x| <= 32``,
+  ``-42 <= y <= 28``, ``-14 <= z <= 24``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from scipy import ndimage
 #: BIDS space label of the template
 SPACE = "MNI152NLin2009aSym"
 #: anatomical regions of the template (see the module docstring)
-REGIONS = ("ventricles", "infratentorial", "brainstem", "septum")
+REGIONS = ("ventricles", "infratentorial", "brainstem", "septum", "deep_gm")
+#: deep grey matter: depth below the intracranial surface (mm) and MNI box (x, y, z ranges, mm)
+DEEP_GM_DEPTH_MM = 12.0
+DEEP_GM_BOX_MM = ((-32.0, 32.0), (-42.0, 28.0), (-14.0, 24.0))
 #: smallest enclosed CSF component counted as ventricle (mm^3, i.e. voxels of the 1 mm template)
 VENTRICLE_MIN_MM3 = 100
 
@@ -86,7 +92,10 @@ def regions() -> dict[str, np.ndarray]:
     ventricles = np.isin(labels, keep)
     near = [ndimage.distance_transform_edt(~(ventricles & side)) <= 6.0 for side in (x > 0, x < 0)]
     septum = (np.abs(x) <= 3.0) & near[0] & near[1]
-    return {"ventricles": ventricles, "infratentorial": below.copy(), "brainstem": brainstem, "septum": septum}
+    box = [(c >= lo) & (c <= hi) for c, (lo, hi) in zip((x, y, z), DEEP_GM_BOX_MM, strict=True)]
+    deep_gm = box[0] & box[1] & box[2] & (ndimage.distance_transform_edt(intracranial(t1)) > DEEP_GM_DEPTH_MM)
+    return {"ventricles": ventricles, "infratentorial": below.copy(), "brainstem": brainstem, "septum": septum,
+            "deep_gm": deep_gm}  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4)

@@ -220,6 +220,83 @@ def t1w_reference(wildcards):
             (("t1w", "preproc"), ("t1w_mask", "brain_mask"))}  # fmt: skip
 
 
+# -- lesions (workflow/rules/lesions.smk) ---------------------------------------------------------
+
+
+def lesion_inputs(wildcards):
+    """What the session's lesion mask is made from: the user's mask (with the FLAIR -> T1w transform
+    for a FLAIR-space mask), else the normalised FLAIR, the T1w and the tissue maps, else nothing."""
+    session = session_for(wildcards)
+    inputs = {key: out(layout.STRUCTURAL[name].format(**wildcards)) for key, name in
+              (("t1w", "preproc"), ("brain_mask", "brain_mask"))}  # fmt: skip
+    structural = structural_inputs(wildcards)
+    if "lesion" in structural:
+        return inputs | {k: v for k, v in structural.items() if k != "t1w"}
+    if session.flair is not None:
+        inputs["flair"] = out(layout.FLAIR_NORM["flair"].format(**wildcards))
+        for key in ("probseg_csf", "probseg_gm", "probseg_wm", "from_template"):
+            inputs[key] = out(layout.STRUCTURAL[key].format(**wildcards))
+    return inputs
+
+
+def metrics_inputs(wildcards):
+    """The session's T1w, brain mask, tissue maps and template transform, its lesion mask, and whichever
+    quantitative maps and normalised FLAIR it has (T1w space)."""
+    session = session_for(wildcards)
+    inputs = {
+        "t1w": layout.STRUCTURAL["preproc"],
+        **{key: layout.STRUCTURAL[key] for key in ("brain_mask", "dseg", "probseg_csf", "probseg_gm", "probseg_wm",
+                                                    "from_template")},
+        "lesion_mask": layout.LESION_MASK["mask"],
+        **{key: path for key, path in session_t1w_maps(session).items() if key != "flair"},
+    }  # fmt: skip
+    if session.flair is not None:  # partial-volume lesion volumes and black holes
+        inputs["flair"] = layout.FLAIR_NORM["flair"]
+    return {key: out(path.format(**wildcards)) for key, path in inputs.items()}
+
+
+def both_have_flair(wildcards):
+    return all(s.flair is not None for s in pair_for(wildcards))
+
+
+def activity_inputs(wildcards):
+    """Lesion labels and tables, tissue labels and, when both sessions have them, normalised FLAIRs and MTR
+    maps of a pair, with its halfway transform and grid."""
+    keys = {key: layout.SESSION_METRICS[key] for key in ("labels", "lesions")} | {"dseg": layout.STRUCTURAL["dseg"]}
+    if both_have_flair(wildcards):
+        keys["flair"] = layout.FLAIR_NORM["flair"]
+    if all(s.mt_on is not None and s.mt_off is not None for s in pair_for(wildcards)):
+        keys["mtr"] = layout.MTR["mtr_t1w"]
+    return {**pair_halfway(wildcards), **pair_session_outputs(wildcards, keys)}
+
+
+def subject_sessions(wildcards):
+    """The lesion tables of a subject's sessions, in time order."""
+    return [out(layout.SESSION_METRICS["lesions"].format(**layout.session_wildcards(s)))
+            for s in subject_for(wildcards).sessions]  # fmt: skip
+
+
+def subject_consecutive_changes(wildcards):
+    """The lesion changes of a subject's consecutive session pairs, in time order."""
+    sessions = subject_for(wildcards).sessions
+    return [out(layout.LESION_ACTIVITY["changes"].format(**layout.pair_wildcards(a, b)))
+            for a, b in zip(sessions, sessions[1:])]  # fmt: skip
+
+
+def session_days(wildcards):
+    """Each session's day since the subject's first session (None without acq_time)."""
+    sessions = subject_for(wildcards).sessions
+    first = sessions[0].acq_time
+    return [None if s.acq_time is None or first is None else (s.acq_time - first).total_seconds() / 86400.0
+            for s in sessions]  # fmt: skip
+
+
+def subject_of_session(wildcards):
+    """The lesion tracking table of the subject a session belongs to."""
+    session = session_for(wildcards)
+    return out(layout.LESION_TRACKING["lesions"].format(subject=session.participant_id))
+
+
 def session_t1w_maps(session):
     """Patterns of the T1w-space maps a session has: FA and MD, MTR, R2*, and the FLAIR registered to the T1w."""
     maps = {}
@@ -250,7 +327,7 @@ def pair_session_outputs(wildcards, keys):
 
 GROUP_TABLES = {
     "sessions": layout.SESSIONS_TABLE, "volumes": layout.BRAIN_VOLUMES_TABLE, "pbvc": layout.PBVC_TABLE,
-    "regional": layout.REGIONAL_METRICS_TABLE, "lesions": layout.LESIONS_TABLE,
+    "regional": layout.REGIONAL_METRICS_TABLE, "lesions": layout.LESIONS_TABLE, "counts": layout.LESION_COUNTS_TABLE,
     "activity": layout.LESION_ACTIVITY_TABLE, "flags": layout.MONITORING_TABLE, "compliance": layout.PROTOCOL_TABLE,
 }  # fmt: skip
 

@@ -8,8 +8,8 @@ this order:
 - *periventricular*: abutting the lateral ventricles (voxels at least a third CSF, inside the template's
   ventricles: the wall's partial-volume voxels count), i.e. no white matter in between: within two voxel
   edges (2 mm at 1 mm; one voxel of partial volume may lie between the lesion and the wall);
-- *juxtacortical*: abutting the cortex (the session's GM where the template expects cortex, within
-  6 mm of the extracerebral CSF, so that deep GM is not cortex) in the same sense;
+- *juxtacortical*: abutting the cortex (the session's GM where the template expects GM, outside the
+  template's deep grey matter) in the same sense;
 - *deep_wm*: every other lesion (subcortical and deep white matter).
 
 T1 black holes (van Walderveen et al., Neurology 1998; Sahraian et al., Neurology 2010): T2 lesions
@@ -33,8 +33,6 @@ LOCATIONS = ("periventricular", "juxtacortical", "infratentorial", "deep_wm")
 TOUCH_MM = 2.0
 #: a voxel at least this much CSF is ventricle (the ventricle wall's partial-volume voxels included)
 VENTRICLE_CSF = 1 / 3
-#: cortex: GM within this distance (mm) of extracerebral CSF
-CORTEX_DEPTH_MM = 6.0
 
 
 def touch_distance(voxel_size: Sequence[float]) -> float:
@@ -42,13 +40,11 @@ def touch_distance(voxel_size: Sequence[float]) -> float:
     return max(TOUCH_MM, 2.02 * float(max(voxel_size)))
 
 
-def cortex_mask(gm: np.ndarray, gm_prior: np.ndarray, brain: np.ndarray, extracerebral_csf: np.ndarray,
-                lesion: np.ndarray, voxel_size: Sequence[float]) -> np.ndarray:  # fmt: skip
-    """Cortical GM: GM (fraction >= 0.5) where the template expects GM (prior >= 0.3), outside lesions (which
-    look like GM on T1w), within :data:`CORTEX_DEPTH_MM` of the CSF outside the brain or in its sulci."""
-    outside = ~brain | extracerebral_csf
-    near = ndimage.distance_transform_edt(~outside, sampling=voxel_size) <= CORTEX_DEPTH_MM
-    return (gm >= 0.5) & (gm_prior >= 0.3) & brain & ~lesion & near
+def cortex_mask(gm: np.ndarray, gm_prior: np.ndarray, deep_gm: np.ndarray, brain: np.ndarray,
+                lesion: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Cortical GM: GM (fraction >= 0.5) where the template expects GM (prior >= 0.3) but not deep GM
+    (warped region < 0.5), outside lesions (which look like GM on T1w)."""
+    return (gm >= 0.5) & (gm_prior >= 0.3) & (deep_gm < 0.5) & brain & ~lesion
 
 
 def classify(labels: np.ndarray, n: int, infratentorial: np.ndarray, brainstem: np.ndarray, ventricles: np.ndarray,

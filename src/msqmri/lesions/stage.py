@@ -151,9 +151,10 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
     if "flair" in inputs and n:
         fractions = components.lesion_fractions(_on_grid(inputs, "flair", shape, allow_empty=False), labels, n,
                                                 masks["nawm"])  # fmt: skip
-        if fractions is not None:
+        if fractions is not None:  # a lesion the FLAIR does not show (a user's mask) keeps its voxel count
             fraction = fractions[0]
             sizes = np.asarray(np.bincount(fractions[1].ravel(), weights=fraction.ravel(), minlength=n + 1)[1:])
+            sizes = np.where(sizes > 0, sizes, np.bincount(labels.ravel(), minlength=n + 1)[1:])
     rows = [{**ids, **row} for row in components.lesion_table(labels, n, affine, maps, sizes)]
     classes, parts, holes = _lesion_classes(inputs, like, labels, n, brain, voxel_size, fraction)
     for row, cls, part, hole in zip(rows, classes, parts, holes, strict=True):
@@ -168,13 +169,12 @@ def _lesion_classes(inputs: Paths, like: ants.ANTsImage, labels: np.ndarray, n: 
     if n == 0:
         return [], [], np.zeros(0, dtype=bool)
     shape = labels.shape
-    warped = _warped(inputs, like, ("gm", "ventricles", "infratentorial", "brainstem"))
+    warped = _warped(inputs, like, ("gm", "ventricles", "infratentorial", "brainstem", "deep_gm"))
     fractions = {c: _on_grid(inputs, f"probseg_{c}", shape) for c in ("csf", "gm", "wm")}
     lesion = labels > 0
-    csf = brain & ~lesion & (fractions["csf"] >= 0.5)
     near_ventricles = segmentation.near_ventricles(warped["ventricles"])
     ventricles = brain & ~lesion & near_ventricles & (fractions["csf"] >= location.VENTRICLE_CSF)
-    cortex = location.cortex_mask(fractions["gm"], warped["gm"], brain, csf & ~near_ventricles, lesion, voxel_size)
+    cortex = location.cortex_mask(fractions["gm"], warped["gm"], warped["deep_gm"], brain, lesion)
     classes, parts = location.classify(labels, n, warped["infratentorial"], warped["brainstem"], ventricles, cortex,
                                        voxel_size)  # fmt: skip
     t1w = _on_grid(inputs, "t1w", shape, allow_empty=False)
@@ -201,7 +201,7 @@ def halfway_sampler(inputs: Paths) -> Callable[..., np.ndarray]:
     return sample
 
 
-def _ids_text(ids: Sequence[int]) -> str | None:
+def format_ids(ids: Sequence[int]) -> str | None:
     return ";".join(str(i) for i in ids) or None
 
 
@@ -244,8 +244,8 @@ def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlar
         row = {"participant_id": ids["participant_id"], "session_from": ids["session_from"],
                "session_to": ids["session_to"], "lesion_id": change.cluster_id, "status": change.status,
                "volume_from_ml": change.volume_from_ml, "volume_to_ml": change.volume_to_ml,
-               "volume_change_sd_ml": change.change_sd_ml, "from_lesions": _ids_text(change.from_ids),
-               "to_lesions": _ids_text(change.to_ids)}  # fmt: skip
+               "volume_change_sd_ml": change.change_sd_ml, "from_lesions": format_ids(change.from_ids),
+               "to_lesions": format_ids(change.to_ids)}  # fmt: skip
         if mtr_change is not None and threshold is not None:
             row["mtr_decrease_fraction"], row["mtr_increase_fraction"] = activity.mtr_change_fractions(
                 mtr_change, (core == change.cluster_id) & covered, threshold)  # fmt: skip
@@ -290,7 +290,7 @@ def flair_subtraction(inputs: Paths, output: str) -> None:
                np.float32)  # fmt: skip
 
 
-def _ids(text: Any) -> tuple[int, ...]:
+def parse_ids(text: Any) -> tuple[int, ...]:
     """Lesion labels from a ``from_lesions``/``to_lesions`` cell (``1;3``, or empty)."""
     return () if pd.isna(text) else tuple(int(float(i)) for i in str(text).split(";") if i)
 
@@ -324,7 +324,7 @@ def lesion_tracking(sessions: Sequence[tuple[str | None, str]], pair_tables: Seq
         tables.append(table.assign(participant_id=participant_id, session_id=session, key=key))
     volumes = {key: dict(zip(t.lesion_id.astype(int), t.volume_ml.astype(float), strict=True))
                for key, t in zip(keys, tables, strict=True)}  # fmt: skip
-    pairs = [[tracking.PairCluster(r.status, _ids(r.from_lesions), _ids(r.to_lesions))
+    pairs = [[tracking.PairCluster(r.status, parse_ids(r.from_lesions), parse_ids(r.to_lesions))
               for r in pd.read_csv(path, sep="\t").itertuples()] for path in pair_tables]  # fmt: skip
     identities = {(i.session, i.component): i for i in tracking.track(keys, volumes, pairs)}
     lesions = pd.concat(tables, ignore_index=True)
@@ -333,7 +333,7 @@ def lesion_tracking(sessions: Sequence[tuple[str | None, str]], pair_tables: Seq
     chronic = tracking.chronic_black_holes([identities[k] for k in index], holes, dict(zip(keys, days, strict=True)))
     lesions = lesions.assign(
         component=lesions.lesion_id.astype(int), lesion_id=[identities[k].lesion_id for k in index],
-        status=[identities[k].status for k in index], merged_from=[_ids_text(identities[k].merged_from) for k in index],
+        status=[identities[k].status for k in index], merged_from=[format_ids(identities[k].merged_from) for k in index],
         split_from=[identities[k].split_from for k in index], chronic_black_hole=[chronic[k] for k in index],
     )  # fmt: skip
     lesions = lesions.sort_values(["key", "lesion_id"], kind="stable", key=lambda c: c.map(keys.index) if c.name == "key" else c)

@@ -27,10 +27,6 @@ from msqmri.phantom.tissues import LESIONS as LESION_TISSUES
 
 #: margin added around the template grid so the skull and scalp fit (mm)
 PAD_MM = 24.0
-#: grey matter this deep below the brain surface (mm) and inside the MNI box below (mm, x y z
-#: ranges) is deep grey matter: thalamus, caudate, putamen, pallidum
-DEEP_GM_DEPTH_MM = 12.0
-DEEP_GM_BOX_MM = ((-32.0, 32.0), (-42.0, 28.0), (-14.0, 24.0))
 
 
 #: region channels of the anatomy (0-1 weights, moving with the brain): the template's ventricles,
@@ -87,12 +83,8 @@ def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
     label = np.argmax(np.stack([csf, gm, wm]), axis=0).astype(np.uint8) + 1  # 1 csf, 2 gm, 3 wm
     label[~icv] = 0
-    depth = ndimage.distance_transform_edt(icv)
     world = [np.arange(n) * t1_img.affine[a, a] + t1_img.affine[a, 3] for a, n in enumerate(t1.shape)]
-    in_box = np.ix_(*[(w >= lo) & (w <= hi) for w, (lo, hi) in zip(world, DEEP_GM_BOX_MM, strict=True)])
-    deep = np.zeros(t1.shape, dtype=bool)
-    deep[in_box] = True
-    label[(label == 2) & deep & (depth > DEEP_GM_DEPTH_MM)] = 4
+    label[(label == 2) & template.regions()["deep_gm"]] = 4  # deep grey matter: thalamus, basal ganglia
     coordinates = np.meshgrid(*world, indexing="ij", sparse=True)
     regions = template_regions(label, icv, tuple(coordinates))
     pad = int(round(PAD_MM))

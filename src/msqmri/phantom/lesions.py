@@ -88,12 +88,12 @@ class PlacementMaps:
             ok &= (self.to_cortex >= reach + 1.5) & (self.to_infratentorial >= reach + 8.0) & (self.to_deep_gm >= reach)
         elif location == "juxtacortical":
             ok = (self.to_cortex >= 0.3 * touch) & (self.to_cortex <= 0.75 * touch)
-            ok &= (self.to_ventricle >= reach + 4.0) & (self.to_infratentorial >= reach + 8.0)
+            ok &= (self.to_ventricle >= reach + 5.0) & (self.to_infratentorial >= reach + 8.0)
             ok &= self.to_deep_gm >= reach + 3.0
         elif location == "infratentorial":
             ok = (self.infratentorial_depth >= reach + 2.0) & (self.wm_depth >= 0.7 * reach) & (self.to_cortex >= reach)
         else:
-            ok = (self.wm_depth >= reach + 1.0) & (self.to_ventricle >= reach + 4.0) & (self.to_cortex >= reach + 4.0)
+            ok = (self.wm_depth >= reach + 1.0) & (self.to_ventricle >= reach + 5.0) & (self.to_cortex >= reach + 5.0)
             ok &= (self.to_infratentorial >= reach + 8.0) & (self.to_deep_gm >= reach + 2.0)
         return np.argwhere(clear & ok)
 

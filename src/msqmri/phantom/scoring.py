@@ -16,8 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+import pandas as pd
+
+from msqmri.lesions.stage import parse_ids
+from msqmri.phantom.cohort import session_pairs
 
 #: share of a planned lesion's truth voxels a detection must cover
 MIN_OVERLAP = 0.1
@@ -127,3 +133,73 @@ def activity_scores(changes: Sequence[Mapping], matches_from: Matches, matches_t
         if status == "enlarging" and not any(planned.get(i) == "enlarging" for i in ids):
             score.false_enlarging += 1
     return score
+
+
+def _load(path: Path) -> np.ndarray:
+    return np.asarray(nib.load(str(path)).dataobj)
+
+
+@dataclass
+class CohortScore:
+    """A cohort's lesion outputs scored against the plan: one row per session (segmentation, false lesions,
+    location classes, black holes), one per pair (activity) and one per subject (identities)."""
+
+    sessions: pd.DataFrame
+    pairs: pd.DataFrame
+    subjects: pd.DataFrame
+
+
+def score_cohort(bids: Path, derivatives: Path, min_volume_mm3: float = 10.0,
+                 detections: Mapping[str, Path] | None = None) -> CohortScore:  # fmt: skip
+    """Score the workflow's outputs in ``derivatives`` for the phantom cohort ``bids`` (module docstring):
+    segmentation of the planned lesions of at least ``min_volume_mm3``, location class of every detected
+    planned lesion, black holes, each pair's new and enlarging lesions, each subject's identities.
+    ``detections`` replaces the workflow's lesion labels of a session (stem -> label map on its T1w grid),
+    e.g. to score another method's segmentation; its location, pair and identity scores are then n/a."""
+    truth = bids / "sourcedata" / "ground_truth"
+    plan = pd.read_csv(truth / "lesions.tsv", sep="\t")
+    sessions = pd.read_csv(truth / "sessions.tsv", sep="\t")
+    session_rows, pair_rows, subject_rows, matches = [], [], [], {}
+    for participant, rows in sessions.groupby("participant_id", sort=True):
+        labels = list(rows.session_id)
+        tracked = pd.read_csv(derivatives / participant / f"{participant}_desc-lesions_tracking.tsv", sep="\t")
+        identities: dict[int, set[int]] = {}
+        for session in labels:
+            stem = f"{participant}_{session}"
+            gt = truth / participant / session / stem
+            own = derivatives / participant / session / "anat" / stem
+            detected = _load(detections[stem] if detections else Path(f"{own}_desc-lesions_dseg.nii.gz")).astype(int)
+            truth_labels = _load(Path(f"{gt}_space-T1w_desc-lesions_dseg.nii.gz")).astype(int)
+            m = match(detected, truth_labels, _load(Path(f"{gt}_space-T1w_label-lesion_probseg.nii.gz")),
+                      _load(Path(f"{gt}_space-T1w_desc-lesionextent_dseg.nii.gz")).astype(int))  # fmt: skip
+            matches[stem] = m
+            planned = plan[(plan.participant_id == participant) & (plan.session_id == session)].set_index("lesion_id")
+            included = {int(i) for i, r in planned.iterrows() if r.status != "absent" and r.volume_ml * 1000 >= min_volume_mm3}
+            row = {"participant_id": participant, "session_id": session, **segmentation_scores(m, detected, truth_labels, included)}
+            if detections is None:
+                table = pd.read_csv(f"{own}_desc-lesions_metrics.tsv", sep="\t").set_index("lesion_id")
+                found = {i: d for i, d in m.detected_by_truth.items() if d}
+                row["located"] = sum(planned.loc[i, "location"] in set(table.loc[sorted(d), "location"]) for i, d in found.items())
+                row["location_scored"] = len(found)
+                row["black_holes"] = int(table.black_hole.astype(str).eq("True").sum())
+                row["black_holes_planned"] = int(sum(bool(planned.loc[i, "black_hole"]) for i in m.detected_by_truth))
+                ids = dict(zip(tracked[tracked.session_id == session].component, tracked[tracked.session_id == session].lesion_id, strict=True))
+                for lesion_id, d in found.items():
+                    identities.setdefault(lesion_id, set()).update(ids[c] for c in d)
+            session_rows.append(row)
+        if detections is None:
+            subject_rows.append({"participant_id": participant, "planned_lesions_seen": len(identities),
+                                 "with_one_identity": sum(len(v) == 1 for v in identities.values())})  # fmt: skip
+            history = plan[plan.participant_id == participant].pivot(index="lesion_id", columns="session_id", values="status")
+            for a, b in session_pairs(len(labels)):
+                first, second = labels[a], labels[b]
+                pair = f"{participant}_{first}to{second.removeprefix('ses-')}"
+                changes = pd.read_csv(derivatives / participant / "anat" / f"{pair}_desc-lesions_changes.tsv", sep="\t")
+                clusters = [{"status": r.status, "from_ids": parse_ids(r.from_lesions), "to_ids": parse_ids(r.to_lesions)}
+                            for r in changes.itertuples()]  # fmt: skip
+                statuses = {int(i): planned_status(list(history.loc[i, labels[a : b + 1]])) for i in history.index}
+                score = activity_scores(clusters, matches[f"{participant}_{first}"], matches[f"{participant}_{second}"], statuses)
+                pair_rows.append({"participant_id": participant, "session_from": first, "session_to": second,
+                                  **vars(score)})  # fmt: skip
+    return CohortScore(pd.DataFrame(session_rows), pd.DataFrame(pair_rows), pd.DataFrame(subject_rows))
+

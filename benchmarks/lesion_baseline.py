@@ -6,8 +6,9 @@ NeuroImage 2021): a Gaussian mixture of CSF, GM and WM over the joint (log T1w, 
 the brain, with the MNI tissue priors warped to the session as spatial priors, fitted by EM in which every
 voxel's contribution is weighted by its *typicality* under its class (``t = N / (N + lambda)``, lambda the
 density at Mahalanobis distance ``KAPPA``), so that outliers do not pull the classes; lesions are the
-voxels more atypical than typical (outlier belief >= 0.5) that are hyperintense on FLAIR against grey
-matter, inside the tissue priors, in 26-connected components of at least the minimum size. Bias fields
+white-matter voxels more atypical than typical (WM membership x (1 - t_WM) >= 0.5) that are hyperintense
+on FLAIR (beyond the GM class by 2 SD), in 26-connected components of at least the minimum size (the
+minimum size stands in for the original's Markov random field). Bias fields
 are removed by N4 first (the pipeline's T1w is already N4-corrected; the FLAIR registered to it is
 corrected here), as Van Leemput et al. correct them inside their EM.
 
@@ -60,10 +61,9 @@ def segment(t1w: np.ndarray, flair: np.ndarray, brain: np.ndarray, priors: dict[
             means[k] = (w[:, None] * x).sum(0) / w.sum()
             d = x - means[k]
             covs[k] = (w[:, None, None] * np.einsum("ni,nj->nij", d, d)).sum(0) / w.sum() + 1e-4 * np.eye(2)
-    outlier = (membership * (1 - np.stack(typical, axis=1))).sum(1) >= 0.5
-    gm = CLASSES.index("gm")
+    wm, gm = CLASSES.index("wm"), CLASSES.index("gm")
+    outlier = membership[:, wm] * (1 - typical[wm]) >= 0.5  # white-matter voxels more atypical than typical
     hyperintense = x[:, 1] > means[gm][1] + 2 * np.sqrt(covs[gm][1, 1])
-    tissue = prior[:, gm] + prior[:, CLASSES.index("wm")] >= 0.5
     mask = np.zeros(brain.shape, dtype=bool)
-    mask[inside] = outlier & hyperintense & tissue
+    mask[inside] = outlier & hyperintense
     return remove_small(mask, voxel_mm3, min_size_mm3)

@@ -63,9 +63,9 @@ LESION_RULES = ("flair_normalization", "lesion_mask", "session_metrics", "lesion
 def run_workflow(bids: Path, out: Path, cores: int, rerun: bool) -> float:
     """msqmri's workflow on the cohort's lesion targets; seconds taken."""
     start = time.perf_counter()
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(find_snakefile()), "--directory", str(out),
-               "--cores", str(cores), "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]",
-               *(["--forcerun", *LESION_RULES] if rerun else []), *(str(out / t) for t in TARGETS)]  # fmt: skip
+    command = [sys.executable, "-m", "snakemake", *(str(out / t) for t in TARGETS), "--snakefile", str(find_snakefile()),
+               "--directory", str(out), "--cores", str(cores), *(["--forcerun", *LESION_RULES] if rerun else []),
+               "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"workflow failed on {bids}:\n{result.stderr[-3000:]}")

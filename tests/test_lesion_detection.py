@@ -32,8 +32,8 @@ def run(name: str, root: Path) -> tuple[CohortScore, Path]:
     """A cohort through the workflow's lesion targets, scored against its plan."""
     bids, out = generate_cohort(root / "bids", COHORTS[name]), root / "derivatives"
     targets = [out / t for t in (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE)]
-    result = snakemake("--cores", "2", "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]",
-                       *targets, cwd=root)  # fmt: skip
+    result = snakemake(*targets, "--cores", "2", "--config", f"bids_dir={bids}", f"output_dir={out}",
+                       "pbvc_methods=[siena]", cwd=root)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return score_cohort(bids, out), out
 

@@ -231,12 +231,12 @@ def test_location_classes_and_black_holes() -> None:
     fraction = np.where(labels > 0, 1.0, 0.0)
     fraction[labels == 2] = 0.5
     t1w = np.where(labels > 0, 1.0 - fraction * 0.55, 1.0)
-    levels = location.lesion_t1w(t1w, np.ones(shape), labels, 4, fraction)
+    levels = location.lesion_t1w(t1w, labels, 4, fraction)
     assert levels == pytest.approx([0.45] * 4)
     assert np.median(t1w[labels == 2]) > 0.62  # the uncorrected lesion looks brighter than cortex
     assert list(location.black_holes(levels, 0.62)) == [True] * 4
-    assert not location.black_holes(location.lesion_t1w(np.where(labels > 0, 0.78, 1.0), np.ones(shape), labels, 4, None),
-                                    0.62).any()  # fmt: skip
+    assert not location.black_holes(location.lesion_t1w(np.where(labels > 0, 0.78, 1.0), labels, 4, None), 0.62).any()
+    assert np.isnan(location.lesion_t1w(t1w, labels, 5, fraction)[4])  # no such lesion: no level
 
 
 def test_subtraction_noise_model() -> None:

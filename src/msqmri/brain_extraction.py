@@ -74,9 +74,10 @@ def head_mask(image: ants.ANTsImage) -> np.ndarray:
 
 
 def white_matter_level(data: np.ndarray, head: np.ndarray) -> float:
-    """Intensity of WM on a T1w: the mode of the brighter half of the head's histogram."""
+    """Intensity of WM on a T1w: the mode of the brightest quarter of the head's histogram (in the brighter
+    half, grey matter can outnumber WM at coarse resolution, and its peak was taken for WM)."""
     values = data[head]
-    bright = values[values > np.percentile(values, 50)]
+    bright = values[values > np.percentile(values, 75)]
     hist, edges = np.histogram(bright, 256)
     peak = hist.argmax()
     return float((edges[peak] + edges[peak + 1]) / 2)

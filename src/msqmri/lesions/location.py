@@ -15,8 +15,8 @@ this order:
 T1 black holes (van Walderveen et al., Neurology 1998; Sahraian et al., Neurology 2010): T2 lesions
 markedly hypointense on T1w, i.e. darker than the cortex. A lesion's own T1w level is estimated free
 of partial volume: with p a voxel's lesion fraction (from the FLAIR) and W the local NAWM T1w level,
-the voxels' T1w - W is regressed on p through the origin, so the lesion's level is W + slope; without a
-FLAIR every voxel of the mask counts as pure lesion. A black hole persisting 6 months or more is
+the voxels' T1w / W - 1 is regressed on p through the origin, so the lesion's level is 1 + slope (in
+units of NAWM); without a FLAIR every voxel of the mask counts as pure lesion. A black hole persisting 6 months or more is
 chronic (decided across sessions, :mod:`msqmri.lesions.tracking`).
 """
 
@@ -72,19 +72,15 @@ def classify(labels: np.ndarray, n: int, infratentorial: np.ndarray, brainstem: 
     return [str(c) for c in classes], parts
 
 
-def lesion_t1w(t1w: np.ndarray, wm_level: np.ndarray, labels: np.ndarray, n: int,
-               fraction: np.ndarray | None) -> np.ndarray:  # fmt: skip
-    """Each lesion's partial-volume-free T1w level (module docstring); ``fraction`` is the lesion fraction
-    of every voxel (None: the mask's voxels are pure lesion)."""
-    if n == 0:
-        return np.zeros(0)
+def lesion_t1w(t1w: np.ndarray, labels: np.ndarray, n: int, fraction: np.ndarray | None) -> np.ndarray:
+    """Each lesion's partial-volume-free T1w level (module docstring), ``t1w`` divided by its local NAWM
+    level (NAWM = 1); ``fraction`` is the lesion fraction of every voxel (None: the mask's voxels are pure
+    lesion). NaN for a lesion without a voxel at least half lesion."""
     p = (labels > 0).astype(np.float64) if fraction is None else np.clip(fraction, 0.0, 1.0)
-    where = np.where((labels > 0) & (p >= 0.5), labels, 0)
-    index = np.arange(1, n + 1)
-    numerator = np.asarray(ndimage.sum(p * (t1w - wm_level), where, index))
-    denominator = np.asarray(ndimage.sum(p * p, where, index))
-    level = np.asarray(ndimage.mean(wm_level, where, index))
-    return np.where(denominator > 0, level + numerator / np.maximum(denominator, 1e-9), np.nan)
+    where = np.where((labels > 0) & (p >= 0.5), labels, 0).ravel()
+    numerator = np.bincount(where, weights=(p * (t1w - 1.0)).ravel(), minlength=n + 1)[1:]
+    denominator = np.bincount(where, weights=(p * p).ravel(), minlength=n + 1)[1:]
+    return 1.0 + np.divide(numerator, denominator, out=np.full(n, np.nan), where=denominator > 0)
 
 
 def black_holes(lesion_levels: np.ndarray, cortex_level: float) -> np.ndarray:

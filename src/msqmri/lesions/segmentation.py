@@ -186,7 +186,10 @@ def _reject(mask: np.ndarray, tissues: Tissues) -> tuple[np.ndarray, dict[str, i
     index = np.arange(1, n + 1)
 
     def mean(values: np.ndarray, where: np.ndarray = labels) -> np.ndarray:
-        return np.asarray(ndimage.mean(values, where, index))
+        """Mean of ``values`` over each cluster's voxels of ``where`` (0 where it has none)."""
+        counts = np.bincount(where.ravel(), minlength=n + 1)[1:]
+        sums = np.bincount(where.ravel(), weights=np.asarray(values, dtype=np.float64).ravel(), minlength=n + 1)[1:]
+        return np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
 
     shell = np.where(mask, 0, ndimage.grey_dilation(labels, footprint=CONNECTIVITY))
     lining = ndimage.binary_dilation(tissues.ventricular_csf(), CONNECTIVITY)

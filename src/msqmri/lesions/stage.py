@@ -183,7 +183,7 @@ def _lesion_classes(inputs: Paths, like: ants.ANTsImage, labels: np.ndarray, n: 
         return classes, parts, np.zeros(n, dtype=bool)
     level = normalization.local_level(t1w, nawm, voxel_size)
     cortex_level = np.median((t1w / level)[cortex & (fractions["gm"] >= 0.9)]) if cortex.any() else np.nan
-    levels = location.lesion_t1w(t1w / level, np.ones(shape, np.float32), labels, n, fraction)
+    levels = location.lesion_t1w(t1w / level, labels, n, fraction)
     return classes, parts, location.black_holes(levels, float(cortex_level))
 
 

@@ -35,9 +35,10 @@ from msqmri.phantom.cohort import session_pairs  # noqa: E402
 from msqmri.registration import ants_image  # noqa: E402
 from msqmri.structural import run as run_structural  # noqa: E402
 
+#: the true lesion masks are given as a user's, so that the lesions are filled as WM (SIENAX -lm)
 SPEC = CohortSpec(
     n_subjects=1, n_sessions=4, resolution=1.0, modalities=("T1w",), seed=31, orientations=("RAS",),
-    pbvc=(0.0, 0.0, -0.6, -2.0),
+    pbvc=(0.0, 0.0, -0.6, -2.0), user_lesion_masks=True,
 )  # fmt: skip
 CASES = {
     "iso": SPEC,

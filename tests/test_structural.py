@@ -15,8 +15,9 @@ from msqmri.io import MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.structural import Structural, load_lesion_mask, load_t1w, preprocess
 
+#: the true lesion masks are given as a user's (the SIENAX-like lesion filling is tested)
 SPEC = CohortSpec(n_subjects=2, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=4,
-                  orientations=("RAS", "LAS"))
+                  orientations=("RAS", "LAS"), user_lesion_masks=True)
 
 
 @pytest.fixture(scope="module")

@@ -140,8 +140,9 @@ def extract_brain(
     band_img = corrected.new_image_like(band.astype(np.float32))
     posteriors = segment(corrected, band_img, priors)
     classified = (posteriors["gm"] + posteriors["wm"]) >= 0.5
-    # class means inside the hole-filled brain: its CSF is ventricular, purer than the thin outer rim
-    means = class_means(data, posteriors, ndimage.binary_fill_holes(classified))
+    # class means inside the hole-filled brain: its CSF is ventricular, purer than the thin outer rim (and
+    # taken where the template expects CSF, not in black holes)
+    means = class_means(data, posteriors, ndimage.binary_fill_holes(classified), priors["csf"].numpy() >= 0.5)
     fractions = partial_volumes(data, means, band)
     brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
     brain = largest_component(brain)

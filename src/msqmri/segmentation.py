@@ -40,17 +40,21 @@ def hard_labels(posteriors: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarr
     return np.where(mask, stack.argmax(0) + 1, 0).astype(np.uint8)
 
 
-def class_means(data: np.ndarray, posteriors: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, float]:
-    """Pure-tissue intensity of each class: the histogram mode of its confidently classified voxels.
+def class_means(data: np.ndarray, posteriors: dict[str, np.ndarray], mask: np.ndarray,
+                csf_region: np.ndarray | None = None) -> dict[str, float]:  # fmt: skip
+    """Pure-tissue intensity of each class: the histogram mode of its confidently classified voxels
+    (CSF only inside ``csf_region`` when given, e.g. where the template expects CSF: T1 black holes in the
+    white matter are as dark as CSF, and at 3 mm they can outnumber the ventricles' pure voxels).
 
     The mode, not the mean or median: confident CSF voxels are mostly partial-volume sulcal voxels,
     whose intensities spread towards GM, while pure (ventricular) CSF forms the peak.
     """
     means = {}
     for c in CLASSES:
-        confident = mask & (posteriors[c] > 0.9)
+        region = mask & csf_region if c == "csf" and csf_region is not None else mask
+        confident = region & (posteriors[c] > 0.9)
         if confident.sum() < 50:
-            confident = mask & (posteriors[c] >= np.max([posteriors[k] for k in CLASSES], axis=0))
+            confident = region & (posteriors[c] >= np.max([posteriors[k] for k in CLASSES], axis=0))
         means[c] = histogram_mode(data[confident])
     return means
 

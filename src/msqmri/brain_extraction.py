@@ -127,12 +127,11 @@ def extract_brain(
     corrected = n4(t1w, t1w.new_image_like(head.astype(np.float32)))
     data = corrected.numpy()
     rough = rough_brain(data, head, corrected.spacing)
-    tmpl = template.images(REGISTRATION_RESOLUTION)
     fixed = corrected * corrected.new_image_like(rough.astype(np.float32))
-    reg = register(fixed, tmpl["t1w"], seed, type_of_transform="antsRegistrationSyNQuick[s]",
+    reg = register(fixed, template.image("t1w", REGISTRATION_RESOLUTION), seed, type_of_transform="antsRegistrationSyNQuick[s]",
                    write_composite_transform=True)
     priors = {
-        name: ants.apply_transforms(fixed=corrected, moving=tmpl[name], transformlist=reg["fwdtransforms"])
+        name: ants.apply_transforms(fixed=corrected, moving=template.image(name, REGISTRATION_RESOLUTION), transformlist=reg["fwdtransforms"])
         for name in ("csf", "gm", "wm", "icv", "brain")
     }
     prior_brain = priors.pop("brain").numpy() >= 0.5

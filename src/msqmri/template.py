@@ -72,54 +72,103 @@ def infratentorial(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def regions() -> dict[str, np.ndarray]:
-    """The :data:`REGIONS` as boolean arrays on the 1 mm template grid (module docstring)."""
+def _maps() -> dict[str, np.ndarray]:
+    """The template T1w, its GM and WM probabilities (0-1) and intracranial mask on the 1 mm grid."""
     p = paths()
-    img = nib.load(p["t1w"])
-    t1 = np.asarray(img.dataobj, dtype=np.float32)
+    t1 = np.asarray(nib.load(p["t1w"]).dataobj, dtype=np.float32)
     gm = np.asarray(nib.load(p["gm"]).dataobj, dtype=np.float32) / 255.0
     wm = np.asarray(nib.load(p["wm"]).dataobj, dtype=np.float32) / 255.0
-    x, y, z = _mni_coordinates(t1.shape, img.affine)
-    below = np.broadcast_to(infratentorial(x, y, z), t1.shape)
-    tissue = gm + wm >= 0.5
-    enclosed = ndimage.binary_fill_holes(tissue) & ~tissue & intracranial(t1)
+    return {"t1w": t1, "gm": gm, "wm": wm, "icv": intracranial(t1)}
+
+
+def _coordinates() -> tuple[np.ndarray, ...]:
+    img = nib.load(paths()["t1w"])
+    return _mni_coordinates(img.shape, img.affine)
+
+
+def _near(mask: np.ndarray, mm: float, within: tuple[slice, ...] | None = None) -> np.ndarray:
+    """Voxels of the 1 mm grid within ``mm`` of ``mask``, the distance map computed only over a crop: the
+    bounding box of ``mask`` grown by ``mm`` (or ``within`` grown by ``mm``, where only voxels inside
+    ``within`` are asked for), which holds every voxel the answer can depend on."""
+    grow = int(np.ceil(mm)) + 1
+    if within is None:
+        found = np.argwhere(mask)
+        within = tuple(slice(lo, hi + 1) for lo, hi in zip(found.min(axis=0), found.max(axis=0), strict=True))
+    crop = tuple(slice(max(s.start - grow, 0), s.stop + grow) for s in within)
+    out = np.zeros(mask.shape, dtype=bool)
+    out[crop] = ndimage.distance_transform_edt(~mask[crop]) <= mm
+    return out
+
+
+def _ventricles() -> np.ndarray:
+    maps, (x, y, z) = _maps(), _coordinates()
+    below = infratentorial(x, y, z)
+    tissue = maps["gm"] + maps["wm"] >= 0.5
+    enclosed = ndimage.binary_fill_holes(tissue) & ~tissue & maps["icv"]
     labels, _ = ndimage.label(enclosed)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    supratentorial = np.bincount(labels.ravel(), weights=(~below).ravel().astype(float)) > 0.5 * sizes
-    keep = np.flatnonzero((sizes >= VENTRICLE_MIN_MM3) & supratentorial)
-    brainstem = below & (np.abs(x) <= 14.0) & (y >= -45.0)
-    ventricles = np.isin(labels, keep)
-    near = [ndimage.distance_transform_edt(~(ventricles & side)) <= 6.0 for side in (x > 0, x < 0)]
-    septum = (np.abs(x) <= 3.0) & near[0] & near[1]
-    box = [(c >= lo) & (c <= hi) for c, (lo, hi) in zip((x, y, z), DEEP_GM_BOX_MM, strict=True)]
-    deep_gm = box[0] & box[1] & box[2] & (ndimage.distance_transform_edt(intracranial(t1)) > DEEP_GM_DEPTH_MM)
-    return {"ventricles": ventricles, "infratentorial": below.copy(), "brainstem": brainstem, "septum": septum,
-            "deep_gm": deep_gm}  # fmt: skip
+    supratentorial = np.bincount(labels.ravel(), weights=np.broadcast_to(~below, labels.shape).ravel()) > 0.5 * sizes
+    return np.isin(labels, np.flatnonzero((sizes >= VENTRICLE_MIN_MM3) & supratentorial))
 
 
-@functools.lru_cache(maxsize=4)
-def images(resolution: float = 1.0) -> dict[str, ants.ANTsImage]:
-    """Template images at ``resolution`` mm: ``t1w``, ``brain`` (GM+WM >= 0.5, hole-filled),
-    ``icv`` (intracranial: the skull-stripped extent), the ``csf``, ``gm``, ``wm`` priors (sum to 1 in ICV)
-    and the :data:`REGIONS` (0/1).
-    """
-    p = paths()
-    t1 = ants.image_read(p["t1w"])
-    gm = ants.image_read(p["gm"]).numpy() / 255.0
-    wm = ants.image_read(p["wm"]).numpy() / 255.0
-    icv = intracranial(t1.numpy())
-    brain = ndimage.binary_fill_holes(gm + wm >= 0.5)
-    csf = np.where(icv, np.clip(1.0 - gm - wm, 0.0, 1.0), 0.0)
-    arrays = {"t1w": t1.numpy(), "brain": brain, "icv": icv, "csf": csf, "gm": gm, "wm": wm, **regions()}
-    out = {name: t1.new_image_like(np.asarray(a, dtype=np.float32)) for name, a in arrays.items()}
-    if resolution != 1.0:
-        out = {name: ants.resample_image(img, (resolution,) * 3, False, 0) for name, img in out.items()}
-    return out
+def _septum() -> np.ndarray:
+    x = _coordinates()[0]
+    ventricles = array("ventricles")
+    near = [_near(ventricles & side, 6.0) for side in (x > 0, x < 0)]
+    return (np.abs(x) <= 3.0) & near[0] & near[1]
+
+
+def _deep_gm() -> np.ndarray:
+    coordinates = _coordinates()
+    inside = [(c.ravel() >= lo) & (c.ravel() <= hi) for c, (lo, hi) in zip(coordinates, DEEP_GM_BOX_MM, strict=True)]
+    box = tuple(slice(np.flatnonzero(i)[0], np.flatnonzero(i)[-1] + 1) for i in inside)
+    deep = np.zeros(array("icv").shape, dtype=bool)
+    deep[box] = True
+    return deep & ~_near(~array("icv"), DEEP_GM_DEPTH_MM, within=box)
+
+
+def _region(name: str) -> np.ndarray:
+    x, y, z = _coordinates()
+    shape = array("icv").shape
+    if name == "infratentorial":
+        return np.broadcast_to(infratentorial(x, y, z), shape).copy()
+    if name == "brainstem":
+        return np.broadcast_to(infratentorial(x, y, z) & (np.abs(x) <= 14.0) & (y >= -45.0), shape).copy()
+    return {"ventricles": _ventricles, "septum": _septum, "deep_gm": _deep_gm}[name]()
+
+
+@functools.lru_cache(maxsize=None)
+def array(name: str) -> np.ndarray:
+    """Template image ``name`` on the 1 mm grid: ``t1w``, ``brain`` (GM+WM >= 0.5, hole-filled), ``icv``
+    (intracranial: the skull-stripped extent), the ``csf``, ``gm``, ``wm`` priors (sum to 1 in ICV) or one
+    of the :data:`REGIONS` (boolean; module docstring). Each is derived once per process, when asked for."""
+    maps = _maps()
+    if name in maps:
+        return maps[name]
+    if name == "brain":
+        return ndimage.binary_fill_holes(maps["gm"] + maps["wm"] >= 0.5)
+    if name == "csf":
+        return np.where(maps["icv"], np.clip(1.0 - maps["gm"] - maps["wm"], 0.0, 1.0), 0.0)
+    if name in REGIONS:
+        return _region(name)
+    raise KeyError(f"no template image {name!r}")
+
+
+def regions() -> dict[str, np.ndarray]:
+    """The :data:`REGIONS` as boolean arrays on the 1 mm template grid (module docstring)."""
+    return {name: array(name) for name in REGIONS}
+
+
+@functools.lru_cache(maxsize=None)
+def image(name: str, resolution: float = 1.0) -> ants.ANTsImage:
+    """Template image ``name`` (:func:`array`) as a float32 ANTs image at ``resolution`` mm."""
+    out = ants.image_read(paths()["t1w"]).new_image_like(np.asarray(array(name), dtype=np.float32))
+    return out if resolution == 1.0 else ants.resample_image(out, (resolution,) * 3, False, 0)
 
 
 def warped(name: str, like: ants.ANTsImage, transform: str) -> np.ndarray:
     """Template image ``name`` (e.g. ``wm``, ``brain``) brought onto the grid of ``like`` through the
     template -> session ``transform`` (linear interpolation)."""
-    moved = ants.apply_transforms(fixed=like, moving=images(1.0)[name], transformlist=[transform], interpolator="linear")
+    moved = ants.apply_transforms(fixed=like, moving=image(name), transformlist=[transform], interpolator="linear")
     return moved.numpy()

@@ -34,7 +34,7 @@ def tissue_volumes(
 
 def volume_scaling(icv: ants.ANTsImage, seed: int = 1) -> float:
     """Determinant of the 12-parameter affine taking the subject ICV mask onto the template ICV mask."""
-    fixed = template.images(VSCALE_RESOLUTION)["icv"]
+    fixed = template.image("icv", VSCALE_RESOLUTION)
     moving = ants.resample_image(icv, (VSCALE_RESOLUTION,) * 3, False, 0)
     reg = register(fixed, moving, seed, type_of_transform="Affine", aff_metric="meansquares")
     matrix = np.asarray(ants.read_transform(reg["fwdtransforms"][0]).parameters[:9]).reshape(3, 3)

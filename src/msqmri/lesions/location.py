@@ -16,8 +16,9 @@ T1 black holes (van Walderveen et al., Neurology 1998; Sahraian et al., Neurolog
 markedly hypointense on T1w, i.e. darker than the cortex. A lesion's own T1w level is estimated free
 of partial volume: with p a voxel's lesion fraction (from the FLAIR) and W the local NAWM T1w level,
 the voxels' T1w / W - 1 is regressed on p through the origin, so the lesion's level is 1 + slope (in
-units of NAWM); without a FLAIR every voxel of the mask counts as pure lesion. A black hole persisting 6 months or more is
-chronic (decided across sessions, :mod:`msqmri.lesions.tracking`).
+units of NAWM); without a FLAIR every voxel of the mask counts as pure lesion. Voxels touching the
+cortex are left out, since their T1w mixes with grey matter (darker than WM). A black hole persisting
+6 months or more is chronic (decided across sessions, :mod:`msqmri.lesions.tracking`).
 """
 
 from __future__ import annotations

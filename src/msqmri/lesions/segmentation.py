@@ -25,9 +25,10 @@ Garcia-Lorenzo et al., Med Image Anal 2013):
 3. **Extent**: around each remaining seed cluster, every connected voxel that is at least half lesion:
    above half-way from its normal background (WM, or GM where the template says cortex) to the lesion
    level, the session's pure-lesion FLAIR (the median of the seed clusters' interiors) or the cluster's
-   own 90th percentile when that is brighter. Small lesions, whose voxels are all partial volume, keep
-   their seeds; a bright structure next to a lesion (the septum beside a periventricular lesion) is not
-   taken in, since it is not half lesion.
+   own 90th percentile when that is brighter. Seed voxels below that level are not lesion; a small
+   lesion, whose voxels are all partial volume, keeps those half-way to its brightest. A bright
+   structure next to a lesion (the septum beside a periventricular lesion) is not taken in, since it is
+   not half lesion.
 4. The rejection again on the grown clusters, and clusters smaller than the minimum size (3 mm^3 by
    default, the MSSEG-2 convention) are dropped.
 """
@@ -172,9 +173,17 @@ def _extent(flair: np.ndarray, seeds: np.ndarray, tissues: Tissues, gm_level: fl
     wm, gm = tissues.priors["wm"], tissues.priors["gm"]
     background = np.where(wm + gm > 0.1, (wm + gm * gm_level) / np.maximum(wm + gm, 1e-6), 1.0)
     above = tissues.brain & (distance <= GROW_MM) & (flair > background + 0.5 * (level - background))
-    grown, _ = label_lesions(above | seeds)
+    grown, _ = label_lesions(above)
     keep = np.unique(grown[seeds])
-    return np.isin(grown, keep[keep > 0])
+    extent = np.isin(grown, keep[keep > 0])
+    # a seed cluster with no voxel half lesion (a small lesion, all partial volume): its voxels at least
+    # half-way from the background to its brightest
+    index = np.arange(1, n + 1)
+    faint = np.zeros(n + 1, dtype=bool)
+    faint[1:] = ndimage.maximum(above, labels, index) == 0
+    peak = np.zeros(n + 1)
+    peak[1:] = ndimage.maximum(flair, labels, index)
+    return extent | (faint[labels] & (flair >= background + 0.5 * (peak[labels] - background)))
 
 
 def _reject(mask: np.ndarray, tissues: Tissues) -> tuple[np.ndarray, dict[str, int]]:

@@ -22,6 +22,7 @@ import ants
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from msqmri import regions, template
 from msqmri.atrophy.halfway import Grid, resample
@@ -183,7 +184,9 @@ def _lesion_classes(inputs: Paths, like: ants.ANTsImage, labels: np.ndarray, n: 
         return classes, parts, np.zeros(n, dtype=bool)
     level = normalization.local_level(t1w, nawm, voxel_size)
     cortex_level = np.median((t1w / level)[cortex & (fractions["gm"] >= 0.9)]) if cortex.any() else np.nan
-    levels = location.lesion_t1w(t1w / level, labels, n, fraction)
+    # voxels touching the cortex are left out: their T1w mixes with grey matter, darker than WM
+    clear = ~ndimage.binary_dilation(cortex, np.ones((3, 3, 3), dtype=bool))
+    levels = location.lesion_t1w(t1w / level, np.where(clear, labels, 0), n, fraction)
     return classes, parts, location.black_holes(levels, float(cortex_level))
 
 
@@ -336,7 +339,7 @@ def lesion_tracking(sessions: Sequence[tuple[str | None, str]], pair_tables: Seq
         status=[identities[k].status for k in index], merged_from=[format_ids(identities[k].merged_from) for k in index],
         split_from=[identities[k].split_from for k in index], chronic_black_hole=[chronic[k] for k in index],
     )  # fmt: skip
-    lesions = lesions.sort_values(["key", "lesion_id"], kind="stable", key=lambda c: c.map(keys.index) if c.name == "key" else c)
+    lesions = lesions.assign(order=lesions.key.map(keys.index)).sort_values(["order", "lesion_id"], kind="stable")
     save_tsv(lesions[list(TRACKED_LESION_COLUMNS)], outputs["lesions"])
     counts = [lesion_counts(lesions[lesions.key == key], {"participant_id": participant_id, "session_id": session})
               for key, (session, _) in zip(keys, sessions, strict=True)]  # fmt: skip

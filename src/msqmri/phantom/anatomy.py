@@ -38,7 +38,9 @@ REGIONS = ("ventricle", "infratentorial", "brainstem", "ependyma", "septum", "ch
 REGION_SMOOTHING_MM = {"brainstem": 3.0}
 #: thickness of the bright ependymal lining (mm)
 EPENDYMA_MM = 1.2
-#: MNI boxes (mm; x as |x|) of the choroid plexus glomus in the atria and of the CSF with flow artefacts
+#: radius of the choroid plexus glomus, a ball in each atrium (mm)
+GLOMUS_MM = 4.5
+#: MNI boxes (mm; x as |x|) of the atria, where the choroid plexus glomus lies, and of the CSF with flow artefacts
 CHOROID_BOX_MM = ((20.0, 36.0), (-46.0, -28.0), (2.0, 22.0))
 FLOW_BOX_MM = ((0.0, 8.0), (-50.0, -5.0), (-45.0, -15.0))
 
@@ -57,8 +59,13 @@ def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray
     brain = label > 1
     # the septum: the midline between the two lateral ventricles
     sides = [ndimage.distance_transform_edt(~(ventricle & side)) <= 4.0 for side in (x > 1.0, x < -1.0)]
-    septum = (np.abs(x) <= 1.0) & sides[0] & sides[1]
-    choroid = ventricle & _in_box(world, CHOROID_BOX_MM) & (ndimage.distance_transform_edt(ventricle) > 1.0)
+    septum = (np.abs(x) <= 0.5) & sides[0] & sides[1]
+    atria = ventricle & _in_box(world, CHOROID_BOX_MM) & (ndimage.distance_transform_edt(ventricle) > 1.0)
+    choroid = np.zeros_like(ventricle)
+    for side in (x > 0, x < 0):  # the glomus: a ball about the centre of each atrium's lumen
+        centre = [np.mean(np.broadcast_to(c, atria.shape)[atria & side]) for c in world]
+        distance = np.sqrt(sum((c - m) ** 2 for c, m in zip(world, centre, strict=True)))
+        choroid |= atria & (distance <= GLOMUS_MM)
     flow = icv & (label == 1) & ~ventricle & _in_box(world, FLOW_BOX_MM)
     return {
         "ventricle": ventricle, "infratentorial": anatomy["infratentorial"], "brainstem": anatomy["brainstem"],

@@ -207,9 +207,9 @@ def make_lesions(rng: np.random.Generator, maps: PlacementMaps, n_sessions: int,
         lesion = place(rng, maps, plan, [lesion for _, lesion in placed])
         if lesion is not None:
             placed.append((plan, lesion))
-    # black holes: one or two sizeable chronic baseline lesions outside the posterior fossa
-    holes = [p for p, _ in placed if p.location in ("deep_wm", "periventricular") and p.shape != "confluent"
-             and p.volume_mm3 >= 60.0]  # fmt: skip
+    # black holes: the one or two largest chronic baseline lesions outside the posterior fossa
+    holes = sorted((p for p, _ in placed if p.location in ("deep_wm", "periventricular") and p.shape != "confluent"),
+                   key=lambda p: -p.volume_mm3)  # fmt: skip
     for plan in holes[: int(rng.integers(1, 3))]:
         plan.tissue = "blackhole"
     new: list[_Plan] = []

@@ -11,7 +11,8 @@ Lesions are placed by the McDonald 2017 / MAGNIMS location classes (Thompson et 
 
 A lesion is a union of ellipsoidal lobes (irregular and confluent shapes), from about 10 mm^3 up;
 lesions are clipped by the WM they sit in, so those abutting the ventricles or the cortex end at their
-wall. One or two baseline lesions are black holes (markedly T1-hypointense, :mod:`msqmri.phantom.tissues`).
+wall. The one or two largest baseline WM lesions above the tentorium are black holes (markedly
+T1-hypointense, :mod:`msqmri.phantom.tissues`).
 
 History (``active``): baseline lesions stay, or at one follow-up enlarge (size x1.4, volume x2.7),
 shrink (x0.7) or resolve; every follow-up brings at least one enlarging lesion and one to three new

@@ -27,9 +27,11 @@ def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def snakemake(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def snakemake(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Plain Snakemake on msqmri's Snakefile (``env``: variables added to the environment)."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", find_snakefile(), "--directory", cwd, *args]
-    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def check_tensor_maps(stem: Path, bids: Path) -> None:

@@ -16,18 +16,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from msqmri.io import MsqmriError
+from msqmri.io import MsqmriError, private_tempdir
 
 ERROR_PREFIX = "msqmri: error:"
 
 
 @contextmanager
 def report_errors(snakemake: Any) -> Iterator[None]:
-    """Run the body of a script; turn failures into one-line messages and exit status 1."""
+    """Run the body of a script (its temporary files in a private directory, removed at the end); turn
+    failures into one-line messages and exit status 1."""
     label = getattr(snakemake.params, "label", None) or snakemake.rule
     log = Path(snakemake.log[0]) if snakemake.log else None
     try:
-        yield
+        with private_tempdir():
+            yield
     except MsqmriError as exc:
         _fail(f"{ERROR_PREFIX} {label}: {exc}", log)
     except Exception as exc:  # noqa: BLE001 - a bug must still produce one readable line

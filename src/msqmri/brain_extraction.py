@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import tempfile
@@ -128,10 +129,11 @@ def extract_brain(
     data = corrected.numpy()
     rough = rough_brain(data, head, corrected.spacing)
     fixed = corrected * corrected.new_image_like(rough.astype(np.float32))
-    reg = register(fixed, template.image("t1w", REGISTRATION_RESOLUTION), seed, type_of_transform="antsRegistrationSyNQuick[s]",
-                   write_composite_transform=True)
+    moving = functools.partial(template.image, resolution=REGISTRATION_RESOLUTION)
+    reg = register(fixed, moving("t1w"), seed, type_of_transform="antsRegistrationSyNQuick[s]",
+                   write_composite_transform=True)  # fmt: skip
     priors = {
-        name: ants.apply_transforms(fixed=corrected, moving=template.image(name, REGISTRATION_RESOLUTION), transformlist=reg["fwdtransforms"])
+        name: ants.apply_transforms(fixed=corrected, moving=moving(name), transformlist=reg["fwdtransforms"])
         for name in ("csf", "gm", "wm", "icv", "brain")
     }
     prior_brain = priors.pop("brain").numpy() >= 0.5

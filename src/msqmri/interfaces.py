@@ -28,6 +28,7 @@ from nipype.interfaces.base import (
 )  # fmt: skip
 
 from msqmri import layout
+from msqmri.io import private_tempdir
 from msqmri.lesions.components import MIN_SIZE_MM3
 from msqmri.lesions.longitudinal import ENLARGING
 
@@ -74,7 +75,8 @@ class _Step(SimpleInterface):
 
     def _run_interface(self, runtime: Any) -> Any:
         paths = self._paths(runtime.cwd)
-        self.run_step(paths)
+        with private_tempdir():
+            self.run_step(paths)
         self._results.update(paths)
         return runtime
 

@@ -160,6 +160,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextmanager
+def private_tempdir() -> Iterator[str]:
+    """Point :mod:`tempfile` at a fresh directory, removed on exit. antspyx names the files it hands to ANTs
+    (registration transforms, Atropos priors and posteriors) with ``tempfile.mktemp`` and never deletes
+    them: a session's registrations left tens of MB in the system temporary directory, which fills the
+    node's /tmp over a cohort."""
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="msqmri-") as path:
+        tempfile.tempdir = path
+        try:
+            yield path
+        finally:
+            tempfile.tempdir = previous
+
+
 def save_nifti(img: nib.Nifti1Image, path: str | os.PathLike[str]) -> None:
     """Write a NIfTI image atomically."""
     with atomic_path(path) as tmp:

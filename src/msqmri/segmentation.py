@@ -10,6 +10,8 @@ from __future__ import annotations
 import ants
 import numpy as np
 
+from msqmri.io import private_tempdir
+
 CLASSES = ("csf", "gm", "wm")
 
 
@@ -19,10 +21,11 @@ def segment(
     """Posterior probability of each class in ``CLASSES`` inside ``mask`` (zero outside), float32 arrays."""
     prior_list = [priors[c] * mask for c in CLASSES]
     # r=0: Atropos's constant internal seed (its default seeds from the clock, so reruns differed)
-    result = ants.atropos(
-        a=image, x=mask, i=prior_list, m="[0.1,1x1x1]", c="[5,0]", priorweight=prior_weight, r=0
-    )
-    return {c: p.numpy().astype(np.float32) for c, p in zip(CLASSES, result["probabilityimages"], strict=True)}
+    with private_tempdir():  # antspyx leaves Atropos's prior and posterior files behind
+        result = ants.atropos(
+            a=image, x=mask, i=prior_list, m="[0.1,1x1x1]", c="[5,0]", priorweight=prior_weight, r=0
+        )
+        return {c: p.numpy().astype(np.float32) for c, p in zip(CLASSES, result["probabilityimages"], strict=True)}
 
 
 def fill_lesions(posteriors: dict[str, np.ndarray], lesion: np.ndarray | None) -> dict[str, np.ndarray]:

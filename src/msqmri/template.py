@@ -86,10 +86,10 @@ def _coordinates() -> tuple[np.ndarray, ...]:
     return _mni_coordinates(img.shape, img.affine)
 
 
-def _near(mask: np.ndarray, mm: float, within: tuple[slice, ...] | None = None) -> np.ndarray:
-    """Voxels of the 1 mm grid within ``mm`` of ``mask``, the distance map computed only over a crop: the
-    bounding box of ``mask`` grown by ``mm`` (or ``within`` grown by ``mm``, where only voxels inside
-    ``within`` are asked for), which holds every voxel the answer can depend on."""
+def near(mask: np.ndarray, mm: float, within: tuple[slice, ...] | None = None) -> np.ndarray:
+    """Voxels of a 1 mm grid (the template's, the phantom's) within ``mm`` of ``mask``, the distance map
+    computed only over a crop: the bounding box of ``mask`` grown by ``mm`` (or ``within`` grown by ``mm``,
+    where only voxels inside ``within`` are asked for), which holds every voxel the answer can depend on."""
     grow = int(np.ceil(mm)) + 1
     if within is None:
         found = np.argwhere(mask)
@@ -115,8 +115,8 @@ def _ventricles() -> np.ndarray:
 def _septum() -> np.ndarray:
     x = _coordinates()[0]
     ventricles = array("ventricles")
-    near = [_near(ventricles & side, 6.0) for side in (x > 0, x < 0)]
-    return (np.abs(x) <= 3.0) & near[0] & near[1]
+    sides = [near(ventricles & side, 6.0) for side in (x > 0, x < 0)]
+    return (np.abs(x) <= 3.0) & sides[0] & sides[1]
 
 
 def _deep_gm() -> np.ndarray:
@@ -125,7 +125,7 @@ def _deep_gm() -> np.ndarray:
     box = tuple(slice(np.flatnonzero(i)[0], np.flatnonzero(i)[-1] + 1) for i in inside)
     deep = np.zeros(array("icv").shape, dtype=bool)
     deep[box] = True
-    return deep & ~_near(~array("icv"), DEEP_GM_DEPTH_MM, within=box)
+    return deep & ~near(~array("icv"), DEEP_GM_DEPTH_MM, within=box)
 
 
 def _region(name: str) -> np.ndarray:

@@ -20,8 +20,11 @@ Garcia-Lorenzo et al., Med Image Anal 2013):
    al., Lancet Neurol 2016; Commowick et al., Sci Rep 2018): clusters lying mostly in cortex (cortical
    partial volume and mildly hyperintense cortex), mostly in the template's CSF (choroid plexus, flow
    artefacts in the ventricles and the cisterns, infratentorial CSF), mostly surrounded by CSF (the
-   septum pellucidum, choroid plexus), or thin layers lining the ventricles (the ependyma and the
-   periventricular caps).
+   septum pellucidum, choroid plexus), or thin layers along the ventricles: clusters thinner than
+   ``LINING_MM`` whose voxels lie on average within ``LINING_MM`` of the ventricular CSF (the ependyma and
+   the periventricular caps and rims, normal findings that MAGNIMS does not count as periventricular
+   lesions; Filippi et al., Lancet Neurol 2016). The partial volume of a bright ependyma reaches one or two
+   voxels into the white matter at 1 mm, so the distance is in mm, not a one-voxel shell.
 3. **Extent**: around each remaining seed cluster, every connected voxel that is at least half lesion:
    above half-way from its normal background (WM, or GM where the template says cortex) to the lesion
    level, the session's pure-lesion FLAIR (the median of the seed clusters' interiors) or the cluster's
@@ -36,6 +39,7 @@ Garcia-Lorenzo et al., Med Image Anal 2013):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -54,11 +58,11 @@ LEVEL_PERCENTILE = 90.0
 GROW_MM = 5.0
 #: WM territory: the larger of the WM fraction and the WM prior at least this
 WM_TERRITORY = 0.4
-#: rejection: mean template CSF prior of a cluster in CSF, share of CSF in a cluster's one-voxel shell, share
-#: of a cluster's voxels touching the ventricles, and the thickness (mm) under which such a cluster is a
+#: rejection: mean template CSF prior of a cluster in CSF, share of CSF in a cluster's one-voxel shell, and
+#: the thickness (mm) under which a cluster whose mean distance to the ventricular CSF is also under it is a
 #: lining; a cortical cluster is one where the template expects more GM than WM
 REJECT_CSF, REJECT_SHELL_CSF = 0.5, 0.6
-LINING_SHARE, LINING_MM = 0.7, 2.5
+LINING_MM = 2.5
 
 
 def near_ventricles(ventricles: np.ndarray) -> np.ndarray:
@@ -98,6 +102,11 @@ class Tissues:
     def ventricular_csf(self) -> np.ndarray:
         """CSF of the session inside the (dilated) template ventricles."""
         return self.brain & near_ventricles(self.ventricles) & (self.fractions["csf"] >= 0.5)
+
+    @cached_property
+    def to_ventricles(self) -> np.ndarray:
+        """Distance (mm) to the ventricular CSF."""
+        return ndimage.distance_transform_edt(~self.ventricular_csf(), sampling=self.voxel_size).astype(np.float32)
 
     def grey_share(self) -> np.ndarray:
         """How much the template expects grey matter rather than white: 0 in WM, 1 where GM is at least
@@ -201,14 +210,13 @@ def _reject(mask: np.ndarray, tissues: Tissues) -> tuple[np.ndarray, dict[str, i
         return np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
 
     shell = np.where(mask, 0, ndimage.grey_dilation(labels, footprint=CONNECTIVITY))
-    lining = ndimage.binary_dilation(tissues.ventricular_csf(), CONNECTIVITY)
     thickness = 2.0 * np.asarray(ndimage.maximum(
         ndimage.distance_transform_edt(mask, sampling=tissues.voxel_size), labels, index))  # fmt: skip
     reasons = {
         "cortex": mean(tissues.priors["gm"]) > mean(tissues.priors["wm"]),
         "csf": mean(tissues.priors["csf"]) > REJECT_CSF,
         "surrounded_by_csf": mean(tissues.fractions["csf"] >= 0.5, shell) > REJECT_SHELL_CSF,
-        "ventricle_lining": (mean(lining) >= LINING_SHARE) & (thickness < LINING_MM),
+        "ventricle_lining": (mean(tissues.to_ventricles) <= LINING_MM) & (thickness < LINING_MM),
     }
     drop = np.zeros(n, dtype=bool)
     for name, hit in reasons.items():

@@ -55,12 +55,11 @@ def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray
     anatomy = template.regions()
     ventricle = anatomy["ventricles"]
     x = world[0]
-    to_ventricle = ndimage.distance_transform_edt(~ventricle)
     brain = label > 1
     # the septum: the midline between the two lateral ventricles
-    sides = [ndimage.distance_transform_edt(~(ventricle & side)) <= 4.0 for side in (x > 1.0, x < -1.0)]
+    sides = [template.near(ventricle & side, 4.0) for side in (x > 1.0, x < -1.0)]
     septum = (np.abs(x) <= 0.5) & sides[0] & sides[1]
-    atria = ventricle & _in_box(world, CHOROID_BOX_MM) & (ndimage.distance_transform_edt(ventricle) > 1.0)
+    atria = ventricle & _in_box(world, CHOROID_BOX_MM) & ndimage.binary_erosion(ventricle)  # > 1 mm from its wall
     choroid = np.zeros_like(ventricle)
     for side in (x > 0, x < 0):  # the glomus: a ball about the centre of each atrium's lumen
         centre = [np.mean(np.broadcast_to(c, atria.shape)[atria & side]) for c in world]
@@ -69,7 +68,7 @@ def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray
     flow = icv & (label == 1) & ~ventricle & _in_box(world, FLOW_BOX_MM)
     return {
         "ventricle": ventricle, "infratentorial": anatomy["infratentorial"], "brainstem": anatomy["brainstem"],
-        "ependyma": brain & (to_ventricle <= EPENDYMA_MM) & ~septum, "septum": septum, "choroid": choroid,
+        "ependyma": brain & template.near(ventricle, EPENDYMA_MM) & ~septum, "septum": septum, "choroid": choroid,
         "flow": flow,
     }  # fmt: skip
 

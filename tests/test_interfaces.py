@@ -13,7 +13,7 @@ import pytest
 from nipype import Node, Workflow
 from nipype.interfaces.base import SimpleInterface
 
-from msqmri import interfaces
+from msqmri import interfaces, layout
 from msqmri.interfaces import MTR, DTIFit, DWIPreproc, Halfway, LesionMask, SessionMetrics, Structural
 
 #: every Snakemake rule that processes a session's or a session pair's images (``scripts/<rule>.py``)
@@ -44,9 +44,8 @@ def test_every_image_rule_has_an_interface(tmp_path: Path) -> None:
             interface, wildcards = cls(stem="sub-01_ses-01"), {"sesdir": ".", "stem": "sub-01_ses-01"}
         expected = {key: os.path.normpath(tmp_path / p.format(**wildcards)) for key, p in cls.outputs_layout.items()}
         assert interface._paths(str(tmp_path)) == expected, cls.__name__
-    from msqmri.atrophy.pbvc import SCAN_KEYS  # the structural maps a pair job reads from each session
 
-    scans = {f"{side}_{key}" for side in ("from", "to") for key in SCAN_KEYS}
+    scans = {f"{side}_{key}" for side in ("from", "to") for key in layout.SCAN_KEYS}
     assert scans <= set(Halfway.input_spec().copyable_trait_names())
 
 

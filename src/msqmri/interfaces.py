@@ -427,9 +427,9 @@ class Halfway(_PairStep):
     outputs_layout = layout.HALFWAY
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.atrophy.pbvc import SCAN_KEYS, run_halfway
+        from msqmri.atrophy.pbvc import run_halfway
 
-        run_halfway(*self._pair_files(*SCAN_KEYS), outputs, seed=self.inputs.seed)
+        run_halfway(*self._pair_files(*layout.SCAN_KEYS), outputs, seed=self.inputs.seed)
 
 
 class _HalfwayInputSpec(_PairInputSpec):
@@ -449,9 +449,9 @@ class Siena(_PairStep):
     outputs_layout = layout.PBVC["siena"]
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.atrophy.pbvc import SCAN_KEYS, run_siena
+        from msqmri.atrophy.pbvc import run_siena
 
-        run_siena(*self._pair_files(*SCAN_KEYS), self.inputs.transform, outputs, self._pair_ids())
+        run_siena(*self._pair_files(*layout.SCAN_KEYS), self.inputs.transform, outputs, self._pair_ids())
 
 
 class _JacobianInputSpec(_HalfwayInputSpec):

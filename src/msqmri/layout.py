@@ -35,6 +35,8 @@ STRUCTURAL = {
     "from_template": f"{_ANAT}_from-MNI152NLin2009aSym_to-T1w_mode-image_xfm.h5",
     "volumes": f"{_ANAT}_desc-sienax_volumes.json",
 }
+#: structural outputs a pair job reads from each session (keys of ``STRUCTURAL``)
+SCAN_KEYS = ("preproc", "brain_mask", "icv_mask", "probseg_gm", "probseg_wm")
 
 #: FLAIR rigidly registered to the T1w (sessions with a FLAIR only)
 FLAIR_TO_T1W = {

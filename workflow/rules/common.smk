@@ -9,7 +9,6 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from msqmri import layout
-from msqmri.atrophy.pbvc import SCAN_KEYS
 from msqmri.bids import Dataset, discover, session_pairs, sibling
 from msqmri.io import MsqmriError
 
@@ -147,7 +146,7 @@ def pair_structural(wildcards):
     inputs = {}
     for side, session in zip(("from", "to"), pair_for(wildcards)):
         paths = layout.session_wildcards(session)
-        inputs.update({f"{side}_{key}": out(layout.STRUCTURAL[key].format(**paths)) for key in SCAN_KEYS})
+        inputs.update({f"{side}_{key}": out(layout.STRUCTURAL[key].format(**paths)) for key in layout.SCAN_KEYS})
     return inputs
 
 

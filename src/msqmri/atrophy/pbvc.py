@@ -22,10 +22,9 @@ from msqmri.atrophy.halfway import (
     register_pair,
 )  # fmt: skip
 from msqmri.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
+from msqmri.layout import SCAN_KEYS
 from msqmri.registration import ants_image, ras_affine
 
-#: structural outputs a pair job reads from each session (keys of ``layout.STRUCTURAL``)
-SCAN_KEYS = ("preproc", "brain_mask", "icv_mask", "probseg_gm", "probseg_wm")
 DAYS_PER_YEAR = 365.25
 
 

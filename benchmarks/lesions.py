@@ -1,6 +1,7 @@
 """Lesion measurement at 1 mm against the phantom's planned lesions, beside a published baseline.
 
     python benchmarks/lesions.py [--workdir DIR] [--cores 2] [--subjects 10] [--active-subjects 4]
+                                 [--cohorts lesion-free scan-rescan active] [--seed 0]
 
 Three 1 mm phantom cohorts (T1w + FLAIR; FLAIR cortex/WM contrast drawn per subject in 1.05-1.3 with the
 deep GM and brainstem as bright as cortex, lesion/WM in 1.7-2.2, bias fields up to +-30 %, the FLAIR
@@ -14,7 +15,8 @@ Each cohort goes through msqmri's workflow (Snakemake, the lesion targets: struc
 FLAIR -> T1w, normalisation, segmentation, metrics, halfway registration, activity, tracking), with the
 lesions found in the images (no truth mask is given). The outlier-model baseline
 (``benchmarks/lesion_baseline.py``, Van Leemput et al. 2001) runs on the same sessions' preprocessed
-T1w, FLAIR and priors. Everything is scored against the plan (:mod:`msqmri.phantom.scoring`); prints one
+T1w, FLAIR and priors. ``--cohorts`` runs some of the cohorts; ``--seed`` draws other subjects (100 x it
+added to each cohort's seed). Everything is scored against the plan (:mod:`msqmri.phantom.scoring`); prints one
 table per part and the time per session of each segmentation. Cohorts and workflow outputs are kept in
 ``--workdir``, so a rerun only recomputes what changed.
 """
@@ -46,12 +48,13 @@ COMMON = {"resolution": 1.0, "modalities": ("T1w", "FLAIR"), "bias_amplitude": 0
 TARGETS = (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE, layout.LESION_CHANGES_TABLE)
 
 
-def cohorts(subjects: int, active: int) -> dict[str, CohortSpec]:
+def cohorts(subjects: int, active: int, seed: int = 0) -> dict[str, CohortSpec]:
     return {
-        "lesion-free": CohortSpec(n_subjects=subjects, n_sessions=2, lesions=False, pbvc=(0.0, 0.0), seed=101, **COMMON),
-        "scan-rescan": CohortSpec(n_subjects=subjects, n_sessions=2, lesion_activity=False, pbvc=(0.0, 0.0), seed=102,
-                                  **COMMON),
-        "active": CohortSpec(n_subjects=active, n_sessions=3, seed=103, **COMMON),
+        "lesion-free": CohortSpec(n_subjects=subjects, n_sessions=2, lesions=False, pbvc=(0.0, 0.0),
+                                  seed=101 + 100 * seed, **COMMON),
+        "scan-rescan": CohortSpec(n_subjects=subjects, n_sessions=2, lesion_activity=False, pbvc=(0.0, 0.0),
+                                  seed=102 + 100 * seed, **COMMON),
+        "active": CohortSpec(n_subjects=active, n_sessions=3, seed=103 + 100 * seed, **COMMON),
     }  # fmt: skip
 
 
@@ -125,9 +128,13 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=10)
     parser.add_argument("--active-subjects", type=int, default=4)
     parser.add_argument("--rerun-lesions", action="store_true", help="recompute the lesion steps (not the registrations)")
+    parser.add_argument("--cohorts", nargs="+", choices=list(cohorts(1, 1)), default=list(cohorts(1, 1)))
+    parser.add_argument("--seed", type=int, default=0, help="other subjects: 100 x SEED added to each cohort's seed")
     args = parser.parse_args()
     rows, pair_tables, located, identities = [], [], [], []
-    for name, spec in cohorts(args.subjects, args.active_subjects).items():
+    for name, spec in cohorts(args.subjects, args.active_subjects, args.seed).items():
+        if name not in args.cohorts:
+            continue
         bids, out = args.workdir / name / "bids", args.workdir / name / "derivatives"
         if not (bids / "sourcedata" / "ground_truth" / "sessions.tsv").is_file():
             start = time.perf_counter()
@@ -156,6 +163,8 @@ def main() -> None:
         clean = pairs[(pairs.false_new == 0) & (pairs.false_enlarging == 0)].groupby("cohort").size()
         by["pairs without false new/enlarging"] = clean.reindex(by.index, fill_value=0)
         print(by.to_string())
+        if not located:
+            return
         sessions = pd.concat(located, ignore_index=True)
         print("\nLocation classes and black holes (sessions of the lesion cohorts)")
         print(f"location class right for {sessions.located.sum()} of {sessions.location_scored.sum()} detected planned "

@@ -1,5 +1,5 @@
 """Lesions, regions and their algorithms on known arrays: connected components and per-lesion measures,
-local NAWM normalisation, location classes and black holes, the pair's noise model and status bands,
+local NAWM normalisation, the segmentation's rejection of the ventricle lining, location classes and black holes, the pair's noise model and status bands,
 subtraction-based activity, mask-overlap activity and persistent identities. (Detection from the images
 of the phantom is tested in test_lesion_detection.py.)"""
 
@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from msqmri import layout, regions
 from msqmri.io import MsqmriInputError
-from msqmri.lesions import activity, components, location, longitudinal, normalization, stage, tracking
+from msqmri.lesions import activity, components, location, longitudinal, normalization, segmentation, stage, tracking
 
 STEM = "sub-01_ses-01"
 
@@ -203,6 +203,35 @@ def test_local_nawm_level_follows_a_bias_field_not_a_lesion() -> None:
     assert np.median(normalised[lesion]) == pytest.approx(1.8, rel=0.02)
     with pytest.raises(ValueError, match="no white matter"):
         normalization.local_level(image, np.zeros(shape, bool), (1.0, 1.0, 1.0))
+
+
+def test_segmentation_keeps_a_periventricular_lesion_and_rejects_the_lining() -> None:
+    """1 mm: a bright two-voxel rim one to two voxels off a ventricle's wall (the partial volume of a bright
+    ependyma, 1.3 x NAWM) is rejected as a lining, although only half of it touches the ventricle; a 3 mm
+    radius lesion (1.8 x NAWM) against the other wall is kept whole."""
+    rng = np.random.default_rng(3)
+    shape = (40, 40, 40)
+    ventricle = np.zeros(shape, dtype=bool)
+    ventricle[15:25, 10:30, 15:25] = True
+    grid = np.indices(shape)
+    lesion = ((grid - np.array([11.0, 20.0, 20.0])[:, None, None, None]) ** 2).sum(axis=0) <= 9.0
+    rim = np.zeros(shape, dtype=bool)
+    rim[25:27, 12:28, 16:24] = True
+    flair = np.where(ventricle, 0.3, 1.0) + rng.normal(0.0, 0.02, shape)
+    flair[rim], flair[lesion] = 1.3, 1.8
+    t1w = np.where(ventricle, 0.3, np.where(lesion, 0.7, 1.0)) + rng.normal(0.0, 0.02, shape)
+    brain = np.zeros(shape, dtype=bool)
+    brain[2:-2, 2:-2, 2:-2] = True
+    csf, wm = ventricle.astype(np.float32), (brain & ~ventricle).astype(np.float32)
+    zero = np.zeros(shape, dtype=np.float32)
+    tissues = segmentation.Tissues(brain=brain, fractions={"csf": csf, "gm": zero, "wm": wm},
+                                   priors={"csf": csf, "gm": zero, "wm": wm}, ventricles=csf, septum=zero,
+                                   t1w=t1w.astype(np.float32), voxel_size=(1.0, 1.0, 1.0))  # fmt: skip
+    result = segmentation.segment(flair, tissues, min_size_mm3=3.0)
+    labels, n = components.label_lesions(result.mask)
+    assert n == 1 and not (result.mask & rim).any(), result.rejected
+    assert (result.mask & lesion).sum() >= 0.9 * lesion.sum() and (result.mask & ~lesion).sum() <= 0.2 * lesion.sum()
+    assert result.rejected["ventricle_lining"] >= 1
 
 
 def test_location_classes_and_black_holes() -> None:

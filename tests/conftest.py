@@ -6,11 +6,14 @@ import functools
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+
+from msqmri.io import private_tempdir
 
 # ANTs/ITK single-threaded, before anything imports ants: the workflow's default (itk_threads: 1),
 # under which registrations give the same numbers on every run
@@ -29,6 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
     """Keep the collection order when distributing files (xdist would start the files with the most tests first)."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_tempdir() -> Iterator[str]:
+    """The library's in-process ANTs calls (registrations, Atropos) write their files into a directory removed
+    at the end of the session, as each workflow job's do (antspyx never deletes them)."""
+    with private_tempdir() as path:
+        yield path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -12,6 +13,7 @@ import pytest
 from scipy import ndimage
 
 from msqmri.phantom import CohortSpec, generate_cohort
+from msqmri.phantom.acquisition import Pose, render
 from msqmri.phantom.anatomy import LOCATIONS, REGIONS, sample, template_maps
 from msqmri.phantom.cohort import flair_signal, hemisphere_directions, session_pairs
 from msqmri.phantom.lesions import ENLARGE
@@ -19,7 +21,8 @@ from msqmri.phantom.subject import make_subject
 from msqmri.phantom.tissues import INDEX, NAMES, TISSUES, FlairContrast
 
 CLEAN = CohortSpec(n_subjects=2, n_sessions=3, resolution=3.0, noise=False, pbvc=(0.0, -0.6, -1.5), seed=7,
-                   t1w_voxel=(3.0, 3.0, 3.6), orientations=("RAS", "LAS"), user_lesion_masks=True)
+                   t1w_voxel=(3.0, 3.0, 3.6), flair_voxel=(3.0, 3.0, 6.0), orientations=("RAS", "LAS"),
+                   user_lesion_masks=True)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +220,10 @@ def test_acquisition_geometry(clean_cohort: Path) -> None:
     assert nib.aff2axcodes(t1.affine) == ("R", "A", "S")
     assert nib.aff2axcodes(t2.affine) == ("L", "A", "S")
     assert np.allclose(t1.header.get_zooms(), (3.0, 3.0, 3.6))
+    flair = clean_cohort / "sub-01/ses-01/anat/sub-01_ses-01_FLAIR"
+    assert np.allclose(nib.load(f"{flair}.nii.gz").header.get_zooms(), (3.0, 3.0, 6.0))  # a 2D FLAIR's slices
+    sidecar = json.loads(Path(f"{flair}.json").read_text())
+    assert sidecar["MRAcquisitionType"] == "2D" and sidecar["SliceThickness"] == 6.0
     dwi = nib.load(str(clean_cohort / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.nii.gz"))
     bvals = np.loadtxt(clean_cohort / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.bval")
     bvecs = np.loadtxt(clean_cohort / "sub-01/ses-01/dwi/sub-01_ses-01_dwi.bvec")
@@ -226,6 +233,20 @@ def test_acquisition_geometry(clean_cohort: Path) -> None:
     sessions = pd.read_csv(clean_cohort / "sub-01/sub-01_sessions.tsv", sep="\t")
     assert list(sessions.session_id) == ["ses-01", "ses-02", "ses-03"]
     assert pd.to_datetime(sessions.acq_time).is_monotonic_increasing
+
+
+def test_thick_slices_average_their_thickness() -> None:
+    """A 2D FLAIR's 3 mm slice holds the tissue of the three 1 mm slices it spans (sub-voxel sampling per axis,
+    not the same count along every axis)."""
+    anatomy, _ = make_subject(np.random.default_rng(4), 3.0)
+    pose = Pose(np.eye(3), np.zeros(3))
+    corner = anatomy.centroid - np.array([12.0, 12.0, 6.0])
+    thin, thick = np.diag([3.0, 3.0, 1.0, 1.0]), np.diag([3.0, 3.0, 3.0, 1.0])
+    thin[:3, 3], thick[:3, 3] = corner, corner + [0.0, 0.0, 1.0]  # thick slice k spans thin slices 3k .. 3k + 2
+    fine = render(anatomy, 0, 1.0, pose, (8, 8, 12), thin, (1, 1, 1)).frac
+    coarse = render(anatomy, 0, 1.0, pose, (8, 8, 4), thick, (1, 1, 3)).frac
+    np.testing.assert_allclose(coarse, fine.reshape(8, 8, 4, 3, -1).mean(3), atol=1e-6)
+    assert np.abs(np.diff(fine, axis=2)).max() > 0.1  # the slab holds tissue borders across z
 
 
 def test_noise_bias_and_drift_are_applied(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def render(
     pose: Pose,
     shape: tuple[int, int, int],
     affine: np.ndarray,
-    supersample: int,
+    supersample: tuple[int, int, int],
     fibre: bool = False,
     regions: bool = False,
     slab: int = 8,
@@ -100,10 +100,12 @@ def render(
     """Tissue fractions (X, Y, Z, T), lesion ids and, if asked, fibre directions in scanner space
     (X, Y, Z, 3) and region weights (X, Y, Z, R) of an acquisition grid.
 
-    Each voxel averages ``supersample**3`` sub-voxel samples; computed in slabs to bound memory.
+    Each voxel averages ``prod(supersample)`` sub-voxel samples (per voxel axis: a thick slice is sampled
+    along its thickness); computed in slabs to bound memory.
     """
-    n = supersample
-    offsets = (np.indices((n, n, n)).reshape(3, -1).T + 0.5) / n - 0.5  # (n^3, 3) voxel units
+    per_axis = np.asarray(supersample, dtype=float)
+    offsets = (np.indices(supersample).reshape(3, -1).T + 0.5) / per_axis - 0.5  # (samples, 3) voxel units
+    n = len(offsets)
     fracs, fibres, ids, weights = [], [], [], []
     for i0 in range(0, shape[0], slab):
         i1 = min(i0 + slab, shape[0])
@@ -113,12 +115,12 @@ def render(
         world = fine @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32)
         sampled = anatomy.fractions(pose.to_subject(world), session, atrophy_scale, fibre, regions)
         m = len(ijk)
-        fracs.append(sampled.frac.reshape(m, n**3, -1).mean(1))
-        ids.append(sampled.lesion_id.reshape(m, n**3).max(1))
+        fracs.append(sampled.frac.reshape(m, n, -1).mean(1))
+        ids.append(sampled.lesion_id.reshape(m, n).max(1))
         if regions:
-            weights.append(sampled.regions.reshape(m, n**3, -1).mean(1))
+            weights.append(sampled.regions.reshape(m, n, -1).mean(1))
         if fibre:
-            mean = sampled.fibre.reshape(m, n**3, 3).mean(1) @ pose.rotation.T
+            mean = sampled.fibre.reshape(m, n, 3).mean(1) @ pose.rotation.T
             fibres.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-6))
     return Sampled(
         np.concatenate(fracs).reshape(*shape, -1), np.concatenate(ids).reshape(shape),

@@ -64,6 +64,7 @@ class CohortSpec:
     pbvc: tuple[float, ...] | None = None  # cumulative PBVC of each session vs baseline (overrides the rate)
     interval_months: tuple[float, float] = (6.0, 12.0)
     t1w_voxel: tuple[float, float, float] | None = None  # default: isotropic ``resolution``
+    flair_voxel: tuple[float, float, float] | None = None  # default: isotropic; e.g. (1, 1, 3): a 2D FLAIR's slices
     orientations: tuple[str, ...] = ("RAS", "LAS", "LPS", "oblique")
     modalities: tuple[str, ...] = ("T1w", "FLAIR", "MTR", "MEGRE", "dwi")
     echo_times: tuple[float, ...] = (0.004, 0.0085, 0.013, 0.0175, 0.022, 0.0265, 0.031, 0.0355)
@@ -279,7 +280,7 @@ class _Session:
 
     def _render(self, shape: tuple, affine: np.ndarray, pose: Pose, fibre: bool = False,
                 regions: bool = False) -> Sampled:  # fmt: skip
-        n = max(1, int(round(max(abs(np.linalg.norm(affine[:3, :3], axis=0))) / self.spec.step)))
+        n = tuple(max(1, int(round(size / self.spec.step))) for size in np.linalg.norm(affine[:3, :3], axis=0))
         sampled = render(self.anatomy, self.k, self.scale, pose, shape, affine, n, fibre, regions)
         if regions and not self.spec.confounders:
             sampled.regions[..., [REGIONS.index(r) for r in REGIONS if r not in ("ventricle", "infratentorial")]] = 0
@@ -343,13 +344,18 @@ class _Session:
 
     def _flair(self) -> None:
         pose = self._series_pose()
-        shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose)
+        vox = self.spec.flair_voxel or (self.spec.resolution,) * 3
+        shape, affine = self._grid(vox, self.orientation, pose)
         sampled = self._render(shape, affine, pose, regions=True)
         bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
         path = self.raw / "anat" / f"{self.stem}_FLAIR.nii.gz"
         signal = flair_signal(sampled.frac, sampled.regions, self.contrast)
         self._save(self._finish(signal, bias, self.spec.snr, tissues.TISSUES[2].flair), affine, path)
-        self._sidecar(path, MRAcquisitionType="3D", RepetitionTime=5.0, InversionTime=1.8, EchoTime=0.39)
+        if vox[2] > 1.5 * max(vox[:2]):  # thick slices: a 2D acquisition
+            timing = {"MRAcquisitionType": "2D", "RepetitionTime": 9.0, "InversionTime": 2.5, "EchoTime": 0.09}
+        else:
+            timing = {"MRAcquisitionType": "3D", "RepetitionTime": 5.0, "InversionTime": 1.8, "EchoTime": 0.39}
+        self._sidecar(path, **timing, SliceThickness=float(vox[2]))
 
     def _mtr(self) -> None:
         pose_off = self._series_pose()

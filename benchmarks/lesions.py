@@ -1,7 +1,8 @@
 """Lesion measurement at 1 mm against the phantom's planned lesions, beside a published baseline.
 
     python benchmarks/lesions.py [--workdir DIR] [--cores 2] [--subjects 10] [--active-subjects 4]
-                                 [--cohorts lesion-free scan-rescan active] [--seed 0]
+                                 [--cohorts lesion-free scan-rescan active [2d-flair]] [--seed 0]
+                                 [--also EARLIER_WORKDIR ...]
 
 Three 1 mm phantom cohorts (T1w + FLAIR; FLAIR cortex/WM contrast drawn per subject in 1.05-1.3 with the
 deep GM and brainstem as bright as cortex, lesion/WM in 1.7-2.2, bias fields up to +-30 %, the FLAIR
@@ -9,14 +10,17 @@ confounders: bright ependyma, septum, choroid plexus, CSF flow, mildly hyperinte
 
 - *lesion-free*: ``--subjects`` subjects, two sessions each (repositioned, new noise, no change);
 - *scan-rescan*: ``--subjects`` subjects with lesions that do not change, two sessions each;
-- *active*: ``--active-subjects`` subjects, three sessions with new, enlarging, shrinking and resolved lesions.
+- *active*: ``--active-subjects`` subjects, three sessions with new, enlarging, shrinking and resolved lesions;
+- *2d-flair* (only when asked for): the active cohort's design with a 2D FLAIR of 1 x 1 x 3 mm slices, the
+  clinical protocol MAGNIMS accepts when a 3D FLAIR is not available (other subjects than *active*'s).
 
 Each cohort goes through msqmri's workflow (Snakemake, the lesion targets: structural preprocessing,
 FLAIR -> T1w, normalisation, segmentation, metrics, halfway registration, activity, tracking), with the
 lesions found in the images (no truth mask is given). The outlier-model baseline
 (``benchmarks/lesion_baseline.py``, Van Leemput et al. 2001) runs on the same sessions' preprocessed
 T1w, FLAIR and priors. ``--cohorts`` runs some of the cohorts; ``--seed`` draws other subjects (100 x it
-added to each cohort's seed). Everything is scored against the plan (:mod:`msqmri.phantom.scoring`); prints one
+added to each cohort's seed), and ``--also`` pools the cohorts of earlier runs (other seeds, other
+workdirs) into the tables. Everything is scored against the plan (:mod:`msqmri.phantom.scoring`); prints one
 table per part and the time per session of each segmentation. Cohorts and workflow outputs are kept in
 ``--workdir``, so a rerun only recomputes what changed.
 """
@@ -27,6 +31,7 @@ import argparse
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -54,8 +59,11 @@ def cohorts(subjects: int, active: int, seed: int = 0) -> dict[str, CohortSpec]:
                                   seed=101 + 100 * seed, **COMMON),
         "scan-rescan": CohortSpec(n_subjects=subjects, n_sessions=2, lesion_activity=False, pbvc=(0.0, 0.0),
                                   seed=102 + 100 * seed, **COMMON),
-        "active": CohortSpec(n_subjects=active, n_sessions=3, seed=103 + 100 * seed, **COMMON),
+        "active": (spec := CohortSpec(n_subjects=active, n_sessions=3, seed=103 + 100 * seed, **COMMON)),
+        "2d-flair": replace(spec, seed=104 + 100 * seed, flair_voxel=(1.0, 1.0, 3.0)),
     }  # fmt: skip
+#: the cohorts run when ``--cohorts`` is not given
+DEFAULT_COHORTS = ("lesion-free", "scan-rescan", "active")
 
 
 #: the workflow's lesion rules, rerun with ``--rerun-lesions`` after a change to the lesion algorithms
@@ -113,56 +121,89 @@ def summary(name: str, sessions: pd.DataFrame, method: str, seconds: list[float]
     total = sessions[["planned", "found", "detections", "false"]].sum()
     recall = total.found / total.planned if total.planned else float("nan")
     precision = (total.detections - total["false"]) / total.detections if total.detections else float("nan")
-    return {"cohort": name, "method": method, "sessions": len(sessions), "planned lesions": int(total.planned),
-            "recall": recall, "precision": precision,
+    subjects = sessions.groupby("subject")["false"].max()
+    return {"cohort": name, "method": method, "subjects": len(subjects), "sessions": len(sessions),
+            "planned lesions": int(total.planned), "recall": recall, "precision": precision,
             "F1": 2 * recall * precision / (recall + precision) if recall + precision else 0.0,
             "Dice (median)": sessions.dice.median(), "false lesions / session": total["false"] / len(sessions),
             "sessions with <= 1 false": int((sessions["false"] <= 1).sum()),
+            "subjects with <= 1 false in every session": int((subjects <= 1).sum()),
             "s / session": float(np.median(seconds)) if seconds else float("nan")}  # fmt: skip
+
+
+def finished(workdir: Path, cohort: str) -> bool:
+    """Whether ``workdir`` holds a finished run of ``cohort`` (every lesion table the benchmark reads)."""
+    return all((workdir / cohort / "derivatives" / t).is_file() for t in TARGETS)
+
+
+def tagged(scores: pd.DataFrame, cohort: str, run: int) -> pd.DataFrame:
+    """``scores`` with their cohort and a subject key that keeps each run's subjects apart."""
+    return scores.assign(cohort=cohort, subject=f"{run}/" + scores.participant_id)
+
+
+def activity_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per cohort: planned and found new and enlarging lesions, false ones per pair, and the pairs and
+    subjects without a false new or enlarging lesion."""
+    by = pairs.groupby("cohort")[["new", "new_found", "enlarging", "enlarging_found", "false_new", "false_enlarging"]].sum()
+    by["pairs"] = pairs.groupby("cohort").size()
+    by["new sensitivity"] = by.new_found / by.new.where(by.new > 0)
+    by["enlarging sensitivity"] = by.enlarging_found / by.enlarging.where(by.enlarging > 0)
+    by["false new / pair"] = by.false_new / by.pairs
+    clean = pairs.assign(clean=(pairs.false_new == 0) & (pairs.false_enlarging == 0))
+    by["pairs without false new/enlarging"] = clean.groupby("cohort").clean.sum()
+    subjects = clean.groupby(["cohort", "subject"]).clean.all().groupby("cohort")
+    by["subjects without false new/enlarging"] = subjects.sum().astype(int).astype(str) + " of " + subjects.size().astype(str)
+    return by
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("bench-lesions"))
+    parser.add_argument("--also", type=Path, nargs="+", default=[], metavar="WORKDIR",
+                        help="earlier runs' workdirs (other seeds): their cohorts' outputs, as they stand, are scored with this run's")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--subjects", type=int, default=10)
     parser.add_argument("--active-subjects", type=int, default=4)
     parser.add_argument("--rerun-lesions", action="store_true", help="recompute the lesion steps (not the registrations)")
-    parser.add_argument("--cohorts", nargs="+", choices=list(cohorts(1, 1)), default=list(cohorts(1, 1)))
+    parser.add_argument("--cohorts", nargs="+", choices=list(cohorts(1, 1)), default=list(DEFAULT_COHORTS))
     parser.add_argument("--seed", type=int, default=0, help="other subjects: 100 x SEED added to each cohort's seed")
     args = parser.parse_args()
-    rows, pair_tables, located, identities = [], [], [], []
+    if missing := [str(w) for w in args.also if not any(finished(w, name) for name in args.cohorts)]:
+        raise SystemExit(f"--also: no finished run of {', '.join(args.cohorts)} in {', '.join(missing)}")
+    scored: dict[str, list[tuple[pd.DataFrame, ...]]] = {}
     for name, spec in cohorts(args.subjects, args.active_subjects, args.seed).items():
         if name not in args.cohorts:
             continue
-        bids, out = args.workdir / name / "bids", args.workdir / name / "derivatives"
-        if not (bids / "sourcedata" / "ground_truth" / "sessions.tsv").is_file():
-            start = time.perf_counter()
-            generate_cohort(bids, spec)
-            print(f"{name}: cohort built in {time.perf_counter() - start:.0f} s", flush=True)
-        print(f"{name}: workflow {run_workflow(bids, out, args.cores, args.rerun_lesions):.0f} s", flush=True)
-        ours = score_cohort(bids, out)
-        masks, seconds = baseline_masks(bids, out)
-        theirs = score_cohort(bids, out, detections=masks)
-        rows += [summary(name, ours.sessions, "msqmri", segmentation_time(out)),
-                 summary(name, theirs.sessions, "outlier GMM (Van Leemput 2001)", seconds)]  # fmt: skip
-        pair_tables.append(ours.pairs.assign(cohort=name))
+        for run, workdir in enumerate([args.workdir, *args.also]):
+            bids, out = workdir / name / "bids", workdir / name / "derivatives"
+            if run and not finished(workdir, name):
+                continue  # an earlier run (scored as it stands) that did not run this cohort
+            if not run:
+                if not (bids / "sourcedata" / "ground_truth" / "sessions.tsv").is_file():
+                    start = time.perf_counter()
+                    generate_cohort(bids, spec)
+                    print(f"{name}: cohort built in {time.perf_counter() - start:.0f} s", flush=True)
+                print(f"{name}: workflow {run_workflow(bids, out, args.cores, args.rerun_lesions):.0f} s", flush=True)
+            ours = score_cohort(bids, out)
+            masks, seconds = baseline_masks(bids, out)
+            theirs = score_cohort(bids, out, detections=masks)
+            scored.setdefault(name, []).append(
+                (tagged(ours.sessions, name, run), tagged(theirs.sessions, name, run), tagged(ours.pairs, name, run),
+                 ours.subjects, segmentation_time(out), seconds))  # fmt: skip
+    rows, pairs, located, identities = [], [], [], []
+    for name, runs in scored.items():
+        ours, theirs, pair, subject, our_seconds, their_seconds = (list(part) for part in zip(*runs, strict=True))
+        rows += [summary(name, pd.concat(ours), "msqmri", sum(our_seconds, [])),
+                 summary(name, pd.concat(theirs), "outlier GMM (Van Leemput 2001)", sum(their_seconds, []))]  # fmt: skip
+        pairs += pair
         if name != "lesion-free":
-            located.append(ours.sessions.assign(cohort=name))
-            identities.append(ours.subjects.assign(cohort=name))
+            located += ours
+            identities += subject
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
         print("\nCross-sectional segmentation (planned lesions >= 10 mm^3; false = touching no planned lesion)")
         print(pd.DataFrame(rows).to_string(index=False))
-        pairs = pd.concat(pair_tables, ignore_index=True)
         print("\nActivity per pair (consecutive and baseline -> later), against the planned history")
-        by = pairs.groupby("cohort")[["new", "new_found", "enlarging", "enlarging_found", "false_new", "false_enlarging"]].sum()
-        by["pairs"] = pairs.groupby("cohort").size()
-        by["new sensitivity"] = by.new_found / by.new.where(by.new > 0)
-        by["enlarging sensitivity"] = by.enlarging_found / by.enlarging.where(by.enlarging > 0)
-        by["false new / pair"] = by.false_new / by.pairs
-        clean = pairs[(pairs.false_new == 0) & (pairs.false_enlarging == 0)].groupby("cohort").size()
-        by["pairs without false new/enlarging"] = clean.reindex(by.index, fill_value=0)
-        print(by.to_string())
+        print(activity_table(pd.concat(pairs, ignore_index=True)).to_string())
         if not located:
             return
         sessions = pd.concat(located, ignore_index=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -287,3 +288,25 @@ def test_session_pairs_and_directions() -> None:
     dirs = hemisphere_directions(30)
     assert np.allclose(np.linalg.norm(dirs, axis=1), 1.0)
     assert len({tuple(np.round(d, 6)) for d in dirs}) == 30
+
+
+def test_whole_head_adds_neck_face_dura_and_sinuses_around_the_same_brain(tmp_path: Path) -> None:
+    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, noise=False, modalities=("T1w",), seed=11,
+                      orientations=("RAS",), lesions=False)  # fmt: skip
+    skull, whole = (generate_cohort(tmp_path / head, replace(spec, head=head)) for head in ("skull", "whole"))
+    volumes = [pd.read_csv(root / "sourcedata/ground_truth/volumes.tsv", sep="\t").iloc[0] for root in (skull, whole)]
+    # the brain and the intracranial volume are the skull-only subject's: the dura and sinuses take CSF only
+    for column in ("brain_ml", "icv_ml", "gm_ml", "wm_ml"):
+        assert volumes[1][column] == pytest.approx(volumes[0][column], rel=1e-6), column
+    assert volumes[1]["csf_ml"] < volumes[0]["csf_ml"]
+    stem = "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
+    imgs = [nib.load(str(root / stem)) for root in (skull, whole)]
+    extent = [nib.affines.apply_affine(img.affine, np.array([[0, 0, 0], np.array(img.shape) - 1]))[:, 2] for img in imgs]
+    assert extent[1].min() < extent[0].min() - 40.0  # the field of view reaches down the neck
+    truth = whole / "sourcedata/ground_truth/sub-01/ses-01"
+    pure = np.asarray(nib.load(str(truth / "sub-01_ses-01_space-T1w_desc-pure_dseg.nii.gz")).dataobj)
+    for tissue in ("cord", "fluid", "air", "fat", "muscle"):  # spinal cord, vitreous and canal, pharynx, neck
+        assert (pure == INDEX[tissue] + 1).sum() > 20, tissue
+    brain = np.asarray(nib.load(str(truth / "sub-01_ses-01_space-T1w_desc-brain_mask.nii.gz")).dataobj) > 0
+    below = np.argwhere(brain)[:, 2].min()  # RAS grid: the cord continues the medulla below the brain mask
+    assert (pure[:, :, : below - 3] == INDEX["cord"] + 1).any()

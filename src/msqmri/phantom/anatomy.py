@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri import template
+from msqmri.phantom.head import Head
 from msqmri.phantom.tissues import BRAIN, INDEX, NAMES
 from msqmri.phantom.tissues import LESIONS as LESION_TISSUES
 
@@ -215,6 +216,7 @@ class SubjectAnatomy:
     layers: HeadLayers
     lesions: list[Lesion] = field(default_factory=list)
     centroid: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    head: Head | None = None  # neck, face, dura and sinuses (msqmri.phantom.head); None: skull and scalp only
 
     @property
     def step(self) -> float:
@@ -229,7 +231,11 @@ class SubjectAnatomy:
         inside = np.argwhere(self.distance < self.layers.total)
         lo, hi = inside.min(0) - 1, inside.max(0) + 1
         corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
-        return corners @ self.affine[:3, :3].T + self.affine[:3, 3]
+        corners = corners @ self.affine[:3, :3].T + self.affine[:3, 3]
+        if self.head is None:
+            return corners
+        lo, hi = self.head.field_of_view(corners.min(0), corners.max(0))
+        return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
 
     def fractions(self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False,
                   regions: bool = False) -> Sampled:  # fmt: skip
@@ -245,6 +251,8 @@ class SubjectAnatomy:
         dist = sample(self.distance, self.affine, points, cval=1e3)
         for name, lo, hi in self.layers.bounds():
             frac[:, INDEX[name]] += np.clip(hi - dist + 0.5, 0.0, 1.0) - np.clip(lo - dist + 0.5, 0.0, 1.0)
+        if self.head is not None:
+            self.head.paint_outside(points, dist, self.layers.csf, frac)
         # brain tissue only lies inside the CSF rim's outer surface; everything else there is CSF
         intracranial = np.clip(self.layers.csf - dist + 0.5, 0.0, 1.0)
         inside = np.flatnonzero(intracranial > 0)
@@ -262,6 +270,8 @@ class SubjectAnatomy:
         frac[inside, INDEX["wm"]] = remaining
         frac[inside, INDEX["dgm"]] = dgm
         frac[:, INDEX["csf"]] = np.clip(intracranial - frac[:, [INDEX[t] for t in BRAIN]].sum(1), 0.0, None)
+        if self.head is not None:
+            self.head.take_from_csf(points, dist, self.layers.csf, frac)
         total = frac.sum(1)
         over = total > 1.0
         frac[over] /= total[over, None]

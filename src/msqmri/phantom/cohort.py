@@ -25,8 +25,11 @@ from scipy import ndimage
 from msqmri import __version__
 from msqmri.io import save_array, save_json, save_text, save_tsv
 from msqmri.phantom import tissues
-from msqmri.phantom.acquisition import Pose, bias_field, make_grid, random_pose, render, rician, store
+from msqmri.phantom.acquisition import (
+    Pose, bias_field, coil_sensitivity, make_grid, random_pose, render, rician, store,
+)  # fmt: skip
 from msqmri.phantom.anatomy import REGIONS, Sampled, SubjectAnatomy
+from msqmri.phantom.head import make_head
 from msqmri.phantom.subject import make_subject
 from msqmri.phantom.tissues import FlairContrast
 
@@ -81,6 +84,9 @@ class CohortSpec:
     flair_lesion_wm: tuple[float, float] = (1.7, 2.2)  # lesion / WM on FLAIR, per subject
     confounders: bool = True  # bright ependyma, septum, choroid plexus, CSF flow, cortical patches
     truth_step: float | None = None  # anatomy grid (mm); default: half the resolution, within 1-1.5 mm
+    head: str = "skull"  # "skull": brain, skull and scalp; "whole": with neck, face, dura, sinuses (phantom.head)
+    t1w_sequences: tuple[str, ...] = ("MPRAGE",)  # one per subject in turn, of tissues.T1W_SEQUENCES
+    coil: float = 0.0  # multichannel head coil: receive gain at the head's surface over its centre, minus one
 
     @property
     def step(self) -> float:
@@ -128,6 +134,9 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
         cumulative = ((1.0 + rate / 100.0) ** (days / 365.25) - 1.0) * 100.0
     scales = (1.0 + cumulative / 100.0) ** (1.0 / 3.0)
     anatomy, head_scale = make_subject(rng, spec.step, spec.n_sessions, spec.lesions, spec.lesion_activity)
+    if spec.head == "whole":  # its own random stream: the skull-only subjects stay as they were
+        anatomy.head = make_head(np.random.default_rng([spec.seed, index, 1000]), head_scale)
+    sequence = spec.t1w_sequences[index % len(spec.t1w_sequences)]
     contrast = draw_contrast(rng, spec)
     orientation = spec.orientations[index % len(spec.orientations)]
     dtype = STORAGE_TYPES[index % len(STORAGE_TYPES)] if spec.noise else "float32"
@@ -145,7 +154,7 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
             drift = 1.0 + spec.drift[k]
         pose = random_pose(rng_k, spec.max_rotation_deg, spec.max_translation_mm, drift)
         session = _Session(out, truth, spec, anatomy, sub, ses, k, float(scales[k]), pose, orientation, dtype,
-                           intensity, rng_k, contrast)
+                           intensity, rng_k, contrast, sequence)
         for modality in spec.modalities:
             session.write(modality)
         vol = tissue_volumes(anatomy, k, float(scales[k]))
@@ -165,7 +174,7 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
              "pbvc_from_baseline_requested": cumulative[k], "atrophy_scale": scales[k], "head_scale": head_scale,
              "scale_drift": drift - 1.0, "rotation_deg": rotation_deg,
              "translation_mm": float(np.linalg.norm(pose.translation)), "orientation": orientation,
-             "storage": dtype, **{f"flair_{name}_wm": value for name, value in asdict(contrast).items()}}
+             "storage": dtype, "t1w_sequence": sequence, **{f"flair_{name}_wm": value for name, value in asdict(contrast).items()}}
         )
     save_tsv(pd.DataFrame(acq_rows), out / f"sub-{sub}" / f"sub-{sub}_sessions.tsv")
     for a, b in session_pairs(len(sessions)):
@@ -208,10 +217,11 @@ def flair_signal(frac: np.ndarray, regions: np.ndarray, contrast: FlairContrast)
 SEPTUM_T1W, CHOROID_T1W = 0.8, 0.5
 
 
-def t1w_signal(frac: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """T1w signal of voxels with tissue fractions ``frac`` and :data:`REGIONS` weights ``regions``."""
+def t1w_signal(frac: np.ndarray, regions: np.ndarray, sequence: str = "MPRAGE") -> np.ndarray:
+    """T1w signal (one of :data:`tissues.T1W_SEQUENCES`) of voxels with tissue fractions ``frac`` and
+    :data:`REGIONS` weights ``regions``."""
     weight = dict(zip(REGIONS, np.moveaxis(regions, -1, 0), strict=True))
-    signal = frac @ tissues.column("t1w")
+    signal = frac @ tissues.t1w_column(sequence)
     for name, value in (("septum", SEPTUM_T1W), ("choroid", CHOROID_T1W)):
         signal += weight[name] * (value - signal)
     return signal
@@ -246,7 +256,7 @@ def tissue_volumes(anatomy: SubjectAnatomy, session: int, atrophy_scale: float, 
         "wm_ml": v["wm"],
         "lesion_ml": v["lesion"] + v["blackhole"],
         "csf_ml": v["csf"],
-        "icv_ml": sum(v[t] for t in tissues.BRAIN) + v["csf"],
+        "icv_ml": sum(v[t] for t in tissues.BRAIN + tissues.INTRACRANIAL),
     }
     return {"tissue": tissue, "lesions": list(lesion_sums[1:] * ml)}
 
@@ -256,8 +266,9 @@ class _Session:
 
     def __init__(self, out: Path, truth: Path, spec: CohortSpec, anatomy: SubjectAnatomy, sub: str, ses: str,
                  k: int, scale: float, pose: Pose, orientation: str, dtype: str, intensity: float,
-                 rng: np.random.Generator, contrast: FlairContrast) -> None:
+                 rng: np.random.Generator, contrast: FlairContrast, sequence: str = "MPRAGE") -> None:
         self.spec, self.anatomy, self.k, self.scale, self.contrast = spec, anatomy, k, scale, contrast
+        self.sequence = sequence
         self.pose, self.orientation, self.dtype, self.intensity, self.rng = pose, orientation, dtype, intensity, rng
         self.stem = f"sub-{sub}_ses-{ses}"
         self.raw = out / f"sub-{sub}" / f"ses-{ses}"
@@ -286,6 +297,13 @@ class _Session:
             sampled.regions[..., [REGIONS.index(r) for r in REGIONS if r not in ("ventricle", "infratentorial")]] = 0
         return sampled
 
+    def _bias(self, shape: tuple, affine: np.ndarray) -> np.ndarray:
+        """The scanner's smooth bias field, times the head coil's receive profile when ``spec.coil``."""
+        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        if self.spec.coil > 0:
+            bias *= coil_sensitivity(shape, affine, self.pose.to_scanner(self.anatomy.centroid), self.spec.coil)
+        return bias
+
     def _finish(self, signal: np.ndarray, bias: np.ndarray, snr: float, reference: float) -> np.ndarray:
         """Bias, Rician noise (sigma = reference / snr) and the subject's intensity scale."""
         sigma = reference / snr if self.spec.noise else 0.0
@@ -311,12 +329,16 @@ class _Session:
         shape, affine = self._grid(vox, self.orientation, self.pose)
         sampled = self._render(shape, affine, self.pose, regions=True)
         frac, lesion_id = sampled.frac, sampled.lesion_id
-        signal = t1w_signal(frac, sampled.regions)
-        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        signal = t1w_signal(frac, sampled.regions, self.sequence)
+        bias = self._bias(shape, affine)
         path = self.raw / "anat" / f"{self.stem}_T1w.nii.gz"
         self._save(self._finish(signal, bias, self.spec.snr, 1.0), affine, path)
-        self._sidecar(path, MRAcquisitionType="3D", RepetitionTime=2.3, InversionTime=0.9, EchoTime=0.003,
-                      FlipAngle=9, SliceThickness=float(vox[2]), PulseSequenceType="MPRAGE")
+        if self.sequence == "FLASH":
+            timing = {"RepetitionTime": 0.02, "EchoTime": 0.0045, "FlipAngle": 25}
+        else:
+            timing = {"RepetitionTime": 2.3, "InversionTime": 0.9, "EchoTime": 0.003, "FlipAngle": 9}
+        self._sidecar(path, MRAcquisitionType="3D", **timing, SliceThickness=float(vox[2]),
+                      PulseSequenceType=self.sequence)
         idx = tissues.INDEX
         maps = {
             "GM": frac[..., idx["gm"]] + frac[..., idx["dgm"]],
@@ -347,7 +369,7 @@ class _Session:
         vox = self.spec.flair_voxel or (self.spec.resolution,) * 3
         shape, affine = self._grid(vox, self.orientation, pose)
         sampled = self._render(shape, affine, pose, regions=True)
-        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        bias = self._bias(shape, affine)
         path = self.raw / "anat" / f"{self.stem}_FLAIR.nii.gz"
         signal = flair_signal(sampled.frac, sampled.regions, self.contrast)
         self._save(self._finish(signal, bias, self.spec.snr, tissues.TISSUES[2].flair), affine, path)
@@ -366,7 +388,7 @@ class _Session:
             direction = self.rng.standard_normal(3)
             shift = self.spec.mt_misalignment_mm * direction / np.linalg.norm(direction)
             frac_on = self._render(shape, affine, pose_off.moved(np.zeros(3), shift, self.anatomy.centroid)).frac
-        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        bias = self._bias(shape, affine)
         pd_ = tissues.column("pd")
         reference = tissues.TISSUES[2].pd
         for state, frac, weights in (("off", frac_off, pd_), ("on", frac_on, pd_ * (1 - tissues.column("mtr") / 100))):
@@ -380,7 +402,7 @@ class _Session:
         pose = self._series_pose()
         shape, affine = self._grid((self.spec.resolution,) * 3, self.orientation, pose)
         frac = self._render(shape, affine, pose).frac
-        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        bias = self._bias(shape, affine)
         reference = tissues.TISSUES[2].pd
         for echo, te in enumerate(self.spec.echo_times, start=1):
             weights = tissues.column("pd") * np.exp(-tissues.column("r2star") * te)
@@ -400,7 +422,7 @@ class _Session:
         sampled = self._render(shape, affine, pose, fibre=True)
         frac, fibre = sampled.frac, sampled.fibre
         self._pure(frac, affine, "dwi")
-        bias = bias_field(self.rng, shape, affine, self.spec.bias_amplitude)
+        bias = self._bias(shape, affine)
         b0 = tissues.column("b0")
         ad, rd = tissues.column("ad"), tissues.column("rd")
         volumes = np.empty((*shape, len(bvals)), dtype=np.float32)

@@ -59,10 +59,19 @@ TISSUES: tuple[Tissue, ...] = (
     Tissue("muscle", t1w=0.35, flair=0.30, pd=0.60, mtr=50.0, r2star=35.0, b0=0.20, ad=1.5e-3, rd=0.9e-3),
     Tissue("fat", t1w=0.95, flair=0.70, pd=0.90, mtr=10.0, r2star=30.0, b0=0.10, ad=0.1e-3, rd=0.1e-3),
     Tissue("blackhole", t1w=0.40, flair=1.00, pd=0.90, mtr=20.0, r2star=12.0, b0=0.92, ad=1.90e-3, rd=1.20e-3),
+    # the whole head's (msqmri.phantom.head): dura and falx, venous blood (bright on MPRAGE from slow flow),
+    # spinal cord and optic nerves, the eyes' vitreous and the spinal canal's fluid, air (pharynx, sinuses)
+    Tissue("dura", t1w=0.40, flair=0.30, pd=0.50, mtr=45.0, r2star=30.0, b0=0.20, ad=0.5e-3, rd=0.5e-3),
+    Tissue("blood", t1w=0.95, flair=0.08, pd=0.85, mtr=5.0, r2star=25.0, b0=0.30, ad=2.0e-3, rd=2.0e-3),
+    Tissue("cord", t1w=0.95, flair=0.55, pd=0.68, mtr=40.0, r2star=20.0, b0=0.55, ad=1.6e-3, rd=0.35e-3),
+    Tissue("fluid", t1w=0.10, flair=0.03, pd=0.95, mtr=2.0, r2star=2.0, b0=1.00, ad=3.0e-3, rd=3.0e-3),
+    Tissue("air", t1w=0.0, flair=0.0, pd=0.0, mtr=0.0, r2star=0.0, b0=0.0, ad=1.0e-3, rd=1.0e-3),
 )
 NAMES: tuple[str, ...] = tuple(t.name for t in TISSUES)
 INDEX: dict[str, int] = {name: i for i, name in enumerate(NAMES)}
 BRAIN: tuple[str, ...] = ("gm", "wm", "dgm", "lesion", "blackhole")
+#: what the intracranial volume holds besides the brain (the dura and sinuses of a whole head)
+INTRACRANIAL: tuple[str, ...] = ("csf", "dura", "blood")
 #: the tissues of a T2 (FLAIR-hyperintense) lesion
 LESIONS: tuple[str, ...] = ("lesion", "blackhole")
 
@@ -70,6 +79,23 @@ LESIONS: tuple[str, ...] = ("lesion", "blackhole")
 def column(prop: str) -> np.ndarray:
     """One property of every tissue, in :data:`NAMES` order, as a float64 vector."""
     return np.array([getattr(t, prop) for t in TISSUES], dtype=np.float64)
+
+
+#: T1w sequences: MPRAGE (the ``t1w`` of :data:`TISSUES`) and a FLASH-like spoiled gradient echo, whose
+#: grey/white contrast is lower, CSF less dark, and fat and inflowing blood brighter (Deichmann et al.,
+#: NeuroImage 2000: MDEFT/MPRAGE vs FLASH T1 weighting)
+T1W_SEQUENCES = ("MPRAGE", "FLASH")
+FLASH_T1W = {"csf": 0.25, "gm": 0.74, "dgm": 0.84, "lesion": 0.86, "blackhole": 0.58, "marrow": 0.55,
+             "muscle": 0.45, "fat": 1.15, "blood": 1.30, "fluid": 0.22}  # fmt: skip
+
+
+def t1w_column(sequence: str = "MPRAGE") -> np.ndarray:
+    """T1w signal of every tissue for one of :data:`T1W_SEQUENCES`."""
+    values = column("t1w")
+    if sequence == "FLASH":
+        for name, value in FLASH_T1W.items():
+            values[INDEX[name]] = value
+    return values
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@
    Avants et al. 2008), its brain mask and tissue priors warped back.
 4. Refinement: Atropos 3-class segmentation with the warped priors in a band around the prior mask,
    then partial-volume fractions from the class means (CSF from the ventricles); the brain is the largest component of
-   voxels at least half GM + WM (within one voxel of the Atropos brain), holes filled (ventricles,
-   lesions).
+   voxels at least half GM + WM (within one voxel of the Atropos brain), without the WM-bright voxels of its
+   outer shell where the template has no WM (sinuses, marrow, optic nerves, the cord below the template's
+   medulla), joined with the template's warped ventricles, holes filled (lesions).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from msqmri.segmentation import class_means, partial_volumes, segment
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
 REGISTRATION_RESOLUTION = 2.0
+#: outer brain shell (mm) where WM-bright voxels without template WM are rejected, and that prior's level
+SURFACE_MM = 3.0
+NO_WM_PRIOR = 0.05
 
 
 @dataclass
@@ -93,6 +97,15 @@ def rough_brain(data: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]) 
     return ndimage.binary_fill_holes(ndimage.binary_dilation(core, element) & tissue)
 
 
+def uncovered_bright(brain: np.ndarray, wm: np.ndarray, wm_prior: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """WM-bright voxels at the brain's outer surface where the template has no white matter: venous sinuses,
+    fatty marrow, optic nerves and the spinal cord below the template's medulla, which a T1w threshold
+    takes for WM (cerebral white matter is everywhere covered by cortex). Cutting the cord where the
+    template's brainstem ends puts the brainstem cut at the same anatomical level in every session."""
+    surface = brain & (ndimage.distance_transform_edt(brain, sampling=spacing) <= SURFACE_MM)
+    return surface & (wm >= 0.5) & (wm_prior < NO_WM_PRIOR)
+
+
 def _deepbet_run_bet() -> Callable[..., Any]:
     """deepbet's entry point, or a one-line error saying how to install it."""
     try:
@@ -134,20 +147,24 @@ def extract_brain(
                    write_composite_transform=True)  # fmt: skip
     priors = {
         name: ants.apply_transforms(fixed=corrected, moving=moving(name), transformlist=reg["fwdtransforms"])
-        for name in ("csf", "gm", "wm", "icv", "brain")
+        for name in ("csf", "gm", "wm", "icv", "brain", "ventricles")
     }
     prior_brain = priors.pop("brain").numpy() >= 0.5
+    ventricles = priors.pop("ventricles").numpy() >= 0.5
     band = ndimage.binary_dilation(prior_brain | rough, ball(3.0, corrected.spacing)) & head
     band_img = corrected.new_image_like(band.astype(np.float32))
     posteriors = segment(corrected, band_img, priors)
     classified = (posteriors["gm"] + posteriors["wm"]) >= 0.5
-    # class means inside the hole-filled brain: its CSF is ventricular, purer than the thin outer rim (and
-    # taken where the template expects CSF, not in black holes)
-    means = class_means(data, posteriors, ndimage.binary_fill_holes(classified), priors["csf"].numpy() >= 0.5)
+    # class means inside the hole-filled brain and the template's ventricles: its CSF is ventricular, purer
+    # than the thin outer rim (and taken where the template expects CSF, not in black holes)
+    means = class_means(data, posteriors, ndimage.binary_fill_holes(classified) | ventricles, priors["csf"].numpy() >= 0.5)
     fractions = partial_volumes(data, means, band)
     brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
-    brain = largest_component(brain)
-    mask = ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, corrected.spacing)) | brain)
+    brain = largest_component(brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing))
+    # the ventricles belong to the brain mask even where a thin gap opens them to the cisterns (hole filling
+    # alone then drops them)
+    mask = ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, corrected.spacing)) | brain
+                                     | (ventricles & ndimage.binary_dilation(brain, ball(3.0, corrected.spacing))))
     if backend == "deepbet":
         mask = deepbet_mask(t1w_path)
     return BrainExtraction(

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from msqmri.atrophy import halfway, siena
+from msqmri.atrophy import halfway, qc, siena
 from msqmri.atrophy.halfway import Scan, log_mean, matrix_root, register_pair
 from msqmri.registration import read_matrix, write_matrix
 from msqmri.atrophy.pbvc import annualised, load_scan
@@ -114,6 +114,39 @@ def test_siena_recovers_known_atrophy_rescan_swap_and_drift(sessions) -> None:
     assert abs(pbvc(sessions["atrophy"], sessions["base"]) + measured) <= 0.05
     # a 0.6 % whole-head scale drift is absorbed by the skull-constrained registration
     assert pbvc(sessions["base"], sessions["atrophy_drift"]) == pytest.approx(measured, abs=0.1)
+
+
+def test_non_border_fraction_tells_brain_csf_edges_from_edges_inside_bright_tissue() -> None:
+    t = np.arange(-8, 8 + 1e-9, 1.0 / siena.SAMPLES_PER_MM)
+    border = 0.2 + 0.8 / (1.0 + np.exp(t / 0.8))  # brain (1.0) to CSF (0.2)
+    sinus = 0.6 + 0.35 / (1.0 + np.exp(-t / 0.8))  # cortex (0.6) to a brighter vein (0.95)
+    centre = siena.PROFILE_MM * siena.SAMPLES_PER_MM
+    profiles = np.stack([border] * 3 + [sinus])
+    assert qc.non_border_fraction(profiles, centre, siena.SAMPLES_PER_MM) == pytest.approx(0.25)
+
+
+def test_pair_qc_passes_consistent_pairs_and_flags_a_mask_that_is_not_the_same_anatomy(sessions) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        registration = register_pair(sessions["base"], sessions["atrophy"], seed=1, tmpdir=tmp)
+    good = siena.siena(sessions["base"], sessions["atrophy"], registration)
+    figures = {"pbvc_forward": good.pbvc_forward, "pbvc_backward": good.pbvc_backward,
+               "self_calibration_from": good.calibration[0], "self_calibration_to": good.calibration[1],
+               "non_border_edge_fraction": good.non_border}  # fmt: skip
+    assert good.non_border < 0.05 and qc.qc_flag(figures) == qc.PASS
+    # the follow-up's mask cut 20 mm below the top of the brain (as a mask that stops short, or cuts the
+    # brainstem elsewhere): its edges there run through tissue, and it no longer matches the baseline's
+    cut = sessions["atrophy"]
+    z = (np.indices(cut.brain.shape)[2] * cut.affine[2, 2] + cut.affine[2, 3]) < RADII[2] - 20.0
+    short = Scan(image=cut.image, affine=cut.affine, brain=cut.brain & z, icv=cut.icv,
+                 brain_fraction=cut.brain_fraction * z)  # fmt: skip
+    bad = siena.siena(sessions["base"], short, registration)
+    flag = qc.qc_flag({"pbvc_forward": bad.pbvc_forward, "pbvc_backward": bad.pbvc_backward,
+                       "self_calibration_from": bad.calibration[0], "self_calibration_to": bad.calibration[1],
+                       "non_border_edge_fraction": bad.non_border})  # fmt: skip
+    assert flag != qc.PASS, (bad.pbvc_forward, bad.pbvc_backward, bad.calibration, bad.non_border)
+    assert qc.qc_flag({"pbvc_forward": -0.5, "pbvc_backward": 0.5}) == qc.PASS  # the jacobian's figures
+    assert qc.qc_flag({"pbvc_forward": -0.9, "pbvc_backward": 0.2, "self_calibration_from": 1.0,
+                       "self_calibration_to": 2.0}) == "forward_backward;calibration"  # fmt: skip
 
 
 def test_annualised_rate_and_table_columns(tmp_path) -> None:

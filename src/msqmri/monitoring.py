@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from msqmri.atrophy.qc import PASS as PBVC_QC_PASS
 from msqmri.tables import read_group_table
 
 PBVC_CUTOFF_PER_YEAR = -0.37  # %/y
@@ -42,11 +43,14 @@ def pair_flags(
     """Flags of every session pair in ``activity`` and ``pbvc`` (group tables): new/enlarging lesions,
     annualised PBVC beyond the cut-off (with the pseudo-atrophy caution when sessions.tsv gives a
     treatment start in the 12 months before the interval or within it), interval outside 3-12 months
-    (consecutive pairs), and a scanner/protocol change of the T1w within the interval."""
+    (consecutive pairs), a scanner/protocol change of the T1w within the interval, and a PBVC that failed
+    the pair's QC (:mod:`msqmri.atrophy.qc`)."""
     keys = ["participant_id", "session_from", "session_to"]
     pairs = pd.concat([activity[keys], pbvc[keys]]).drop_duplicates()
+    pbvc = pbvc if "qc_flag" in pbvc else pbvc.assign(qc_flag=None)  # tables written before the QC had none
     table = pairs.merge(activity, on=keys, how="left").merge(
-        preferred_pbvc(pbvc)[[*keys, "interval_days", "pbvc", "pbvc_per_year", "method"]], on=keys, how="left"
+        preferred_pbvc(pbvc)[[*keys, "interval_days", "pbvc", "pbvc_per_year", "method", "qc_flag"]], on=keys,
+        how="left",
     )
     dates = sessions.assign(
         acq_time=pd.to_datetime(sessions["acq_time"]), treatment_start=pd.to_datetime(sessions.get("treatment_start"))
@@ -74,11 +78,13 @@ def pair_flags(
         months = interval / DAYS_PER_MONTH if interval is not None else None
         outside = (not INTERVAL_MONTHS[0] <= months <= INTERVAL_MONTHS[1]) if months is not None and consecutive else None
         protocol = any((row.participant_id, s) in changed for s in in_between)
+        failed_qc = isinstance(row.qc_flag, str) and row.qc_flag != PBVC_QC_PASS
         flags = [
             name for name, on in (
                 ("new/enlarging T2 lesions", new_or_enlarging), ("PBVC beyond -0.37 %/y", atrophy and not caution),
                 ("PBVC beyond -0.37 %/y (possible pseudo-atrophy: treatment start)", atrophy and caution),
                 ("interval outside 3-12 months", outside), ("scanner/protocol change: PBVC unreliable", protocol),
+                (f"PBVC failed QC ({row.qc_flag}): check the masks", failed_qc),
             ) if on
         ]  # fmt: skip
         rows.append({

@@ -102,7 +102,7 @@ def table(frame: pd.DataFrame, highlight: str | None = None, escape: bool = True
     )
     if highlight is not None:
         rows = out.split("<tr>")
-        marks = frame[highlight].map(lambda v: pd.notna(v) and v not in ("", "no", False))
+        marks = frame[highlight].map(lambda v: pd.notna(v) and v not in ("", "no", "ok", False))
         for k, flagged in enumerate(marks, start=1):  # rows[0] holds the header (its <tr> has a style)
             if flagged:
                 rows[k] = rows[k].replace("<td>", '<td class="flag">', 1)
@@ -210,7 +210,10 @@ def subject_report(
         "<h2>Protocol compliance</h2>", table(t["compliance"], highlight="issues"),
         "<h2>Longitudinal measures</h2>", figure(longitudinal_png, f"{participant}: trajectories with healthy/MS reference bands"),
         "<h3>Brain volumes</h3>", table(t["volumes"]),
-        "<h3>Percentage brain volume change</h3>", table(t["pbvc"]),
+        "<h3>Percentage brain volume change</h3>", table(t["pbvc"], highlight="qc_flag"),
+        '<p class="note">qc_flag: forward and backward estimates disagree (forward_backward), the sessions\' '
+        "self-calibrations differ (calibration), or many edges are not brain/CSF borders (edges): the two masks "
+        "are not the same anatomy; check the mask over the whole head in the session mosaics.</p>",
         "<h3>Lesion activity</h3>", table(t["activity"]),
         "<h3>Lesion counts by location</h3>", table(t["counts"]),
         "<h3>Regional means (T1w space)</h3>", table(regional),

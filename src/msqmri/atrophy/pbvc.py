@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from msqmri.atrophy import jacobian, siena
+from msqmri.atrophy.qc import qc_flag
 from msqmri.atrophy.halfway import (
     HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images,
     register_pair,
@@ -53,11 +54,13 @@ def annualised(pbvc: float, interval_days: float | None) -> float | None:
 
 
 def pbvc_record(method: str, pbvc: float, ids: Mapping[str, Any], **figures: Any) -> dict[str, Any]:
-    """The JSON of one pair and method: the pbvc.tsv columns first, then the method's figures."""
+    """The JSON of one pair and method: the pbvc.tsv columns first (with the pair's QC flag,
+    :func:`msqmri.atrophy.qc.qc_flag`), then the method's figures."""
     return {
         "participant_id": ids["participant_id"], "session_from": ids["session_from"],
         "session_to": ids["session_to"], "interval_days": ids.get("interval_days"), "pbvc": pbvc,
-        "pbvc_per_year": annualised(pbvc, ids.get("interval_days")), "method": method, **figures,
+        "pbvc_per_year": annualised(pbvc, ids.get("interval_days")), "method": method,
+        "qc_flag": qc_flag(figures), **figures,
     }  # fmt: skip
 
 
@@ -116,7 +119,8 @@ def run_siena(
             "siena", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
             pbvc_self_calibrated=result.pbvc_self_calibrated,
             self_calibration_from=result.calibration[0], self_calibration_to=result.calibration[1],
-            edge_points=len(result.forward.points), mean_edge_displacement_mm=result.forward.mean,
+            edge_points=result.edge_points[0], edge_points_to=result.edge_points[1],
+            non_border_edge_fraction=result.non_border, mean_edge_displacement_mm=result.forward.mean,
             skull_volume_scaling_percent=record["skull_volume_scaling_percent"],
             inverse_consistency_mm=record["inverse_consistency_mm"],
             parameters={"profile_mm": siena.PROFILE_MM, "search_mm": siena.SEARCH_MM,

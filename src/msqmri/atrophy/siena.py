@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from msqmri.atrophy.qc import non_border_fraction
 from msqmri.atrophy.halfway import HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, centroid, halfway_images, resample
 from msqmri.io import MsqmriError
 
@@ -66,6 +67,8 @@ class Siena:
     calibration: tuple[float, float]  # SIENA self-calibration factors of A and B (% per mm)
     forward: EdgeDisplacement
     grid: Grid
+    edge_points: tuple[int, int]  # of A and of B
+    non_border: float  # fraction of all edge points (A's and B's) that are not brain/CSF borders
 
     def flow_map(self) -> np.ndarray:
         """The edge-displacement image (mm, outward positive) of A's edges, zero elsewhere."""
@@ -231,7 +234,10 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     pbvc_forward = (k_forward**-3 - 1.0) * 100.0
     pbvc_backward = (k_backward**-3 - 1.0) * 100.0
     self_calibrated = (calibration[0] * forward.mean - calibration[1] * backward.mean) / 2.0
+    profiles = np.concatenate([edges_a.profiles, edges_b.profiles])
     return Siena(
         pbvc=(pbvc_forward - pbvc_backward) / 2.0, pbvc_forward=pbvc_forward, pbvc_backward=pbvc_backward,
         pbvc_self_calibrated=self_calibrated, calibration=calibration, forward=forward, grid=grid,
+        edge_points=(len(edges_a.points), len(edges_b.points)),
+        non_border=non_border_fraction(profiles, PROFILE_MM * SAMPLES_PER_MM, SAMPLES_PER_MM),
     )  # fmt: skip

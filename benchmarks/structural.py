@@ -2,7 +2,9 @@
 
     python benchmarks/structural.py [--workdir DIR] [--backends template deepbet]
 
-Builds (or reuses) two 1 mm phantom sessions: an isotropic RAS one and a 1x1x1.2 mm one stored LAS.
+Builds (or reuses) 1 mm phantom sessions: an isotropic RAS one and a 1x1x1.2 mm one stored LAS (skull and
+scalp only), and three whole heads (neck and shoulders, face and orbits, dura and venous sinuses, fatty
+skull-base marrow, a head coil's receive profile): oblique MPRAGE, 1x1x1.3 mm LAS FLASH, RAS MPRAGE.
 For each it prints the wall time and peak resident memory of every stage (measured by polling the
 process RSS), then brain-mask Dice, brain-volume error, GM/WM Dice and vscale against the ground
 truth, and the brain-extraction backends side by side (Dice, time).
@@ -29,7 +31,14 @@ import psutil  # noqa: E402
 from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
 
 SPEC = CohortSpec(n_subjects=1, n_sessions=1, resolution=1.0, modalities=("T1w",), seed=21, orientations=("RAS",))
-CASES = {"1mm-RAS": SPEC, "1x1x1.2mm-LAS": replace(SPEC, t1w_voxel=(1.0, 1.0, 1.2), orientations=("LAS",), seed=22)}
+WHOLE = replace(SPEC, head="whole", coil=0.3)  # neck, face, dura, sinuses; a multichannel coil's profile
+CASES = {
+    "1mm-RAS": SPEC, "1x1x1.2mm-LAS": replace(SPEC, t1w_voxel=(1.0, 1.0, 1.2), orientations=("LAS",), seed=22),
+    "whole-head-oblique-MPRAGE": replace(WHOLE, orientations=("oblique",), seed=23),
+    "whole-head-1x1x1.3mm-LAS-FLASH": replace(WHOLE, t1w_voxel=(1.0, 1.0, 1.3), orientations=("LAS",),
+                                              t1w_sequences=("FLASH",), seed=24),
+    "whole-head-RAS-MPRAGE": replace(WHOLE, seed=25),
+}  # fmt: skip
 
 
 class PeakRSS:
@@ -120,11 +129,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=Path("benchmark-data"))
     parser.add_argument("--backends", nargs="*", default=[], help="extra brain-extraction backends: deepbet")
+    parser.add_argument("--cases", nargs="*", choices=list(CASES), default=list(CASES))
     args = parser.parse_args()
     rows: list[dict] = []
     accuracy: list[dict] = []
     side: list[dict] = []
-    for case, spec in CASES.items():
+    for case, spec in ((case, CASES[case]) for case in args.cases):
         root = args.workdir / f"structural-{case}"
         if not (root / "dataset_description.json").is_file():
             timed(rows, case, "phantom generation", lambda: generate_cohort(root, spec))

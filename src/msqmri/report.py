@@ -135,7 +135,9 @@ def session_figures(files: Mapping[str, str], label: str) -> list[str]:
     edges = [((dseg == WM_LABEL) | (lesions > 0), "red"), (mask, "cyan")]
     out = [
         figure(mosaic(t1w, mask, overlay=dseg, overlay_range=(0, 3), cmap="viridis", alpha=0.35, contours=[(mask, "cyan")]),
-               f"{label}: bias-corrected T1w, tissue labels (CSF/GM/WM) and brain mask (cyan)"),  # fmt: skip
+               f"{label}: bias-corrected T1w, tissue labels (CSF/GM/WM) and brain mask (cyan) over the whole field of "
+               "view (the coronal and sagittal slices show the neck and face: a leak into them, the dura or the "
+               "sinuses shows at a glance)"),  # fmt: skip
     ]
     like = ants_image(np.zeros(reference.shape[:3], np.float32), reference.affine)
     prior = {name: _ras(template.warped(name, like, files["from_template"]), reference.affine) > 0.5

@@ -129,10 +129,7 @@ def test_pair_qc_passes_consistent_pairs_and_flags_a_mask_that_is_not_the_same_a
     with tempfile.TemporaryDirectory() as tmp:
         registration = register_pair(sessions["base"], sessions["atrophy"], seed=1, tmpdir=tmp)
     good = siena.siena(sessions["base"], sessions["atrophy"], registration)
-    figures = {"pbvc_forward": good.pbvc_forward, "pbvc_backward": good.pbvc_backward,
-               "self_calibration_from": good.calibration[0], "self_calibration_to": good.calibration[1],
-               "non_border_edge_fraction": good.non_border}  # fmt: skip
-    assert good.non_border < 0.05 and qc.qc_flag(figures) == qc.PASS
+    assert good.non_border < 0.05 and qc.qc_flag(good.qc_figures()) == qc.PASS
     # the follow-up's mask cut 20 mm below the top of the brain (as a mask that stops short, or cuts the
     # brainstem elsewhere): its edges there run through tissue, and it no longer matches the baseline's
     cut = sessions["atrophy"]
@@ -140,10 +137,7 @@ def test_pair_qc_passes_consistent_pairs_and_flags_a_mask_that_is_not_the_same_a
     short = Scan(image=cut.image, affine=cut.affine, brain=cut.brain & z, icv=cut.icv,
                  brain_fraction=cut.brain_fraction * z)  # fmt: skip
     bad = siena.siena(sessions["base"], short, registration)
-    flag = qc.qc_flag({"pbvc_forward": bad.pbvc_forward, "pbvc_backward": bad.pbvc_backward,
-                       "self_calibration_from": bad.calibration[0], "self_calibration_to": bad.calibration[1],
-                       "non_border_edge_fraction": bad.non_border})  # fmt: skip
-    assert flag != qc.PASS, (bad.pbvc_forward, bad.pbvc_backward, bad.calibration, bad.non_border)
+    assert qc.qc_flag(bad.qc_figures()) != qc.PASS, bad.qc_figures()
     assert qc.qc_flag({"pbvc_forward": -0.5, "pbvc_backward": 0.5}) == qc.PASS  # the jacobian's figures
     assert qc.qc_flag({"pbvc_forward": -0.9, "pbvc_backward": 0.2, "self_calibration_from": 1.0,
                        "self_calibration_to": 2.0}) == "forward_backward;calibration"  # fmt: skip

@@ -17,11 +17,11 @@ import nibabel as nib
 import numpy as np
 
 from msqmri.atrophy import jacobian, siena
-from msqmri.atrophy.qc import qc_flag
 from msqmri.atrophy.halfway import (
     HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images,
     register_pair,
 )  # fmt: skip
+from msqmri.atrophy.qc import qc_flag
 from msqmri.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
 from msqmri.layout import SCAN_KEYS
 from msqmri.registration import ants_image, ras_affine
@@ -116,11 +116,8 @@ def run_siena(
     save_array(result.flow_map(), result.grid.affine, outputs["flow"], np.float32)
     save_json(
         pbvc_record(
-            "siena", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
-            pbvc_self_calibrated=result.pbvc_self_calibrated,
-            self_calibration_from=result.calibration[0], self_calibration_to=result.calibration[1],
-            edge_points=result.edge_points[0], edge_points_to=result.edge_points[1],
-            non_border_edge_fraction=result.non_border, mean_edge_displacement_mm=result.forward.mean,
+            "siena", result.pbvc, ids, **result.qc_figures(), pbvc_self_calibrated=result.pbvc_self_calibrated,
+            mean_edge_displacement_mm=result.forward.mean,
             skull_volume_scaling_percent=record["skull_volume_scaling_percent"],
             inverse_consistency_mm=record["inverse_consistency_mm"],
             parameters={"profile_mm": siena.PROFILE_MM, "search_mm": siena.SEARCH_MM,

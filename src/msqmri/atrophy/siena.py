@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from msqmri.atrophy.qc import non_border_fraction
 from msqmri.atrophy.halfway import HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, centroid, halfway_images, resample
+from msqmri.atrophy.qc import non_border_fraction
 from msqmri.io import MsqmriError
 
 #: profile half-length (mm, in 1 mm steps) and largest displacement searched (mm)
@@ -69,6 +69,15 @@ class Siena:
     grid: Grid
     edge_points: tuple[int, int]  # of A and of B
     non_border: float  # fraction of all edge points (A's and B's) that are not brain/CSF borders
+
+    def qc_figures(self) -> dict[str, float]:
+        """The figures :func:`msqmri.atrophy.qc.qc_flag` checks, by their names in the pair's JSON."""
+        return {
+            "pbvc_forward": self.pbvc_forward, "pbvc_backward": self.pbvc_backward,
+            "self_calibration_from": self.calibration[0], "self_calibration_to": self.calibration[1],
+            "edge_points": self.edge_points[0], "edge_points_to": self.edge_points[1],
+            "non_border_edge_fraction": self.non_border,
+        }  # fmt: skip
 
     def flow_map(self) -> np.ndarray:
         """The edge-displacement image (mm, outward positive) of A's edges, zero elsewhere."""

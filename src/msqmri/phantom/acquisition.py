@@ -15,7 +15,7 @@ import numpy as np
 from nibabel.orientations import axcodes2ornt
 from scipy.spatial.transform import Rotation
 
-from msqmri.phantom.anatomy import Sampled, SubjectAnatomy
+from msqmri.phantom.anatomy import Sampled, SubjectAnatomy, grid_points
 
 
 @dataclass(frozen=True)
@@ -150,8 +150,7 @@ def coil_sensitivity(shape: tuple[int, ...], affine: np.ndarray, centre: np.ndar
     """Receive profile of a multichannel head coil: brighter towards the surface (``1 + amplitude`` at 90 mm
     from the head's ``centre``, scanner mm) and falling to about a third below the coil, in the neck
     (Roemer et al., MRM 1990: phased arrays trade a flat profile for surface gain)."""
-    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1).T
-    p = ijk @ affine[:3, :3].T.astype(np.float32) + affine[:3, 3].astype(np.float32) - centre.astype(np.float32)
+    p = grid_points(shape, affine) - centre.astype(np.float32)
     radial = 1.0 + amplitude * np.minimum(np.linalg.norm(p, axis=1) / 90.0, 1.5) ** 2
     below = 0.35 + 0.65 / (1.0 + np.exp(-(p[:, 2] + 75.0) / 10.0))
     return (radial * below).reshape(shape).astype(np.float32)

@@ -229,13 +229,10 @@ class SubjectAnatomy:
     def head_bbox(self) -> np.ndarray:
         """The 8 corners (8, 3) of a box in subject space holding the whole head."""
         inside = np.argwhere(self.distance < self.layers.total)
-        lo, hi = inside.min(0) - 1, inside.max(0) + 1
-        corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
-        corners = corners @ self.affine[:3, :3].T + self.affine[:3, 3]
+        corners = box_corners(inside.min(0) - 1, inside.max(0) + 1) @ self.affine[:3, :3].T + self.affine[:3, 3]
         if self.head is None:
             return corners
-        lo, hi = self.head.field_of_view(corners.min(0), corners.max(0))
-        return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+        return box_corners(*self.head.field_of_view(corners.min(0), corners.max(0)))
 
     def fractions(self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False,
                   regions: bool = False) -> Sampled:  # fmt: skip
@@ -310,6 +307,11 @@ class Sampled:
     lesion_id: np.ndarray
     fibre: np.ndarray | None = None
     regions: np.ndarray | None = None
+
+
+def box_corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The 8 corners (8, 3) of the axis-aligned box from ``lo`` to ``hi``."""
+    return np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
 
 
 def grid_points(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:

@@ -130,7 +130,7 @@ class Head:
                     np.array([rx, neck.centre_y + ry, neck.top_z]) + EDGE_MM)  # fmt: skip
         spine_y = neck.canal_y(np.array(neck.bottom_z))
 
-        def spine(offset_y: float, radius: float) -> Structure:
+        def spine(offset_y: float, radius: float) -> tuple[Weight, tuple[np.ndarray, np.ndarray]]:
             def weight(p: np.ndarray) -> np.ndarray:
                 z = p[:, 2]
                 across = np.hypot(p[:, 0], p[:, 1] - neck.canal_y(z) - offset_y)

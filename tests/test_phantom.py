@@ -310,3 +310,7 @@ def test_whole_head_adds_neck_face_dura_and_sinuses_around_the_same_brain(tmp_pa
     brain = np.asarray(nib.load(str(truth / "sub-01_ses-01_space-T1w_desc-brain_mask.nii.gz")).dataobj) > 0
     below = np.argwhere(brain)[:, 2].min()  # RAS grid: the cord continues the medulla below the brain mask
     assert (pure[:, :, : below - 3] == INDEX["cord"] + 1).any()
+    with pytest.raises(ValueError, match="head must be one of skull, whole"):
+        replace(spec, head="full")
+    with pytest.raises(ValueError, match="unknown FLAS"):
+        replace(spec, t1w_sequences=("FLAS",))

@@ -34,6 +34,8 @@ from msqmri.phantom.subject import make_subject
 from msqmri.phantom.tissues import FlairContrast
 
 STORAGE_TYPES = ("int16", "float32", "uint16")
+#: the phantom's heads: brain, skull and scalp only, or with neck, face, dura and sinuses (phantom.head)
+HEADS = ("skull", "whole")
 #: columns of the truth tables that may have no rows (a lesion-free cohort, a single session)
 TRUTH_COLUMNS = {
     "lesions": ["participant_id", "session_id", "lesion_id", "status", "volume_ml", "location", "black_hole"],
@@ -87,6 +89,13 @@ class CohortSpec:
     head: str = "skull"  # "skull": brain, skull and scalp; "whole": with neck, face, dura, sinuses (phantom.head)
     t1w_sequences: tuple[str, ...] = ("MPRAGE",)  # one per subject in turn, of tissues.T1W_SEQUENCES
     coil: float = 0.0  # multichannel head coil: receive gain at the head's surface over its centre, minus one
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"CohortSpec head must be one of {', '.join(HEADS)}, not {self.head!r}")
+        if unknown := sorted(set(self.t1w_sequences) - set(tissues.T1W_SEQUENCES)):
+            raise ValueError(f"CohortSpec t1w_sequences: unknown {', '.join(unknown)} (known: "
+                             f"{', '.join(tissues.T1W_SEQUENCES)})")
 
     @property
     def step(self) -> float:

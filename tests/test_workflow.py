@@ -30,7 +30,7 @@ from workflow_helpers import (
 from msqmri import layout
 from msqmri.adapter import report_errors
 from msqmri.bids import discover
-from msqmri.cli import bundled_profile, find_snakefile, main
+from msqmri.cli import bundled_profile, collect_errors, find_snakefile, main
 from msqmri.io import MsqmriInputError
 from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
 from msqmri.regions import REGIONS
@@ -211,3 +211,15 @@ def test_report_errors_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert err.startswith("msqmri: error: sub-01 ses-01: internal error KeyError") and "Traceback" not in err
     assert "Traceback" in log.read_text()
+
+
+def test_errors_are_read_whole_from_job_logs(tmp_path: Path) -> None:
+    """A job's error line is reported once, as its job log holds it, not as Snakemake's log relays it (the
+    job's stderr there interleaves with Snakemake's own output)."""
+    line = "msqmri: error: sub-01 ses-01: T1w.nii.gz: truncated"
+    job_log = tmp_path / "logs" / "sub-01" / "ses-01" / "check_inputs.log"
+    job_log.parent.mkdir(parents=True)
+    job_log.write_text(line + "\n")
+    runner = tmp_path / "logs" / "snakemake_participant.log"
+    runner.write_text(f"{line}\n{line}Execute 1 jobs...\nmsqmri: error: unrelated\n")
+    assert collect_errors(tmp_path / "logs", since=time.time() - 5, exclude=runner) == [line]

@@ -153,7 +153,7 @@ def run_stage(
             file=sys.stderr,
         )
         return 0
-    errors = collect_errors(output_dir / "logs", since=started)
+    errors = collect_errors(output_dir / "logs", since=started, exclude=log)
     for line in errors or _tail(log):
         print(line, file=sys.stderr)
     print(
@@ -240,11 +240,13 @@ def _run_with_progress(command: list[str], log: Path, stage: str, verbose: bool,
     return proc.returncode
 
 
-def collect_errors(log_dir: Path, since: float) -> list[str]:
-    """Unique ``msqmri: error:`` lines from job logs written since ``since`` (epoch seconds), sorted."""
+def collect_errors(log_dir: Path, since: float, exclude: Path) -> list[str]:
+    """Unique ``msqmri: error:`` lines from job logs written since ``since`` (epoch seconds), sorted. Every
+    rule has a job log holding its error line whole; Snakemake's own log (``exclude``) is not read, since
+    there the jobs' stderr interleaves with Snakemake's output and lines arrive twice or glued together."""
     lines = set()
     for path in log_dir.rglob("*.log"):
-        if path.stat().st_mtime >= since - 1:
+        if path != exclude and path.stat().st_mtime >= since - 1:
             lines.update(
                 line for line in path.read_text(errors="replace").splitlines() if line.startswith(ERROR_PREFIX)
             )

@@ -75,7 +75,7 @@ def brain_volumes_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFra
 
 PBVC_COLUMNS = (
     "participant_id", "session_from", "session_to", "interval_days", "pbvc", "pbvc_per_year", "method",
-    "qc_flag", "edge_points", "non_border_edge_fraction",
+    "qc_flag", "edge_points", "non_border_edge_fraction", "shared_edge_fraction", "shared_brain_fraction",
 )  # fmt: skip
 
 

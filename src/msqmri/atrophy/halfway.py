@@ -36,6 +36,10 @@ SKULL_BAND_MM = (4.0, 20.0)
 BRAIN_MARGIN_MM = 3.0
 #: registrations run on images resampled to this voxel size (mm) when the scans are finer
 REGISTRATION_VOXEL_MM = 2.0
+#: the two sessions' brain masks are the same anatomy where they lie within this distance (mm) of each
+#: other in halfway space: far beyond an interval's atrophy (2 % PBVC moves the edges about 0.2 mm), well
+#: below a leak into dura, a sinus or the neck, or a brainstem cut at another level
+SAME_ANATOMY_MM = 2.0
 _LINEAR = {
     "aff_iterations": (1000, 500, 250),
     "aff_shrink_factors": (4, 2, 1),
@@ -75,6 +79,24 @@ class Scan:
         """Voxels whose distance outside ``mask`` is in (low_mm, high_mm] (low_mm < 0 includes the mask)."""
         distance = ndimage.distance_transform_edt(~mask, sampling=self.spacing)
         return (distance <= high_mm) & ((distance > low_mm) if low_mm >= 0 else True)
+
+
+def near(mask: np.ndarray, spacing: tuple[float, ...], mm: float = SAME_ANATOMY_MM) -> np.ndarray:
+    """Voxels within ``mm`` of ``mask`` (the mask included)."""
+    return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm
+
+
+def boundary(mask: np.ndarray) -> np.ndarray:
+    """Voxels of ``mask`` with a 6-neighbour outside it."""
+    return mask & ~ndimage.binary_erosion(mask, border_value=1)
+
+
+def shared_brain(brain: np.ndarray, other: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """One session's brain fraction where the other session's mask (fraction >= 0.5) also has brain within
+    :data:`SAME_ANATOMY_MM`: what one session's mask takes in alone (a leak, tissue below the other's
+    brainstem cut) is the same anatomy in neither session and is left out of the measurement, as SIENA's
+    standard-space masking (``-m``) leaves out what lies outside one mask for both sessions."""
+    return np.where(near(other >= 0.5, spacing), brain, 0.0).astype(brain.dtype)
 
 
 @dataclass

@@ -5,7 +5,9 @@ The two halfway images are registered non-linearly with symmetric SyN (antspyx; 
 Med Image Anal 2008); the determinant of the Jacobian of the A -> B deformation, integrated over
 A's brain (its GM + WM partial-volume map), is B's volume of that tissue. As for the edge method,
 A -> B (A's brain) and B -> A (B's brain) are both measured and combined as (forward - backward) / 2,
-which cancels the bias that registering noisy images leaves in each direction. The pipeline's sign and
+which cancels the bias that registering noisy images leaves in each direction. Each session's brain is
+integrated only where the other session's mask also has brain (:func:`msqmri.atrophy.halfway.shared_brain`),
+so that tissue one mask alone takes in is left out of both directions. The pipeline's sign and
 scale are checked on a copy of A scaled by 1.002 (expected (1.002**3 - 1) x 100 = 0.601 %).
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import ants
 import numpy as np
 
+from msqmri.atrophy.halfway import shared_brain
 from msqmri.brain_extraction import white_matter_level
 from msqmri.io import MsqmriError
 from msqmri.registration import register
@@ -50,6 +53,7 @@ class Jacobian:
     determinant: np.ndarray  # of the A -> B deformation, on ``grid``
     grid: ants.ANTsImage  # the SyN grid (A's normalised halfway image resampled)
     calibration_check: float | None  # PBVC read on the 1.002-scaled copies (expected CALIBRATION_EXPECTED)
+    shared_brain: float  # fraction of the two brains' volume that the other session's mask shares
 
 
 def deformation_jacobian(fixed: ants.ANTsImage, moving: ants.ANTsImage, seed: int) -> np.ndarray:
@@ -111,6 +115,9 @@ def jacobian_pbvc(
     With ``check``, the same pipeline is run on A against itself scaled by 1.002 (sign and scale).
     The determinant map comes back on the SyN grid (``grid``, ``voxel_mm``).
     """
+    total = float(brain_a.sum(dtype=np.float64) + brain_b.sum(dtype=np.float64))
+    brain_a, brain_b = shared_brain(brain_a, brain_b, a.spacing), shared_brain(brain_b, brain_a, a.spacing)
+    shared = float(brain_a.sum(dtype=np.float64) + brain_b.sum(dtype=np.float64)) / total if total > 0 else 0.0
     # one intensity scale (white matter = 1), images and brains on the SyN grid
     a, b, brain_a, brain_b = (
         *(_coarse(image / white_matter_level(image.numpy(), brain >= 0.5), voxel_mm)
@@ -125,4 +132,5 @@ def jacobian_pbvc(
         small, large, small_brain = scaled_copies(a, brain_a)
         calibration = integrate(deformation_jacobian(small, large, seed), small_brain)
     return Jacobian(pbvc=(forward - backward) / 2.0, pbvc_forward=forward, pbvc_backward=backward,
-                    determinant=determinant.astype(np.float32), grid=a, calibration_check=calibration)
+                    determinant=determinant.astype(np.float32), grid=a, calibration_check=calibration,
+                    shared_brain=shared)

@@ -143,7 +143,7 @@ def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Ma
     save_json(
         pbvc_record(
             "jacobian", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
-            calibration_check_pbvc=result.calibration_check,
+            calibration_check_pbvc=result.calibration_check, shared_brain_fraction=result.shared_brain,
             calibration_check_expected=jacobian.CALIBRATION_EXPECTED,
             parameters={**{key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
                         "voxel_mm": voxel_mm},

@@ -25,6 +25,8 @@ CALIBRATION_RATIO = 1.2
 NON_BORDER_FRACTION = 0.10
 #: an edge is a brain/CSF border when the mean T1w 1-3 mm outside is below this fraction of 1-3 mm inside
 BORDER_CONTRAST = 0.7
+#: fraction of both sessions' edge points that lie within SAME_ANATOMY_MM of the other session's mask boundary
+SHARED_EDGE_FRACTION = 0.9
 #: the value of ``qc_flag`` for a pair that passes every check
 PASS = "ok"
 
@@ -41,8 +43,8 @@ def non_border_fraction(profiles: np.ndarray, centre: int, samples_per_mm: int) 
 
 
 def qc_flag(figures: Mapping[str, Any]) -> str:
-    """``ok``, or the failed checks joined by ``;`` (``forward_backward``, ``calibration``, ``edges``), from a
-    pair's PBVC figures (the siena or jacobian JSON: absent figures are not checked)."""
+    """``ok``, or the failed checks joined by ``;`` (``forward_backward``, ``calibration``, ``edges``,
+    ``masks``), from a pair's PBVC figures (the siena or jacobian JSON: absent figures are not checked)."""
     failed = []
     if abs(figures["pbvc_forward"] + figures["pbvc_backward"]) > FORWARD_BACKWARD_POINTS:
         failed.append("forward_backward")
@@ -51,4 +53,6 @@ def qc_flag(figures: Mapping[str, Any]) -> str:
         failed.append("calibration")
     if (figures.get("non_border_edge_fraction") or 0.0) > NON_BORDER_FRACTION:
         failed.append("edges")
+    if figures.get("shared_edge_fraction") is not None and figures["shared_edge_fraction"] < SHARED_EDGE_FRACTION:
+        failed.append("masks")
     return ";".join(failed) or PASS

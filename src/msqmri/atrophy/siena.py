@@ -15,6 +15,10 @@ scale k that brings the mean displacement to zero (secant steps started from the
 copies) gives PBVC = (k**-3 - 1) x 100. On phantoms this removes the 10-25 % gain error the
 self-calibration leaves when the two sessions are sampled differently (see benchmarks/pbvc.py).
 Forward (edges of A) and backward (edges of B) estimates are averaged as (forward - backward) / 2.
+Only edges that are the same anatomy in both sessions are measured: an edge point of A where B's mask
+boundary lies within :data:`~msqmri.atrophy.halfway.SAME_ANATOMY_MM`, and the converse, so that what one
+session's mask alone takes in (dura, a sinus, neck tissue, a brainstem cut elsewhere) adds no edges; the
+fraction of edges kept is reported (``shared_edge_fraction``) and checked (:mod:`msqmri.atrophy.qc`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from msqmri.atrophy.halfway import HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, centroid, halfway_images, resample
+from msqmri.atrophy.halfway import (
+    HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, boundary, centroid, halfway_images, near, resample,
+)  # fmt: skip
 from msqmri.atrophy.qc import non_border_fraction
 from msqmri.io import MsqmriError
 
@@ -69,6 +75,7 @@ class Siena:
     grid: Grid
     edge_points: tuple[int, int]  # of A and of B
     non_border: float  # fraction of all edge points (A's and B's) that are not brain/CSF borders
+    shared_edges: float  # fraction of both masks' edge points that the other session's mask boundary shares
 
     def qc_figures(self) -> dict[str, float]:
         """The figures :func:`msqmri.atrophy.qc.qc_flag` checks, by their names in the pair's JSON."""
@@ -76,7 +83,7 @@ class Siena:
             "pbvc_forward": self.pbvc_forward, "pbvc_backward": self.pbvc_backward,
             "self_calibration_from": self.calibration[0], "self_calibration_to": self.calibration[1],
             "edge_points": self.edge_points[0], "edge_points_to": self.edge_points[1],
-            "non_border_edge_fraction": self.non_border,
+            "non_border_edge_fraction": self.non_border, "shared_edge_fraction": self.shared_edges,
         }  # fmt: skip
 
     def flow_map(self) -> np.ndarray:
@@ -88,7 +95,7 @@ class Siena:
 
 def edge_points(brain: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Brain voxels with a non-brain 6-neighbour, inside ``valid``, top and bottom slices skipped."""
-    edges = brain & ~ndimage.binary_erosion(brain, border_value=1) & valid
+    edges = boundary(brain) & valid
     edges[..., 0] = edges[..., -1] = False
     return np.argwhere(edges)
 
@@ -230,8 +237,11 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     to_a, to_b = registration.halfway_a, registration.halfway_b
     grid, half = halfway_images(a, b, registration)
     valid = half["inside_a"] & half["inside_b"]
-    edges_a = edges(half["a"], half["brain_a"] >= 0.5, valid)
-    edges_b = edges(half["b"], half["brain_b"] >= 0.5, valid)
+    mask_a, mask_b = half["brain_a"] >= 0.5, half["brain_b"] >= 0.5
+    spacing = (HALFWAY_VOXEL_MM,) * 3
+    edges_a = edges(half["a"], mask_a, valid & near(boundary(mask_b), spacing))
+    edges_b = edges(half["b"], mask_b, valid & near(boundary(mask_a), spacing))
+    every_edge = len(edge_points(mask_a, valid)) + len(edge_points(mask_b, valid))
     forward, backward = edges_a.displacement(half["b"]), edges_b.displacement(half["a"])
     # scalings are about the mean of the two brain centres (the same point when A and B swap)
     centre = np.mean([(np.linalg.inv(t) @ np.append(centroid(s.brain, s.affine), 1.0))[:3]
@@ -249,4 +259,5 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
         pbvc_self_calibrated=self_calibrated, calibration=calibration, forward=forward, grid=grid,
         edge_points=(len(edges_a.points), len(edges_b.points)),
         non_border=non_border_fraction(profiles, PROFILE_MM * SAMPLES_PER_MM, SAMPLES_PER_MM),
+        shared_edges=(len(edges_a.points) + len(edges_b.points)) / every_edge,
     )  # fmt: skip

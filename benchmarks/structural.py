@@ -82,7 +82,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     from msqmri.bias import n4
     from msqmri.segmentation import hard_labels
     from msqmri.skull import intracranial_mask
-    from msqmri.structural import load_t1w
+    from msqmri.structural import load_t1w, measured_fractions
 
     t1_path = root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     truth_dir = root / "sourcedata/ground_truth/sub-01/ses-01"
@@ -101,7 +101,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     pv = {t: np.asarray(nib.load(str(truth_dir / f"sub-01_ses-01_space-T1w_label-{t}_probseg.nii.gz")).dataobj)
           for t in ("CSF", "GM", "WM")}
     voxel_ml = float(np.prod(t1w.spacing)) / 1000
-    fractions = {c: np.where(icv, f, 0) for c, f in extraction.fractions.items()}
+    fractions = measured_fractions(extraction.fractions, extraction.mask, icv)
     volumes = tissue_volumes(fractions, None, voxel_ml)
     true_brain = float((pv["GM"] + pv["WM"]).sum()) * voxel_ml
     hard = np.argmax(np.stack([pv["CSF"], pv["GM"], pv["WM"]]), axis=0) + 1
@@ -115,14 +115,19 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
         "gm_dice": round(dice(dseg == 2, (hard == 2) & truth), 4), "wm_dice": round(dice(dseg == 3, (hard == 3) & truth), 4),
         "vscale": round(vscale, 4), "approx_true_vscale": round(float(head_scale) ** -3, 4),
     })  # fmt: skip
+    side[-1]["brain_error_pct"] = accuracy[-1]["brain_error_pct"]
     for backend in backends:
         if backend == "deepbet":
             from msqmri.brain_extraction import deepbet_mask
 
             start = time.perf_counter()
             mask = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
+            # the volume as the pipeline measures it with this backend's mask (same tissue fractions)
+            icv_cnn, _ = intracranial_mask(data, mask, head, t1w.spacing)
+            cnn = tissue_volumes(measured_fractions(extraction.fractions, mask, icv_cnn), None, voxel_ml)
             side.append({"case": case, "backend": "deepbet (CNN, CPU)", "seconds": round(time.perf_counter() - start, 1),
-                         "dice": round(dice(mask, truth), 4)})
+                         "dice": round(dice(mask, truth), 4),
+                         "brain_error_pct": round(100 * (cnn["brain_volume_ml"] / true_brain - 1), 2)})
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import ants
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
 from msqmri import template
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
@@ -54,6 +55,14 @@ def load_lesion_mask(
     return None if path is None else resample_mask(path, like, transform)
 
 
+def measured_fractions(fractions: dict[str, np.ndarray], brain: np.ndarray, icv: np.ndarray) -> dict[str, np.ndarray]:
+    """The partial-volume fractions that volumes are summed from: CSF in the intracranial mask, GM and WM
+    in the brain mask and its one-voxel partial-volume shell (SIENAX segments the extracted brain); beyond
+    it a voxel between CSF and GM in intensity is dura or a sinus wall, not cortex."""
+    shell = icv & ndimage.binary_dilation(brain)
+    return {c: np.where(icv if c == "csf" else shell, f, 0.0).astype(np.float32) for c, f in fractions.items()}
+
+
 def preprocess(
     t1w: ants.ANTsImage,
     lesion: np.ndarray | None = None,
@@ -65,7 +74,7 @@ def preprocess(
     extraction = extract_brain(t1w, seed=seed, backend=backend, t1w_path=t1w_path)
     data = extraction.corrected.numpy()
     icv, _ = intracranial_mask(data, extraction.mask, extraction.head, t1w.spacing)
-    fractions = {c: np.where(icv, f, 0.0).astype(np.float32) for c, f in extraction.fractions.items()}
+    fractions = measured_fractions(extraction.fractions, extraction.mask, icv)
     if lesion is not None:
         lesion = lesion & extraction.mask
     fractions = fill_lesions(fractions, lesion)

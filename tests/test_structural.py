@@ -13,7 +13,7 @@ import pytest
 
 from msqmri.io import MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
-from msqmri.structural import Structural, load_lesion_mask, load_t1w, preprocess
+from msqmri.structural import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess
 
 #: the true lesion masks are given as a user's (the SIENAX-like lesion filling is tested)
 SPEC = CohortSpec(n_subjects=2, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=4,
@@ -136,3 +136,20 @@ def test_deepbet_backend_or_clear_error(cohort: Path) -> None:
         return
     result = preprocess(t1w, backend="deepbet", t1w_path=t1w_path)
     assert _dice(result.brain, _truth(cohort, "01", "desc-brain_mask") > 0) >= 0.85
+
+
+def test_volumes_count_brain_tissue_in_the_mask_and_its_partial_volume_shell_only() -> None:
+    """A dura-like sheet (read as half GM) two voxels outside the brain adds nothing to GM; the brain's own
+    partial-volume edge voxel (just outside the mask) and all CSF inside the ICV still count."""
+    shape = (12, 12, 12)
+    brain = np.zeros(shape, bool)
+    brain[3:7, 3:9, 3:9] = True
+    icv = np.zeros(shape, bool)
+    icv[1:11, 1:11, 1:11] = True
+    gm = brain * 0.8
+    gm[7, 3:9, 3:9] = 0.3  # the edge: partial volume
+    gm[9, 3:9, 3:9] = 0.56  # dura beyond a CSF gap
+    csf = np.where(icv & ~brain, 0.4, 0.0)
+    kept = measured_fractions({"gm": gm, "wm": np.zeros(shape), "csf": csf}, brain, icv)
+    assert kept["gm"].sum() == pytest.approx(0.8 * brain.sum() + 0.3 * 36, rel=1e-6)
+    assert kept["csf"].sum() == pytest.approx(csf.sum(), rel=1e-6)

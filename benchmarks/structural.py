@@ -118,15 +118,16 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     side[-1]["brain_error_pct"] = accuracy[-1]["brain_error_pct"]
     for backend in backends:
         if backend == "deepbet":
-            from msqmri.brain_extraction import deepbet_mask
+            from msqmri.brain_extraction import brain_tissue_within, deepbet_mask
 
             start = time.perf_counter()
-            mask = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
+            raw = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
+            mask = brain_tissue_within(raw, extraction.fractions)
             # the volume as the pipeline measures it with this backend's mask (same tissue fractions)
             icv_cnn, _ = intracranial_mask(data, mask, head, t1w.spacing)
             cnn = tissue_volumes(measured_fractions(extraction.fractions, mask, icv_cnn), None, voxel_ml)
             side.append({"case": case, "backend": "deepbet (CNN, CPU)", "seconds": round(time.perf_counter() - start, 1),
-                         "dice": round(dice(mask, truth), 4),
+                         "dice": round(dice(mask, truth), 4), "cnn_mask_dice": round(dice(raw, truth), 4),
                          "brain_error_pct": round(100 * (cnn["brain_volume_ml"] / true_brain - 1), 2)})
 
 

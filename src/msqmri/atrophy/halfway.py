@@ -235,9 +235,8 @@ def halfway_grid(scans: tuple[Scan, Scan], to_halfway: tuple[np.ndarray, np.ndar
 
 
 def resample(data: np.ndarray, affine: np.ndarray, grid: Grid, grid_to_world: np.ndarray,
-             order: int = 3, displacement: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``data`` sampled at the grid points mapped through ``grid_to_world`` (slab by slab), each grid point
-    first moved by ``displacement`` (3, *grid.shape; grid mm) when given.
+             order: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` sampled at the grid points mapped through ``grid_to_world`` (slab by slab).
 
     Returns the values (float32) and the field-of-view mask: points at least one voxel inside ``data``.
     """
@@ -248,9 +247,7 @@ def resample(data: np.ndarray, affine: np.ndarray, grid: Grid, grid_to_world: np
     j, k = np.meshgrid(np.arange(grid.shape[1]), np.arange(grid.shape[2]), indexing="ij")
     limit = np.asarray(data.shape, dtype=float)[:, None] - 2.0
     for i in range(grid.shape[0]):
-        ijk = np.stack([np.full(j.size, i), j.ravel(), k.ravel()]).astype(np.float64)
-        if displacement is not None:
-            ijk += displacement[:, i].reshape(3, -1) / np.abs(np.diag(grid.affine)[:3, None])
+        ijk = np.stack([np.full(j.size, i), j.ravel(), k.ravel()])
         coords = to_voxel[:3, :3] @ ijk + to_voxel[:3, 3:]
         out[i] = ndimage.map_coordinates(source, coords, order=order, prefilter=False, mode="nearest").reshape(j.shape)
         inside[i] = ((coords >= 1.0) & (coords <= limit)).all(0).reshape(j.shape)

@@ -12,12 +12,8 @@ with a copy of itself scaled by 1.002 (expected change (1.002**6 - 1) x 100 = 1.
 estimate is kept (``pbvc_self_calibrated``). The reported PBVC is calibrated on the pair itself: the
 second image, rescaled about the brain centre, is matched against the first image's edges, and the
 scale k that brings the mean displacement to zero (secant steps started from the 1.002-scaled
-copies) gives PBVC = (k**-3 - 1) x 100. Only the brain is rescaled, inside a head that stays where it is,
-as atrophy moves it: the scaling is whole within the second image's brain mask and up to
-``MOVING_MM[0]`` beyond it, and fades to none at ``MOVING_MM[1]`` (the outer CSF, dura and skull do not
-move). On phantoms this removes the 10-25 % gain error the self-calibration leaves when the two sessions
-are sampled differently, and the halving of the gain that rescaling the whole head gives where dura lies
-a millimetre or two outside the cortex, as on real heads (see benchmarks/pbvc.py).
+copies) gives PBVC = (k**-3 - 1) x 100. On phantoms this removes the 10-25 % gain error the
+self-calibration leaves when the two sessions are sampled differently (see benchmarks/pbvc.py).
 Forward (edges of A) and backward (edges of B) estimates are averaged as (forward - backward) / 2.
 Only edges that are the same anatomy in both sessions are measured: an edge point of A where B's mask
 boundary lies within :data:`~msqmri.atrophy.halfway.SAME_ANATOMY_MM`, and the converse, so that what one
@@ -50,8 +46,6 @@ CALIBRATION_SCALE = 1.002
 #: secant steps of the pair calibration and the mean displacement (mm) that ends them
 BALANCE_STEPS = 3
 BALANCE_TOLERANCE_MM = 1e-4
-#: distances (mm) outside the brain mask over which the pair calibration's scaling fades from whole to none
-MOVING_MM = (0.75, 1.75)
 #: points per chunk when sampling profiles (bounds memory)
 CHUNK = 100_000
 
@@ -208,27 +202,10 @@ def self_calibration(scan: Scan, grid: Grid, to_scan: np.ndarray, centre: np.nda
     return (m**6 - 1.0) * 100.0 / measured
 
 
-def brain_scaling(brain: np.ndarray, grid: Grid, centre: np.ndarray) -> np.ndarray:
-    """The displacement (3, *grid.shape; halfway mm) that, times (1/k - 1), rescales the brain by k about
-    ``centre`` and leaves the head beyond it in place: (x - centre) w(x), w = 1 in ``brain`` and up to
-    ``MOVING_MM[0]`` outside it, falling linearly to 0 at ``MOVING_MM[1]``."""
-    outside = ndimage.distance_transform_edt(~brain, sampling=(HALFWAY_VOXEL_MM,) * 3)
-    w = np.clip((MOVING_MM[1] - outside) / (MOVING_MM[1] - MOVING_MM[0]), 0.0, 1.0).astype(np.float32)
-    del outside
-    field = np.empty((3, *grid.shape), np.float32)
-    for axis in range(3):
-        shape = [1, 1, 1]
-        shape[axis] = grid.shape[axis]
-        x = (np.arange(grid.shape[axis]) * grid.affine[axis, axis] + grid.affine[axis, 3] - centre[axis])
-        field[axis] = x.astype(np.float32).reshape(shape) * w
-    return field
-
-
-def balancing_scale(first: Edges, second: Scan, grid: Grid, to_second: np.ndarray, moving: np.ndarray,
+def balancing_scale(first: Edges, second: Scan, grid: Grid, to_second: np.ndarray, centre: np.ndarray,
                     measured: float) -> tuple[float, int]:
-    """The scale k of the brain of ``second`` (``moving``: :func:`brain_scaling`) at which its mean edge
-    displacement against ``first`` is zero, by secant steps from the 1.002-scaled copies; returns k and
-    the number of evaluations.
+    """The scale k of ``second`` (about ``centre``) at which its mean edge displacement against ``first``
+    is zero, by secant steps from the 1.002-scaled copies; returns k and the number of evaluations.
 
     Calibrating on the pair itself, rather than on an image against its own copy, also absorbs what
     differs between two acquisitions (sampling phase, noise, interpolation) and the non-linearity of
@@ -236,7 +213,7 @@ def balancing_scale(first: Edges, second: Scan, grid: Grid, to_second: np.ndarra
     """
 
     def mean_shift(k: float) -> float:
-        image, _ = resample(second.image, second.affine, grid, to_second, displacement=(1.0 / k - 1.0) * moving)
+        image, _ = resample(second.image, second.affine, grid, to_second @ about(np.eye(3) / k, centre))
         return first.displacement(image).mean
 
     m = CALIBRATION_SCALE
@@ -270,8 +247,8 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     centre = np.mean([(np.linalg.inv(t) @ np.append(centroid(s.brain, s.affine), 1.0))[:3]
                       for s, t in ((a, to_a), (b, to_b))], axis=0)
     calibration = (self_calibration(a, grid, to_a, centre), self_calibration(b, grid, to_b, centre))
-    k_forward, _ = balancing_scale(edges_a, b, grid, to_b, brain_scaling(mask_b, grid, centre), forward.mean)
-    k_backward, _ = balancing_scale(edges_b, a, grid, to_a, brain_scaling(mask_a, grid, centre), backward.mean)
+    k_forward, _ = balancing_scale(edges_a, b, grid, to_b, centre, forward.mean)
+    k_backward, _ = balancing_scale(edges_b, a, grid, to_a, centre, backward.mean)
     # B scaled by k matches A: B's volume is A's / k**3
     pbvc_forward = (k_forward**-3 - 1.0) * 100.0
     pbvc_backward = (k_backward**-3 - 1.0) * 100.0

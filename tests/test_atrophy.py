@@ -24,6 +24,9 @@ from msqmri.tables import PBVC_COLUMNS, pbvc_table
 RADII = np.array([52.0, 44.0, 40.0])  # brain ellipsoid (mm)
 VENTRICLE = (np.array([16.0, 9.0, 8.0]), np.array([0.0, 6.0, 5.0]))  # radii, centre offset
 SHELLS = ((6.0, 0.25), (12.0, 0.08), (19.0, 0.85))  # (outer distance beyond the brain, intensity): CSF, bone, scalp
+BLUR_VOXELS = 0.5  # the acquisition's point-spread (Gaussian SD)
+#: the same head with a bright dura 1.5-3 mm outside the brain, in a thin CSF space, as on real T1w
+DURA_SHELLS = ((1.5, 0.25), (3.0, 0.6), (6.0, 0.25), (12.0, 0.08), (19.0, 0.85))
 
 
 def _fraction(points: np.ndarray, radii: np.ndarray, centre: np.ndarray, voxel: float) -> np.ndarray:
@@ -32,8 +35,9 @@ def _fraction(points: np.ndarray, radii: np.ndarray, centre: np.ndarray, voxel: 
     return np.clip((1.0 - q) * radii.min() / voxel + 0.5, 0.0, 1.0)
 
 
-def analytic_scan(pbvc: float, rotation_deg: float, shift_mm: tuple, drift: float = 1.0, seed: int = 0) -> Scan:
-    """One session of the analytic head on a 2 mm grid."""
+def analytic_scan(pbvc: float, rotation_deg: float, shift_mm: tuple, drift: float = 1.0, seed: int = 0,
+                  shells: tuple = SHELLS) -> Scan:
+    """One session of the analytic head on a 2 mm grid: the brain shrinks, the shells outside it stay."""
     voxel, n = 2.0, 84
     affine = np.diag([voxel, voxel, voxel, 1.0])
     affine[:3, 3] = -voxel * (n - 1) / 2
@@ -49,19 +53,20 @@ def analytic_scan(pbvc: float, rotation_deg: float, shift_mm: tuple, drift: floa
     tissue = brain * (1.0 - ventricle)
     image = tissue * 1.0
     inner = brain
-    for distance, intensity in SHELLS:
+    for distance, intensity in shells:
         outer = _fraction(subject, RADII + distance, zero, voxel / drift)
         image += (outer - inner) * intensity
         inner = outer
-    image += ventricle * brain * SHELLS[0][1]
+    image += ventricle * brain * shells[0][1]
     rng = np.random.default_rng(seed)
     image = image + rng.normal(0.0, 0.01, image.shape)
     shape = (n, n, n)
-    icv = _fraction(subject, RADII + SHELLS[0][0], zero, voxel / drift).reshape(shape) >= 0.5
+    icv = _fraction(subject, RADII + shells[-3][0], zero, voxel / drift).reshape(shape) >= 0.5
+    # the image and its brain fraction blurred alike, as a segmentation's partial-volume map follows the image
     return Scan(
-        image=ndimage.gaussian_filter(image.reshape(shape), 0.5).astype(np.float32), affine=affine,
+        image=ndimage.gaussian_filter(image.reshape(shape), BLUR_VOXELS).astype(np.float32), affine=affine,
         brain=ndimage.binary_fill_holes(brain.reshape(shape) >= 0.5), icv=icv,
-        brain_fraction=tissue.reshape(shape).astype(np.float32),
+        brain_fraction=ndimage.gaussian_filter(tissue.reshape(shape), BLUR_VOXELS).astype(np.float32),
     )  # fmt: skip
 
 
@@ -114,6 +119,17 @@ def test_siena_recovers_known_atrophy_rescan_swap_and_drift(sessions) -> None:
     assert abs(pbvc(sessions["atrophy"], sessions["base"]) + measured) <= 0.05
     # a 0.6 % whole-head scale drift is absorbed by the skull-constrained registration
     assert pbvc(sessions["base"], sessions["atrophy_drift"]) == pytest.approx(measured, abs=0.1)
+
+
+def test_brain_layer_lies_over_the_ventricles_csf_level() -> None:
+    scan = analytic_scan(0.0, 0.0, (0, 0, 0), seed=1, shells=DURA_SHELLS)
+    layer, behind = siena.brain_layer(scan.image, scan.brain_fraction)
+    np.testing.assert_allclose(layer + (1.0 - scan.brain_fraction) * behind, scan.image, atol=1e-5)
+    has_brain = scan.brain_fraction > siena.BRAIN_PART_FRACTION
+    np.testing.assert_array_equal(behind[~has_brain], scan.image[~has_brain])
+    # behind the brain lies the ventricles' CSF (0.25), not raised by the dura (0.6) around it
+    level = np.unique(behind[has_brain])
+    assert len(level) == 1 and level[0] == pytest.approx(0.25, abs=0.02)
 
 
 def test_non_border_fraction_tells_brain_csf_edges_from_edges_inside_bright_tissue() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msqmri.io import MsqmriInputError
+from msqmri.io import MsqmriError, MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.structural import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess
 
@@ -124,7 +124,6 @@ def test_bad_t1w_is_a_one_line_error_naming_the_file(tmp_path: Path, case: str, 
 @pytest.mark.slow
 def test_deepbet_backend_or_clear_error(cohort: Path) -> None:
     """The CNN backend (optional extra) gives a brain mask, or a one-line error saying how to install it."""
-    from msqmri.io import MsqmriError
 
     t1w_path = cohort / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     t1w = load_t1w(t1w_path)
@@ -173,5 +172,7 @@ def test_an_extracted_mask_keeps_its_brain_tissue_with_the_ventricles() -> None:
     expected = np.zeros(shape, bool)
     expected[4:14, 4:14, 4:14] = True
     np.testing.assert_array_equal(brain, expected)
+    with pytest.raises(MsqmriError, match="holds no grey or white matter"):
+        brain_tissue_within(extracted & ~tissue, fractions)  # a mask off the brain
     # tissue outside the extracted mask is not added
     assert not brain_tissue_within(extracted & (np.indices(shape)[0] < 10), fractions)[12:, :, :].any()

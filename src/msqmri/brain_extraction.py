@@ -129,7 +129,10 @@ def brain_tissue_within(extracted: np.ndarray, fractions: dict[str, np.ndarray])
     half GM + WM, largest component, holes (the ventricles) filled. A CNN's brain mask takes in the
     subarachnoid CSF (deepbet's reads 10-12 % above the GM + WM brain on 1 mm phantoms); this is the
     tissue boundary that PBVC and the volumes measure."""
-    return ndimage.binary_fill_holes(largest_component(extracted & ((fractions["gm"] + fractions["wm"]) >= 0.5)))
+    brain = ndimage.binary_fill_holes(largest_component(extracted & ((fractions["gm"] + fractions["wm"]) >= 0.5)))
+    if not brain.any():
+        raise MsqmriError("the extracted brain mask holds no grey or white matter (the T1w is not a head?)")
+    return brain
 
 
 BACKENDS = ("template", "deepbet")

@@ -125,7 +125,7 @@ def test_brain_layer_lies_over_the_ventricles_csf_level() -> None:
     scan = analytic_scan(0.0, 0.0, (0, 0, 0), seed=1, shells=DURA_SHELLS)
     layer, behind = siena.brain_layer(scan.image, scan.brain_fraction)
     np.testing.assert_allclose(layer + (1.0 - scan.brain_fraction) * behind, scan.image, atol=1e-5)
-    has_brain = scan.brain_fraction > siena.BRAIN_PART_FRACTION
+    has_brain = scan.brain_fraction > siena.CSF_BEHIND_FRACTION
     np.testing.assert_array_equal(behind[~has_brain], scan.image[~has_brain])
     # behind the brain lies the ventricles' CSF (0.25), not raised by the dura (0.6) around it
     level = np.unique(behind[has_brain])

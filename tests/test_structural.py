@@ -124,7 +124,6 @@ def test_bad_t1w_is_a_one_line_error_naming_the_file(tmp_path: Path, case: str, 
 @pytest.mark.slow
 def test_deepbet_backend_or_clear_error(cohort: Path) -> None:
     """The CNN backend (optional extra) gives a brain mask, or a one-line error saying how to install it."""
-
     t1w_path = cohort / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     t1w = load_t1w(t1w_path)
     try:

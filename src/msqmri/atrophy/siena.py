@@ -49,7 +49,7 @@ CALIBRATION_SCALE = 1.002
 BALANCE_STEPS = 3
 BALANCE_TOLERANCE_MM = 1e-4
 #: brain fraction above which CSF, not the image, lies behind the brain in the pair calibration
-BRAIN_PART_FRACTION = 0.02
+CSF_BEHIND_FRACTION = 0.02
 #: points per chunk when sampling profiles (bounds memory)
 CHUNK = 100_000
 
@@ -209,7 +209,7 @@ def self_calibration(scan: Scan, grid: Grid, to_scan: np.ndarray, centre: np.nda
 def brain_layer(image: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``image`` as a brain layer over what lies behind it: ``image = brain + (1 - fraction) x behind``.
 
-    Behind the brain (fraction above :data:`BRAIN_PART_FRACTION`) lies CSF, at the level of the CSF
+    Behind the brain (fraction above :data:`CSF_BEHIND_FRACTION`) lies CSF, at the level of the CSF
     the brain encloses (the ventricles: voxels of the filled brain with no brain, one voxel in from
     their walls, which no dura, sinus or skull contaminates); elsewhere the image itself. Moving the
     brain layer and its fraction then leaves CSF where the brain was and covers what it moves over, as
@@ -221,7 +221,7 @@ def brain_layer(image: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np
         csf = enclosed
     if not csf.any():
         raise MsqmriError("calibration failed: the brain encloses no CSF (ventricles) to take its level from")
-    behind = np.where(fraction > BRAIN_PART_FRACTION, np.float32(np.median(image[csf])), image)
+    behind = np.where(fraction > CSF_BEHIND_FRACTION, np.float32(np.median(image[csf])), image)
     return image - (1.0 - fraction) * behind, behind
 
 

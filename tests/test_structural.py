@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from msqmri.io import MsqmriError, MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
@@ -30,6 +31,15 @@ def anisotropic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One subject stored LAS with anisotropic voxels, as 1x1x1.2 mm scans are (here 3x3x3.6 mm)."""
     spec = replace(SPEC, n_subjects=1, t1w_voxel=(3.0, 3.0, 3.6), orientations=("LAS",), seed=9)
     return generate_cohort(tmp_path_factory.mktemp("anisotropic"), spec)
+
+
+@pytest.fixture(scope="module")
+def whole_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A whole head (neck, face and orbits, dura and sinuses, skull-base marrow, a head coil's receive
+    profile) prescribed obliquely."""
+    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=31,
+                      orientations=("oblique",), head="whole", coil=0.3)  # fmt: skip
+    return generate_cohort(tmp_path_factory.mktemp("whole"), spec)
 
 
 def _truth(root: Path, sub: str, name: str) -> np.ndarray:
@@ -85,6 +95,21 @@ def test_anisotropic_las_voxels(anisotropic: Path) -> None:
     # 3.6 mm slices: the skull-based ICV runs about 10 % small on this head, so vscale is 3.6 % high
     # (the robust ICV on real heads is issue 18's)
     _check_against_truth(anisotropic, "01", vscale_rel=0.05)
+
+
+@pytest.mark.slow
+def test_whole_head_brain_mask_and_volume(whole_head: Path) -> None:
+    """On an oblique head with neck, face, dura and sinuses the mask keeps to the brain (no leak into the
+    neck, the orbits, the sinuses or the cord) and the brain volume holds (deepbet: benchmarks/structural.py)."""
+    t1w_path = whole_head / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
+    result = preprocess(load_t1w(t1w_path))
+    truth = _truth(whole_head, "01", "desc-brain_mask") > 0
+    assert _dice(result.brain, truth) >= 0.97
+    pv = {t: _truth(whole_head, "01", f"label-{t}_probseg") for t in ("GM", "WM")}
+    voxel_ml = np.prod(nib.load(str(t1w_path)).header.get_zooms()) / 1000
+    assert abs(result.volumes["brain_volume_ml"] / ((pv["GM"] + pv["WM"]).sum() * voxel_ml) - 1) <= 0.03
+    # nothing of the mask lies more than a voxel from the brain (neck, eyes, sinuses, cord)
+    assert (result.brain & ~ndimage.binary_dilation(truth)).sum() * voxel_ml <= 20.0
 
 
 def _write(tmp_path: Path, data: np.ndarray, name: str = "t1w.nii.gz") -> Path:

@@ -100,7 +100,9 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     extraction = timed(rows, case, "brain extraction: N4 + registration + Atropos + PV", lambda: be.extract_brain(t1w))
     side.append({"case": case, "backend": "template (antspyx)", "seconds": round(time.perf_counter() - start, 1),
                  "dice": None})
-    icv, _ = timed(rows, case, "ICV estimate", lambda: intracranial_mask(data, extraction.mask, head, t1w.spacing))
+    template_icv = extraction.template_icv
+    icv, _ = timed(rows, case, "ICV estimate",
+                   lambda: intracranial_mask(data, extraction.mask, head, t1w.spacing, template_icv))
     vscale = timed(rows, case, "vscale (ICV affine)", lambda: volume_scaling(t1w.new_image_like(icv.astype(np.float32))))
     truth = np.asarray(nib.load(str(truth_dir / "sub-01_ses-01_space-T1w_desc-brain_mask.nii.gz")).dataobj) > 0
     pv = {t: np.asarray(nib.load(str(truth_dir / f"sub-01_ses-01_space-T1w_label-{t}_probseg.nii.gz")).dataobj)
@@ -133,7 +135,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
             raw = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
             mask = brain_tissue_within(raw, extraction.fractions)
             # the volume as the pipeline measures it with this backend's mask (same tissue fractions)
-            icv_cnn, _ = intracranial_mask(data, mask, head, t1w.spacing)
+            icv_cnn, _ = intracranial_mask(data, mask, head, t1w.spacing, template_icv)
             cnn = tissue_volumes(measured_fractions(extraction.fractions, mask, icv_cnn), None, voxel_ml)
             side.append({"case": case, "backend": "deepbet (CNN, CPU)", "seconds": round(time.perf_counter() - start, 1),
                          "dice": round(dice(mask, truth), 4), "cnn_mask_dice": round(dice(raw, truth), 4),

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
+from msqmri import template
 from msqmri.io import MsqmriError, MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.structural import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess
@@ -100,7 +101,8 @@ def test_anisotropic_las_voxels(anisotropic: Path) -> None:
 @pytest.mark.slow
 def test_whole_head_brain_mask_and_volume(whole_head: Path) -> None:
     """On an oblique head with neck, face, dura and sinuses the mask keeps to the brain (no leak into the
-    neck, the orbits, the sinuses or the cord) and the brain volume holds (deepbet: benchmarks/structural.py)."""
+    neck, the orbits, the sinuses or the cord), the brain volume holds and so do the intracranial volume
+    and vscale (deepbet: benchmarks/structural.py)."""
     t1w_path = whole_head / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     result = preprocess(load_t1w(t1w_path))
     truth = _truth(whole_head, "01", "desc-brain_mask") > 0
@@ -110,6 +112,12 @@ def test_whole_head_brain_mask_and_volume(whole_head: Path) -> None:
     assert abs(result.volumes["brain_volume_ml"] / ((pv["GM"] + pv["WM"]).sum() * voxel_ml) - 1) <= 0.03
     # nothing of the mask lies more than a voxel from the brain (neck, eyes, sinuses, cord)
     assert (result.brain & ~ndimage.binary_dilation(truth)).sum() * voxel_ml <= 20.0
+    # the ICV stops at the skull, not in the orbits, the sinuses or the neck (it read 21 % high before the
+    # template constraint), so vscale maps it onto the template's intracranial volume
+    true_icv = pd.read_csv(whole_head / "sourcedata/ground_truth/volumes.tsv", sep="\t").icv_ml.iloc[0]
+    assert result.volumes["icv_volume_ml"] == pytest.approx(true_icv, rel=0.05)
+    template_icv_ml = template.array("icv").sum() / 1000  # 1 mm grid
+    assert result.volumes["vscale"] == pytest.approx(template_icv_ml / true_icv, rel=0.05)
 
 
 def _write(tmp_path: Path, data: np.ndarray, name: str = "t1w.nii.gz") -> Path:

@@ -55,6 +55,11 @@ class BrainExtraction:
     transforms: list[str]  # template -> subject (one composite .h5)
     inverse_transforms: list[str]  # subject -> template (one composite .h5)
 
+    @property
+    def template_icv(self) -> np.ndarray:
+        """The template's intracranial mask as registered to the subject."""
+        return self.priors["icv"].numpy() >= 0.5
+
 
 def ball(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
     """A binary ellipsoidal structuring element of ``radius_mm`` on a grid of ``spacing``."""

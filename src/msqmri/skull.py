@@ -3,7 +3,12 @@
 On a T1w the CSF around the brain and the skull tables are both dark; the dark layer connected to
 the brain surface (within 15 mm) is taken as CSF + inner skull, and its outer surface as the
 skull-side boundary of the intracranial volume (ICV). The ICV does not change with atrophy, so it
-normalises head size (the role of BET's skull estimate in SIENAX, Smith et al. 2002).
+normalises head size (the role of BET's skull estimate in SIENAX, Smith et al. 2002). Below and in front
+of the brain the dark layer runs on into what is not intracranial: the vitreous of the eyes, the air of
+the paranasal sinuses and the pharynx, the spinal canal; the layer is kept within a few mm of the
+template's intracranial mask as registered to the subject (the atlas constraint of ROBEX and BEaST:
+Iglesias et al., IEEE TMI 2011; Eskildsen et al., NeuroImage 2012), which a CSF rim and the inner table
+fill and an orbit or the neck does not.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from msqmri.brain_extraction import ball, white_matter_level
 DARK_FRACTION = 0.35
 #: the dark layer is searched this far outside the brain (mm)
 SEARCH_MM = 15.0
+#: and kept within this distance (mm) of the template's intracranial mask registered to the subject
+TEMPLATE_MARGIN_MM = 3.0
 
 
 def intracranial_mask(
-    data: np.ndarray, brain: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]
+    data: np.ndarray, brain: np.ndarray, head: np.ndarray, spacing: tuple[float, ...], template_icv: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The intracranial mask (brain + surrounding dark CSF/inner table) and the dark shell itself."""
+    """The intracranial mask (brain + surrounding dark CSF/inner table) and the dark shell itself;
+    ``template_icv``: the template's intracranial mask on the subject's grid (bool)."""
     dark = data < DARK_FRACTION * white_matter_level(data, head)
     distance = ndimage.distance_transform_edt(~brain, sampling=spacing)  # mm outside the brain
-    candidates = dark & head & (distance > 0) & (distance <= SEARCH_MM)
+    near_template = ndimage.distance_transform_edt(~template_icv, sampling=spacing) <= TEMPLATE_MARGIN_MM
+    candidates = dark & head & near_template & (distance > 0) & (distance <= SEARCH_MM)
     seed = candidates & (distance <= 3.0)  # beyond the partial-volume edge voxels
     dark_shell = ndimage.binary_propagation(seed, mask=candidates)
     icv = ndimage.binary_fill_holes(ndimage.binary_closing(brain | dark_shell, ball(2.0, spacing)))

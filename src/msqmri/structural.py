@@ -73,7 +73,7 @@ def preprocess(
     """Brain mask, tissue maps, ICV and volumes of a T1w (``lesion``: optional mask on its grid)."""
     extraction = extract_brain(t1w, seed=seed, backend=backend, t1w_path=t1w_path)
     data = extraction.corrected.numpy()
-    icv, _ = intracranial_mask(data, extraction.mask, extraction.head, t1w.spacing)
+    icv, _ = intracranial_mask(data, extraction.mask, extraction.head, t1w.spacing, extraction.template_icv)
     fractions = measured_fractions(extraction.fractions, extraction.mask, icv)
     if lesion is not None:
         lesion = lesion & extraction.mask

@@ -208,3 +208,21 @@ def test_an_extracted_mask_keeps_its_brain_tissue_with_the_ventricles() -> None:
         brain_tissue_within(extracted & ~tissue, fractions)  # a mask off the brain
     # tissue outside the extracted mask is not added
     assert not brain_tissue_within(extracted & (np.indices(shape)[0] < 10), fractions)[12:, :, :].any()
+
+
+def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_space() -> None:
+    """A brain (WM-bright) in a 2 mm CSF rim and a dark bone shell, a marrow layer outside, and a dark
+    orbit-like blob reached through the bone: the ICV takes the rim and the inner table, and the blob only
+    when the template's intracranial mask reaches it."""
+    from msqmri.skull import intracranial_mask
+
+    grid = np.indices((48, 48, 48)).astype(float)
+    radius = np.sqrt(((grid - 24.0) ** 2).sum(0))
+    data = np.select([radius <= 12, radius <= 14, radius <= 16, radius <= 19], [1.0, 0.12, 0.03, 0.45], 0.95)
+    blob = np.sqrt(((grid - np.array([24.0, 24.0, 40.0])[:, None, None, None]) ** 2).sum(0)) <= 4.5
+    data[blob] = 0.1  # vitreous-like, joined to the bone shell
+    brain, head = radius <= 12, np.ones(data.shape, bool)
+    icv, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=radius <= 14)
+    assert icv[radius <= 16].all() and not icv[radius > 17].any()
+    everywhere, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head)
+    assert everywhere[blob].all()

@@ -115,7 +115,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     dseg = hard_labels(fractions, extraction.mask)
     head_scale = pd.read_csv(root / "sourcedata/ground_truth/sessions.tsv", sep="\t").head_scale.iloc[0]
     true_icv = float(pd.read_csv(root / "sourcedata/ground_truth/volumes.tsv", sep="\t").icv_ml.iloc[0])
-    template_icv = float(template.array("icv").sum()) / 1000  # 1 mm grid
+    template_icv_ml = float(template.array("icv").sum()) / 1000  # 1 mm grid
     side[-1]["dice"] = round(dice(extraction.mask, truth), 4)
     accuracy.append({
         "case": case, "brain_dice": round(dice(extraction.mask, truth), 4),
@@ -124,7 +124,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
         "gm_dice": round(dice(dseg == 2, (hard == 2) & truth), 4), "wm_dice": round(dice(dseg == 3, (hard == 3) & truth), 4),
         "icv_error_pct": round(100 * (float(icv.sum()) * voxel_ml / true_icv - 1), 2),
         "vscale": round(vscale, 4), "head_scale^-3": round(float(head_scale) ** -3, 4),
-        "template_icv/true_icv": round(template_icv / true_icv, 4),
+        "template_icv/true_icv": round(template_icv_ml / true_icv, 4),
     })  # fmt: skip
     side[-1]["brain_error_pct"] = accuracy[-1]["brain_error_pct"]
     for backend in backends:

@@ -23,7 +23,7 @@ DARK_FRACTION = 0.35
 #: the dark layer is searched this far outside the brain (mm)
 SEARCH_MM = 15.0
 #: and kept within this distance (mm) of the template's intracranial mask registered to the subject
-TEMPLATE_MARGIN_MM = 3.0
+TEMPLATE_MARGIN_MM = 5.0
 
 
 def intracranial_mask(

@@ -1,15 +1,16 @@
 """Skull and intracranial estimates from a bias-corrected T1w and its brain mask.
 
-On a T1w the CSF around the brain and the skull tables are both dark; the dark layer connected to
-the brain surface (within 15 mm) is taken as CSF + inner skull, and its outer surface as the
-skull-side boundary of the intracranial volume (ICV). Where the head mask holds the skull (a scalp of
-real thickness) the ICV does not change with atrophy, so it normalises head size (the role of BET's
-skull estimate in SIENAX, Smith et al. 2002); a thin scalp that breaks the head mask cuts the layer a
-voxel outside the brain, and the ICV then follows the brain. Below and in front of the brain the dark layer runs on into what is not intracranial: the vitreous of the eyes, the air of
-the paranasal sinuses and the pharynx, the spinal canal; the layer is kept within a few mm of the
-template's intracranial mask as registered to the subject (the atlas constraint of ROBEX and BEaST:
-Iglesias et al., IEEE TMI 2011; Eskildsen et al., NeuroImage 2012), which a CSF rim and the inner table
-fill and an orbit or the neck does not.
+On a T1w the CSF around the brain and the skull tables are both dark; the dark layer connected to the
+brain surface (within 15 mm) is taken as CSF + inner skull, and its outer surface as the skull-side
+boundary of the intracranial volume (ICV). Where the head mask holds the skull (a scalp of real
+thickness) the ICV does not change with atrophy, so it normalises head size (the role of BET's skull
+estimate in SIENAX, Smith et al. 2002); a thin scalp that breaks the head mask cuts the layer a voxel
+outside the brain, and the ICV then follows the brain. Below and in front of the brain the dark layer
+runs on into what is not intracranial: the vitreous of the eyes, the air of the paranasal sinuses and
+the pharynx, the spinal canal; the layer is kept within a few mm of the template's intracranial mask as
+registered to the subject (the atlas constraint of ROBEX and BEaST: Iglesias et al., IEEE TMI 2011;
+Eskildsen et al., NeuroImage 2012), which a CSF rim and the inner table fill and an orbit or the neck
+does not.
 """
 
 from __future__ import annotations

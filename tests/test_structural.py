@@ -227,3 +227,7 @@ def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_spac
     assert icv[radius <= 16].all() and not icv[radius > 17].any()
     everywhere, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head)
     assert everywhere[blob].all()
+    # a template that registered off the brain (half of it outside) is a one-line error, not an ICV of the brain
+    shifted = np.roll(radius <= 14, 13, axis=0)
+    with pytest.raises(MsqmriError, match="template registration failed"):
+        intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=shifted)

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri.brain_extraction import ball, white_matter_level
+from msqmri.io import MsqmriError
 
 #: intensities below this fraction of WM count as CSF or bone
 DARK_FRACTION = 0.35
@@ -26,13 +27,21 @@ DARK_FRACTION = 0.35
 SEARCH_MM = 15.0
 #: and kept within this distance (mm) of the template's intracranial mask registered to the subject
 TEMPLATE_MARGIN_MM = 5.0
+#: the registered template's intracranial mask holds at least this fraction of the brain mask (0.97-0.99 on phantom
+#: heads at 1 mm; a registration that failed holds far less)
+MIN_TEMPLATE_OVERLAP = 0.8
 
 
 def intracranial_mask(
     data: np.ndarray, brain: np.ndarray, head: np.ndarray, spacing: tuple[float, ...], template_icv: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The intracranial mask (brain + surrounding dark CSF/inner table) and the dark shell itself;
-    ``template_icv``: the template's intracranial mask on the subject's grid (bool)."""
+    ``template_icv``: the template's intracranial mask on the subject's grid (bool); one that misses the
+    brain (a failed registration) is an error, not an ICV of the brain alone."""
+    if (template_icv & brain).sum() < MIN_TEMPLATE_OVERLAP * brain.sum():
+        share = (template_icv & brain).sum() / max(int(brain.sum()), 1)
+        raise MsqmriError(f"the template's intracranial mask, registered to the T1w, holds {share:.0%} of the brain "
+                          "mask: the template registration failed, so no ICV or normalised volumes")
     dark = data < DARK_FRACTION * white_matter_level(data, head)
     distance = ndimage.distance_transform_edt(~brain, sampling=spacing)  # mm outside the brain
     near_template = ndimage.distance_transform_edt(~template_icv, sampling=spacing) <= TEMPLATE_MARGIN_MM

@@ -52,6 +52,7 @@ class BrainExtraction:
     priors: dict[str, ants.ANTsImage]  # template csf/gm/wm/icv warped to the subject
     posteriors: dict[str, np.ndarray]  # Atropos csf/gm/wm posteriors in the refinement band
     fractions: dict[str, np.ndarray]  # csf/gm/wm partial-volume fractions in the refinement band
+    ventricles: np.ndarray  # bool: the template's ventricles warped to the subject
     transforms: list[str]  # template -> subject (one composite .h5)
     inverse_transforms: list[str]  # subject -> template (one composite .h5)
 
@@ -177,16 +178,21 @@ def extract_brain(
     fractions = partial_volumes(data, means, band)
     brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
     brain = largest_component(brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing))
-    # the ventricles belong to the brain mask even where a thin gap opens them to the cisterns (hole filling
-    # alone then drops them)
-    mask = ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, corrected.spacing)) | brain
-                                     | (ventricles & ndimage.binary_dilation(brain, ball(3.0, corrected.spacing))))
     if backend == "deepbet":
-        mask = brain_tissue_within(deepbet_mask(t1w_path), fractions)
+        brain = brain_tissue_within(deepbet_mask(t1w_path), fractions)
     return BrainExtraction(
-        mask=mask, head=head, corrected=corrected, priors=priors, posteriors=posteriors, fractions=fractions,
+        mask=whole_brain(brain, ventricles, corrected.spacing), head=head, corrected=corrected, priors=priors,
+        posteriors=posteriors, fractions=fractions, ventricles=ventricles,
         transforms=_as_list(reg["fwdtransforms"]), inverse_transforms=_as_list(reg["invtransforms"]),
     )  # fmt: skip
+
+
+def whole_brain(brain: np.ndarray, ventricles: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """The brain mask from the brain tissue (either backend's): gaps of a voxel or two closed, holes filled,
+    and the template's ventricles joined where they touch it: a thin gap can open them to the cisterns, and
+    hole filling alone then drops them."""
+    near = ndimage.binary_dilation(brain, ball(3.0, spacing))
+    return ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, spacing)) | brain | (ventricles & near))
 
 
 def _as_list(transforms: str | list[str]) -> list[str]:

@@ -15,8 +15,8 @@ template's skull-stripped extent, so the two differ by about 8 %).
 
 Then a real head, Colin27 at 1 mm (Debian's mricron-data; skipped with a note where it is missing), against
 BET's brain mask of it (which takes in the subarachnoid CSF): Dice, the mask's volume over BET's, what lies
-beyond a voxel of BET's mask, the ICV beside BET's mask and the template's intracranial mask registered to
-the head, for each backend; the whole-head QC mosaic of the session report is written to the workdir.
+beyond a voxel of BET's mask, the brain volume, the ICV beside BET's mask and vscale, for each backend; the
+whole-head QC mosaic of the session report is written to the workdir.
 """
 
 from __future__ import annotations
@@ -161,11 +161,11 @@ def run_real_head(workdir: Path, backends: list[str], real: list) -> None:
         return
     workdir.mkdir(parents=True, exist_ok=True)
     path, bet = write_colin27(folder, workdir / "colin27_T1w.nii.gz", 1.0)
-    voxel_ml = 1e-3
     for backend in ["template", *backends]:
         start = time.perf_counter()
         result = preprocess(load_t1w(path), backend=backend, t1w_path=path)
         seconds = time.perf_counter() - start
+        voxel_ml = float(np.prod(result.corrected.spacing)) / 1000
         brain = result.brain
         real.append({"backend": backend, "seconds": round(seconds, 1), "dice_vs_bet": round(dice(brain, bet), 4),
                      "mask/bet": round(float(brain.sum() / bet.sum()), 3),

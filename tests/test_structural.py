@@ -148,14 +148,14 @@ def test_real_head_mask_against_bet_and_its_whole_head_qc_figure(colin27: tuple[
     t1w_path, bet = colin27
     outputs = {key: str(tmp_path / name.format(sesdir=".", stem="sub-colin")) for key, name in layout.STRUCTURAL.items()}
     run_structural(t1w_path, None, outputs, {"participant_id": "sub-colin", "session_id": None})
+    img = nib.load(str(t1w_path))
     brain = np.asarray(nib.load(outputs["brain_mask"]).dataobj) > 0
-    voxel_ml = 27.0 / 1000
+    voxel_ml = float(np.prod(img.header.get_zooms())) / 1000
     # BET's mask takes in the subarachnoid CSF (measured: Dice 0.952, the GM + WM mask 6.5 % smaller; at
     # 1 mm 0.967 and 2.8 %, benchmarks/structural.py), and 2 ml of ours lies beyond a voxel of it
     assert _dice(brain, bet) >= 0.94
     assert 0.88 <= brain.sum() / bet.sum() <= 1.0
     assert (brain & ~ndimage.binary_dilation(bet)).sum() * voxel_ml <= 10.0
-    img = nib.load(str(t1w_path))
     lesions = tmp_path / "lesions.nii.gz"
     save_array(np.zeros(img.shape, np.uint8), img.affine, str(lesions), np.uint8)
     files = {"t1w": outputs["preproc"], "brain_mask": outputs["brain_mask"], "dseg": outputs["dseg"],

@@ -33,5 +33,5 @@ def write_colin27(folder: Path, out: Path, resolution: float) -> tuple[Path, np.
     ants.image_write(head, str(out))
     bet = ants.image_read(str(folder / "ch2bet.nii.gz"))
     bet = bet.new_image_like((bet.numpy() > 0).astype(np.float32))
-    mask = ants.resample_image_to_target(bet, ants.image_read(str(out)), interp_type="linear").numpy() >= 0.5
+    mask = ants.resample_image_to_target(bet, head, interp_type="linear").numpy() >= 0.5
     return out, mask

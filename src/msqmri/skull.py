@@ -38,8 +38,8 @@ def intracranial_mask(
     """The intracranial mask (brain + surrounding dark CSF/inner table) and the dark shell itself;
     ``template_icv``: the template's intracranial mask on the subject's grid (bool); one that misses the
     brain (a failed registration) is an error, not an ICV of the brain alone."""
-    if (template_icv & brain).sum() < MIN_TEMPLATE_OVERLAP * brain.sum():
-        share = (template_icv & brain).sum() / max(int(brain.sum()), 1)
+    share = (template_icv & brain).sum() / max(int(brain.sum()), 1)
+    if share < MIN_TEMPLATE_OVERLAP:
         raise MsqmriError(f"the template's intracranial mask, registered to the T1w, holds {share:.0%} of the brain "
                           "mask: the template registration failed, so no ICV or normalised volumes")
     dark = data < DARK_FRACTION * white_matter_level(data, head)

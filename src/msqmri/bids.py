@@ -2,19 +2,38 @@
 
 :func:`discover` walks ``sub-*/[ses-*/]{anat,dwi}`` once and returns frozen dataclasses: the
 dataset holds subjects, each subject its usable sessions in time order, each session the paths
-of the modalities it has. Sessions that cannot be processed (no T1w, ambiguous files) are listed
-in :attr:`Dataset.unusable` with a one-line reason instead of raising.
+of the modalities it has. Sessions that cannot be processed (no usable T1w, candidates the rules
+cannot tell apart) are listed in :attr:`Dataset.unusable` with a one-line reason instead of raising;
+what was read in a documented way (a DWI series without gradients skipped, a binned age) is in
+:attr:`Dataset.warnings`.
+
+Selection (pybids' entities, fMRIPrep's choices): each role takes the files of its suffix whose
+entities match the config's filters (``inputs: {t1w: {acq: mprage}}``) and that carry no entity of
+another role (``ce`` is the post-contrast T1w, never the atrophy T1w; ``part`` must be ``mag``; ``mt``,
+``echo``, ``inv``, ``flip``, ``space``, ``label`` belong to other images). Among several the rule is, in
+order: the plain suffix before MP2RAGE's ``UNIT1``; 3D before 2D (``MRAcquisitionType`` in the sidecar,
+else ``3D``/``2D`` in the ``acq`` label); the smallest voxel; the last ``run``. Candidates still tied
+are reported, not guessed. DWI takes the series with diffusion weighting (most volumes first) and
+records another series of the session (e.g. the reverse phase-encoded ``dir-PA`` b=0) for distortion
+correction. Sidecars and gradient tables follow the BIDS inheritance principle: the nearest file, from
+the image's folder up to the dataset root, whose entities are a subset of the image's. The session date
+is ``acq_time`` in ``sub-<s>_sessions.tsv``, else the T1w's row of the session's ``scans.tsv``, else
+``AcquisitionDateTime`` in the T1w sidecar; the source is recorded.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import nibabel as nib
 
 from msqmri.io import MsqmriInputError
 
@@ -22,6 +41,14 @@ LABEL_RE = re.compile(r"[a-zA-Z0-9]+")
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 _ENTITY_RE = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
 _MISSING = {"", "n/a", "na", "nan"}
+#: roles of the images a session may have, as the config's ``inputs`` filters name them
+ROLES = ("t1w", "t1w_ce", "flair", "dwi")
+#: entities that make an image something other than a role's plain image
+_FOREIGN = frozenset({"ce", "mt", "echo", "inv", "flip", "space", "label", "part"})
+#: smallest b-value (s/mm^2) of a diffusion-weighted volume
+_MIN_B = 50.0
+_AGE_BIN_RE = re.compile(r"(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)")
+_AGE_TOP_RE = re.compile(r"(\d+(?:\.\d+)?)\s*\+")
 
 
 @dataclass(frozen=True)
@@ -40,6 +67,8 @@ class Dwi:
     image: Path
     bval: Path | None
     bvec: Path | None
+    #: another DWI series of the session (e.g. the reverse phase-encoded b=0), kept for distortion correction
+    reverse: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +88,18 @@ class Session:
     acq_time: datetime | None = None
     #: start of a disease-modifying treatment (sessions.tsv ``treatment_start``), for pseudo-atrophy cautions
     treatment_start: datetime | None = None
+    #: the post-contrast T1w (``ce-<agent>``), never used for atrophy
+    t1w_ce: Path | None = None
+    #: where ``acq_time`` came from: "sessions.tsv", "scans.tsv", "sidecar" (None without a date)
+    acq_time_source: str | None = None
+    #: (image, JSON sidecar) of every image with one, found by the inheritance principle
+    sidecars: tuple[tuple[Path, Path], ...] = ()
+    #: (role, file name, the rule that chose it among the candidates)
+    selection: tuple[tuple[str, str, str], ...] = ()
+
+    def sidecar(self, image: Path) -> Path | None:
+        """The JSON sidecar that applies to ``image`` (None when there is none at any level)."""
+        return dict(self.sidecars).get(image)
 
     @property
     def participant_id(self) -> str:
@@ -80,6 +121,8 @@ class Session:
             candidates += [echo.image, echo.sidecar]
         if self.dwi is not None:
             candidates += [self.dwi.image, self.dwi.bval, self.dwi.bvec]
+        if self.t1w_ce is not None:
+            candidates.append(self.t1w_ce)
         return tuple(path for path in candidates if path is not None)
 
 
@@ -104,14 +147,16 @@ class Subject:
     age: float | None = None
     sex: str | None = None
     site: str | None = None
+    #: how a participants.tsv age that was not a plain number was read (e.g. "top-coded 89+"), else None
+    age_note: str | None = None
 
     @property
     def participant_id(self) -> str:
         return f"sub-{self.label}"
 
     def demographics(self) -> dict[str, float | str | None]:
-        """participants.tsv fields: age, sex, site (None when not given)."""
-        return {"age": self.age, "sex": self.sex, "site": self.site}
+        """participants.tsv fields: age, sex, site (None when not given) and the age's reading note."""
+        return {"age": self.age, "sex": self.sex, "site": self.site, "age_note": self.age_note}
 
 
 @dataclass(frozen=True)
@@ -121,6 +166,8 @@ class Dataset:
     root: Path
     subjects: tuple[Subject, ...]
     unusable: tuple[UnusableSession, ...] = ()
+    #: one line each: inputs read in a documented way rather than refused
+    warnings: tuple[str, ...] = ()
 
     def sessions(self) -> Iterator[Session]:
         """All usable sessions, subject by subject, each subject's in time order."""
@@ -166,15 +213,24 @@ def session_pairs(sessions: Sequence[Session]) -> list[tuple[Session, Session]]:
     return [(sessions[i], sessions[j]) for i, j in sorted(indices)]
 
 
-def discover(bids_dir: str | os.PathLike[str], participant_label: Sequence[str] | None = None) -> Dataset:
+def discover(
+    bids_dir: str | os.PathLike[str],
+    participant_label: Sequence[str] | None = None,
+    filters: Mapping[str, Mapping[str, str]] | None = None,
+) -> Dataset:
     """Parse a raw BIDS dataset into a :class:`Dataset`.
 
     ``participant_label`` restricts discovery to these subjects (with or without ``sub-``);
-    a label that is not in the dataset raises :class:`MsqmriInputError`.
+    a label that is not in the dataset raises :class:`MsqmriInputError`. ``filters``: role (one of
+    :data:`ROLES`) -> entity -> value every chosen image of that role must carry.
     """
     root = Path(bids_dir)
     if not root.is_dir():
         raise MsqmriInputError(root, "BIDS directory not found")
+    filters = {role: {k: str(v) for k, v in (wanted or {}).items()} for role, wanted in (filters or {}).items()}
+    unknown = sorted(set(filters) - set(ROLES))
+    if unknown:
+        raise MsqmriInputError(root, f"config inputs: unknown role(s) {', '.join(unknown)} (known: {', '.join(ROLES)})")
     subject_dirs = {_label(path, "sub"): path for path in sorted(root.glob("sub-*")) if path.is_dir()}
     if participant_label:
         wanted = [label.removeprefix("sub-") for label in participant_label]
@@ -184,14 +240,16 @@ def discover(bids_dir: str | os.PathLike[str], participant_label: Sequence[str] 
         subject_dirs = {label: subject_dirs[label] for label in wanted}
     if not subject_dirs:
         raise MsqmriInputError(root, "no sub-<label> directories found; is this a BIDS dataset?")
-    demographics = _read_participants(root / "participants.tsv")
+    _listing.cache_clear()  # a cache for one discovery: the dataset may have changed since the last
+    warnings: list[str] = []
+    demographics = _read_participants(root / "participants.tsv", warnings)
     subjects, unusable = [], []
     for label, path in subject_dirs.items():
-        sessions, skipped = _discover_subject(root, label, path)
+        sessions, skipped = _discover_subject(root, label, path, filters, warnings)
         unusable.extend(skipped)
         if sessions:
             subjects.append(Subject(label, sessions, **demographics.get(label, {})))
-    return Dataset(root, tuple(subjects), tuple(unusable))
+    return Dataset(root, tuple(subjects), tuple(unusable), tuple(warnings))
 
 
 def _label(path: Path, entity: str) -> str:
@@ -203,14 +261,16 @@ def _label(path: Path, entity: str) -> str:
     return label
 
 
-def _discover_subject(root: Path, subject: str, path: Path) -> tuple[tuple[Session, ...], list[UnusableSession]]:
+def _discover_subject(
+    root: Path, subject: str, path: Path, filters: Mapping[str, Mapping[str, str]], warnings: list[str]
+) -> tuple[tuple[Session, ...], list[UnusableSession]]:
     session_dirs = [p for p in sorted(path.glob("ses-*")) if p.is_dir()]
     labels: list[str | None] = [_label(p, "ses") for p in session_dirs] or [None]
     dates = _read_session_dates(path / f"sub-{subject}_sessions.tsv")
     sessions, unusable = [], []
     for session in labels:
         try:
-            sessions.append(_discover_session(root, subject, session, dates.get(session, {})))
+            sessions.append(_discover_session(root, subject, session, dates.get(session, {}), filters, warnings))
         except _Unusable as exc:
             unusable.append(UnusableSession(subject, session, str(exc)))
     return tuple(_time_order(sessions)), unusable
@@ -221,27 +281,57 @@ class _Unusable(Exception):
 
 
 def _discover_session(
-    root: Path, subject: str, session: str | None, dates: dict[str, datetime | None]
+    root: Path,
+    subject: str,
+    session: str | None,
+    dates: dict[str, datetime | None],
+    filters: Mapping[str, Mapping[str, str]],
+    warnings: list[str],
 ) -> Session:
     base = root / session_dir(subject, session)
     anat = _parse_dir(base / "anat", subject, session)
     lesions = _parse_dir(root / "derivatives" / "lesions" / session_dir(subject, session) / "anat", subject, session)
-    t1w = _one(anat, "T1w", {})
+    sidecars = {f.path: found for f in anat if (found := inherited(root, f, ".json")) is not None}
+    choose = functools.partial(_choose, sidecars=sidecars, label=describe(subject, session), warnings=warnings)
+    selection: list[tuple[str, str, str]] = []
+    t1w = choose(anat, ("T1w", "UNIT1"), filters.get("t1w", {}), selection, "t1w")
+    t1w_ce = choose([f for f in anat if "ce" in f.entities], ("T1w",), filters.get("t1w_ce", {}), selection, "t1w_ce",
+                    allowed={"ce"})  # fmt: skip
     if t1w is None:
-        raise _Unusable(f"no T1w image in {base / 'anat'}; session skipped")
+        where = base / "anat"
+        if t1w_ce is not None:
+            raise _Unusable(f"only a post-contrast T1w ({t1w_ce.name}) in {where}, never used for atrophy; session skipped")
+        wanted = filters.get("t1w", {})
+        present = [f.path.name for f in anat if f.suffix in ("T1w", "UNIT1") and "ce" not in f.entities]
+        if wanted and present:
+            pins = " ".join(f"{k}-{v}" for k, v in wanted.items())
+            raise _Unusable(f"no T1w image matching the config's inputs t1w {pins} in {where} "
+                            f"(found {', '.join(present)}); session skipped")  # fmt: skip
+        raise _Unusable(f"no T1w image in {where}; session skipped")
+    acq_time, source = _session_date(base, subject, session, t1w, sidecars.get(t1w), dates.get("acq_time"))
+    dwi_files = _parse_dir(base / "dwi", subject, session)
+    dwi = _dwi(root, dwi_files, filters.get("dwi", {}), selection, describe(subject, session), warnings)
+    echoes = _echoes(root, anat)
+    for echo in echoes:
+        if echo.sidecar is not None:
+            sidecars[echo.image] = echo.sidecar
     return Session(
         subject=subject,
         session=session,
         t1w=t1w,
-        flair=_one(anat, "FLAIR", {}),
+        flair=choose(anat, ("FLAIR",), filters.get("flair", {}), selection, "flair"),
         mt_on=_one(anat, "MTR", {"mt": "on"}),
         mt_off=_one(anat, "MTR", {"mt": "off"}),
-        megre=_echoes(anat),
-        dwi=_dwi(_parse_dir(base / "dwi", subject, session)),
+        megre=echoes,
+        dwi=dwi,
         lesion_mask_t1w=_one(lesions, "mask", {"space": "T1w", "label": "lesion"}),
         lesion_mask_flair=_one(lesions, "mask", {"space": "FLAIR", "label": "lesion"}),
-        acq_time=dates.get("acq_time"),
+        acq_time=acq_time,
         treatment_start=dates.get("treatment_start"),
+        t1w_ce=t1w_ce,
+        acq_time_source=source,
+        sidecars=tuple(sidecars.items()),
+        selection=tuple(selection),
     )
 
 
@@ -252,23 +342,129 @@ class _File:
     suffix: str
 
 
+def _split_name(name: str) -> tuple[dict[str, str], str] | None:
+    """Entities and suffix of a BIDS file name without its extension (None when it is not one)."""
+    *pairs, suffix = name.split("_")
+    matches = [_ENTITY_RE.fullmatch(p) for p in pairs]
+    if not all(matches):
+        return None
+    return dict(m.groups() for m in matches if m), suffix
+
+
 def _parse_dir(directory: Path, subject: str, session: str | None) -> list[_File]:
     """The NIfTI files of one datatype directory that belong to this subject/session."""
     if not directory.is_dir():
         return []
     files = []
-    for path in sorted(directory.iterdir()):
-        ext = next((e for e in NIFTI_EXTENSIONS if path.name.endswith(e)), None)
-        if ext is None:
+    for name in sorted(os.listdir(directory)):
+        ext = next((e for e in NIFTI_EXTENSIONS if name.endswith(e)), None)
+        parsed = None if ext is None else _split_name(name[: -len(ext)])
+        if parsed is None:
             continue
-        *pairs, suffix = path.name[: -len(ext)].split("_")
-        matches = [_ENTITY_RE.fullmatch(p) for p in pairs]
-        if not all(matches):
-            continue
-        entities = dict(m.groups() for m in matches if m)
+        entities, suffix = parsed
         if entities.get("sub") == subject and entities.get("ses") == session:
-            files.append(_File(path, entities, suffix))
+            files.append(_File(directory / name, entities, suffix))
     return files
+
+
+@functools.lru_cache(maxsize=4096)
+def _listing(directory: Path, extension: str) -> tuple[tuple[Path, frozenset[tuple[str, str]], str], ...]:
+    """The files of ``directory`` with ``extension``: (path, entities, suffix), cached within one
+    :func:`discover` (dataset and subject levels are asked once per session)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return ()
+    found = []
+    for name in names:
+        if name.endswith(extension) and (parsed := _split_name(name[: -len(extension)])) is not None:
+            found.append((directory / name, frozenset(parsed[0].items()), parsed[1]))
+    return tuple(found)
+
+
+def inherited(root: Path, image: _File, extension: str) -> Path | None:
+    """The file with ``extension`` that applies to ``image`` by the BIDS inheritance principle: the nearest one,
+    from the image's folder up to the dataset root, with the image's suffix and a subset of its entities (the
+    most specific where a level holds several)."""
+    entities = frozenset(image.entities.items())
+    level = image.path.parent
+    for _ in range(len(level.parts) - len(root.parts) + 1):
+        best: tuple[int, Path] | None = None
+        for path, ents, suffix in _listing(level, extension):
+            if suffix == image.suffix and ents <= entities and (best is None or len(ents) > best[0]):
+                best = (len(ents), path)
+        if best is not None:
+            return best[1]
+        level = level.parent
+    return None
+
+
+def _acquisition_is_3d(file: _File, sidecar: Path | None) -> float:
+    """1 for a 3D acquisition, 0 for 2D, 0.5 when neither the sidecar nor the acq label says."""
+    kind = str(_sidecar_fields(sidecar).get("MRAcquisitionType", "")).upper()
+    if kind not in ("2D", "3D"):
+        acq = file.entities.get("acq", "").upper()
+        kind = "3D" if "3D" in acq else "2D" if "2D" in acq else ""
+    return {"3D": 1.0, "2D": 0.0}.get(kind, 0.5)
+
+
+def _voxel_mm3(path: Path) -> float:
+    """Voxel volume from the NIfTI header (inf where it cannot be read: checked later, with its message)."""
+    try:
+        zooms = nib.load(path).header.get_zooms()[:3]
+    except Exception:
+        return float("inf")
+    return float(zooms[0] * zooms[1] * zooms[2]) if len(zooms) == 3 else float("inf")
+
+
+def _choose(
+    files: list[_File],
+    suffixes: tuple[str, ...],
+    wanted: Mapping[str, str],
+    selection: list[tuple[str, str, str]],
+    role: str,
+    sidecars: Mapping[Path, Path],
+    label: str,
+    warnings: list[str],
+    allowed: frozenset[str] | set[str] = frozenset(),
+) -> Path | None:
+    """The image of a role (see the module docstring), appended to ``selection`` with the rule that chose it;
+    candidates the rules leave tied give the first by file name and a warning naming them."""
+    candidates = [
+        f for f in files
+        if f.suffix in suffixes
+        and all(f.entities.get(k) == v for k, v in wanted.items())
+        and not (_FOREIGN - set(allowed) - set(wanted)) & (f.entities.keys() - ({"part"} if f.entities.get("part") == "mag" else set()))
+    ]  # fmt: skip
+    if not candidates:
+        return None
+    same = [f for f in candidates if sum(g.entities == f.entities and g.suffix == f.suffix for g in candidates) > 1]
+    if same:
+        names = ", ".join(f.path.name for f in same)
+        raise _Unusable(f"{len(same)} candidate {same[0].suffix} images with the same entities ({names}); "
+                        "msqmri needs exactly one")  # fmt: skip
+    if len(candidates) == 1:
+        selection.append((role, candidates[0].path.name, "the only candidate"))
+        return candidates[0].path
+
+    def rank(f: _File) -> tuple[float, ...]:
+        run = f.entities.get("run", "0")
+        return (-suffixes.index(f.suffix), _acquisition_is_3d(f, sidecars.get(f.path)), -_voxel_mm3(f.path),
+                float(run) if run.isdigit() else 0.0)  # fmt: skip
+
+    ranked = sorted(candidates, key=lambda f: (tuple(-k for k in rank(f)), f.path.name))
+    best, second = rank(ranked[0]), rank(ranked[1])
+    if best == second:
+        tied = [f.path.name for f in ranked if rank(f) == best]
+        warnings.append(f"{label}: {role}: {len(tied)} candidates the selection rules cannot tell apart "
+                        f"({', '.join(tied)}): took the first by name; choose with the config's "
+                        f"inputs: {{{role}: {{entity: label}}}}")  # fmt: skip
+        selection.append((role, ranked[0].path.name, f"first by name of {len(tied)} tied"))
+        return ranked[0].path
+    names = ["suffix", "3D before 2D", "smallest voxel", "last run"]
+    decided = next(name for name, a, b in zip(names, best, second, strict=True) if a != b)
+    selection.append((role, ranked[0].path.name, f"{decided} of {len(candidates)}"))
+    return ranked[0].path
 
 
 def _one(files: list[_File], suffix: str, required: dict[str, str]) -> Path | None:
@@ -287,7 +483,7 @@ def _one(files: list[_File], suffix: str, required: dict[str, str]) -> Path | No
     return found[0] if found else None
 
 
-def _echoes(files: list[_File]) -> tuple[Echo, ...]:
+def _echoes(root: Path, files: list[_File]) -> tuple[Echo, ...]:
     echoes: dict[int, Echo] = {}
     for f in files:
         if f.suffix != "MEGRE" or f.entities.get("part", "mag") != "mag" or "echo" not in f.entities:
@@ -297,17 +493,51 @@ def _echoes(files: list[_File]) -> tuple[Echo, ...]:
         index = int(f.entities["echo"])
         if index in echoes:
             raise _Unusable(f"two MEGRE images for echo {index} ({echoes[index].image.name}, {f.path.name})")
-        sidecar = sibling(f.path, ".json")
-        echoes[index] = Echo(index, f.path, sidecar if sidecar.is_file() else None)
+        echoes[index] = Echo(index, f.path, inherited(root, f, ".json"))
     return tuple(echoes[i] for i in sorted(echoes))
 
 
-def _dwi(files: list[_File]) -> Dwi | None:
-    image = _one(files, "dwi", {})
-    if image is None:
+def _diffusion_volumes(bval: Path | None) -> int:
+    """How many volumes of a .bval are diffusion-weighted (0 when absent or unreadable: checked later)."""
+    try:
+        return sum(float(b) > _MIN_B for b in bval.read_text().split()) if bval is not None else 0
+    except (OSError, ValueError):
+        return 0
+
+
+def _dwi(
+    root: Path,
+    files: list[_File],
+    wanted: Mapping[str, str],
+    selection: list[tuple[str, str, str]],
+    label: str,
+    warnings: list[str],
+) -> Dwi | None:
+    """The session's DWI series with gradients (see the module docstring); a series whose .bval/.bvec is at no
+    level of the hierarchy is skipped with a warning, the rest of the session still runs."""
+    series = [f for f in files if f.suffix == "dwi" and all(f.entities.get(k) == v for k, v in wanted.items())
+              and not {"echo", "space", "label"} & f.entities.keys()]  # fmt: skip
+    if not series:
         return None
-    bval, bvec = sibling(image, ".bval"), sibling(image, ".bvec")
-    return Dwi(image, bval if bval.is_file() else None, bvec if bvec.is_file() else None)
+    tables = {f.path: (inherited(root, f, ".bval"), inherited(root, f, ".bvec")) for f in series}
+    weighted = sorted(series, key=lambda f: (-_diffusion_volumes(tables[f.path][0]), f.path.name))
+    chosen = weighted[0]
+    bval, bvec = tables[chosen.path]
+    if bval is None or bvec is None:
+        missing = ".bval" if bval is None else ".bvec"
+        warnings.append(f"{label}: {chosen.path}: no {missing} at any level of the dataset; DWI skipped")
+        return None
+    if len(series) > 1:
+        if _diffusion_volumes(bval) == _diffusion_volumes(tables[weighted[1].path][0]):
+            names = ", ".join(f.path.name for f in weighted[:2])
+            warnings.append(f"{label}: two DWI series with as many diffusion-weighted volumes ({names}); DWI skipped, "
+                            "choose one with the config's inputs: {dwi: {entity: label}}")  # fmt: skip
+            return None
+        selection.append(("dwi", chosen.path.name, f"most diffusion-weighted volumes of {len(series)}"))
+    else:
+        selection.append(("dwi", chosen.path.name, "the only candidate"))
+    reverse = weighted[1].path if len(series) > 1 else None
+    return Dwi(chosen.path, bval, bvec, reverse)
 
 
 def sibling(image: Path, extension: str) -> Path:
@@ -349,30 +579,65 @@ def _read_session_dates(path: Path) -> dict[str | None, dict[str, datetime | Non
     return times
 
 
+def _sidecar_fields(sidecar: Path | None) -> dict:
+    """A JSON sidecar's fields (empty when absent or unreadable; the input check reports a bad one)."""
+    if sidecar is None:
+        return {}
+    try:
+        fields = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return fields if isinstance(fields, dict) else {}
+
+
+def _session_date(
+    base: Path, subject: str, session: str | None, t1w: Path, sidecar: Path | None, listed: datetime | None
+) -> tuple[datetime | None, str | None]:
+    """The session's date and its source (see the module docstring)."""
+    if listed is not None:
+        return listed, "sessions.tsv"
+    scans = base / f"{entity_prefix(subject, session)}_scans.tsv"
+    if scans.is_file():
+        for number, row in enumerate(_read_tsv(scans), start=2):
+            if (row.get("filename") or "").strip() == f"anat/{t1w.name}":
+                when = _parse_time(scans, number, "acq_time", (row.get("acq_time") or "").strip())
+                if when is not None:
+                    return when, "scans.tsv"
+    value = _sidecar_fields(sidecar).get("AcquisitionDateTime")
+    if isinstance(value, str) and value.strip():
+        return _parse_time(sidecar, 0, "AcquisitionDateTime", value.strip()), "sidecar"
+    return None, None
+
+
 def _parse_time(path: Path, line: int, column: str, value: str) -> datetime | None:
     if value.lower() in _MISSING:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise MsqmriInputError(path, f"line {line}: {column} {value!r} is not an ISO 8601 date") from None
+        where = f"line {line}: " if line else ""
+        raise MsqmriInputError(path, f"{where}{column} {value!r} is not an ISO 8601 date") from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
-def _read_participants(path: Path) -> dict[str, dict[str, float | str | None]]:
-    """participant label -> {age, sex, site} from participants.tsv (empty when absent)."""
+def _read_participants(path: Path, warnings: list[str]) -> dict[str, dict[str, float | str | None]]:
+    """participant label -> {age, sex, site, age_note} from participants.tsv (empty when absent); ages that are
+    not plain numbers are read as :func:`read_age` says, with one warning for the file."""
     if not path.is_file():
         return {}
-    table = {}
-    for number, row in enumerate(_read_tsv(path), start=2):
+    table, odd = {}, []
+    for row in _read_tsv(path):
         label = (row.get("participant_id") or "").strip().removeprefix("sub-")
-        table[label] = {
-            "age": _parse_age(path, number, row.get("age")),
-            "sex": _text(row.get("sex")),
-            "site": _text(row.get("site")),
-        }
+        age, note = read_age(row.get("age"))
+        if note is not None:
+            odd.append((row.get("age") or "").strip())
+        table[label] = {"age": age, "sex": _text(row.get("sex")), "site": _text(row.get("site")), "age_note": note}
+    if odd:
+        examples = ", ".join(repr(v) for v in sorted(set(odd))[:3])
+        warnings.append(f"{path}: column age: {len(odd)} value(s) not plain numbers ({examples}): a bin read as its "
+                        "midpoint, a top-coded value as its bound, anything else as n/a (age_note in sessions.tsv)")  # fmt: skip
     return table
 
 
@@ -381,11 +646,20 @@ def _text(value: str | None) -> str | None:
     return None if value.lower() in _MISSING else value
 
 
-def _parse_age(path: Path, line: int, value: str | None) -> float | None:
+def read_age(value: str | None) -> tuple[float | None, str | None]:
+    """An age from participants.tsv and how it was read: a number as it is (note None); a bin ``35-40`` as its
+    midpoint (37.5, note "bin 35-40"); a top-coded ``89+`` as its bound (89, note "top-coded 89+"); anything
+    else as missing (note "not a number: ...")."""
     text = _text(value)
     if text is None:
-        return None
+        return None, None
     try:
-        return float(text)
+        return float(text), None
     except ValueError:
-        raise MsqmriInputError(path, f"line {line}: age {text!r} is not a number") from None
+        pass
+    if match := _AGE_BIN_RE.fullmatch(text):
+        low, high = (float(g) for g in match.groups())
+        return (low + high) / 2.0, f"bin {text}"
+    if match := _AGE_TOP_RE.fullmatch(text):
+        return float(match.group(1)), f"top-coded {text}"
+    return None, f"not a number: {text}"

@@ -7,6 +7,7 @@ report, or raises :class:`MsqmriInputError` with a one-line message naming the o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ def check_session(session: Session) -> dict[str, Any]:
         "session_id": session.session_id,
         "acq_time": session.acq_time.isoformat() if session.acq_time else None,
         "treatment_start": session.treatment_start.isoformat() if session.treatment_start else None,
+        "acq_time_source": session.acq_time_source,
+        "selection": {role: {"file": name, "rule": rule} for role, name, rule in session.selection},
         "T1w": _describe(session.t1w, t1w),
     }
     references = {"T1w": (session.t1w, t1w)}
@@ -39,11 +42,13 @@ def check_session(session: Session) -> dict[str, Any]:
         report["FLAIR"] = _describe(session.flair, flair)
         references["FLAIR"] = (session.flair, flair)
     if session.mt_on is not None or session.mt_off is not None:
-        report["MTR"] = check_mt_pair(session.mt_on, session.mt_off)
+        report["MTR"] = check_mt_pair(session.mt_on, session.mt_off, dict(session.sidecars))
     if session.megre:
         report["MEGRE"] = check_echoes(session.megre)
     if session.dwi is not None:
         report["dwi"] = check_dwi(session.dwi)
+    if session.t1w_ce is not None:
+        report["T1w_ce"] = _describe(session.t1w_ce, load_nifti(session.t1w_ce)[0])
     masks = {"T1w": session.lesion_mask_t1w, "FLAIR": session.lesion_mask_flair}
     report["lesion_masks"] = {
         space: check_lesion_mask(path, references.get(space), space)
@@ -70,10 +75,10 @@ def require_same_grid(path: Path, img: nib.Nifti1Image, ref_path: Path, ref: nib
         )
 
 
-def check_mt_pair(mt_on: Path | None, mt_off: Path | None) -> dict[str, Any]:
+def check_mt_pair(mt_on: Path | None, mt_off: Path | None, sidecars: Mapping[Path, Path] | None = None) -> dict[str, Any]:
     """Both MT images must exist, be 3D, share a grid and carry no contradicting ``MTState``."""
     on, off = require_mt_pair(mt_on, mt_off)
-    img, _, _ = load_mt_pair(on, off)
+    img, _, _ = load_mt_pair(on, off, sidecars)
     return {"on": on.name, **_describe(off, img)}
 
 
@@ -86,11 +91,14 @@ def require_mt_pair(mt_on: Path | None, mt_off: Path | None) -> tuple[Path, Path
     return mt_on, mt_off
 
 
-def load_mt_pair(mt_on: Path, mt_off: Path) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray]:
-    """The validated MT-off image and the MT-on and MT-off data (one-line errors name the file)."""
+def load_mt_pair(
+    mt_on: Path, mt_off: Path, sidecars: Mapping[Path, Path] | None = None
+) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray]:
+    """The validated MT-off image and the MT-on and MT-off data (one-line errors name the file); ``sidecars``:
+    image -> its inherited JSON sidecar (default: the JSON beside the image)."""
     for path, expected in ((mt_on, True), (mt_off, False)):
-        sidecar = sibling(path, ".json")
-        if sidecar.is_file():
+        sidecar = sidecars.get(path) if sidecars is not None else sibling(path, ".json")
+        if sidecar is not None and sidecar.is_file():
             problem = mt_state_problem(load_json(sidecar).get("MTState"), expected)
             if problem:
                 raise MsqmriInputError(sidecar, problem)

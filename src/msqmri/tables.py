@@ -17,6 +17,7 @@ SESSION_COLUMNS = (
     "t1w_shape", "t1w_voxel_size_mm", "t1w_orientation", "t1w_oblique", "t1w_obliquity_deg",
     "t1w_intensity_p01", "t1w_intensity_p05", "t1w_intensity_p50", "t1w_intensity_p95",
     "t1w_intensity_p99", "t1w_foreground_volume_ml",
+    "acq_time_source", "age_note", "t1w_file", "t1w_ce_file", "selection",
 )  # fmt: skip
 
 
@@ -41,6 +42,11 @@ def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: 
         "t1w_obliquity_deg": t1w["obliquity_deg"],
         **{f"t1w_{key}": t1w[key] for key in t1w if key.startswith("intensity_p")},
         "t1w_foreground_volume_ml": t1w["foreground_volume_ml"],
+        "acq_time_source": check.get("acq_time_source"),
+        "age_note": demographics.get("age_note"),
+        "t1w_file": check["T1w"]["file"],
+        "t1w_ce_file": check["T1w_ce"]["file"] if "T1w_ce" in check else None,
+        "selection": "; ".join(f"{role}={c['file']} ({c['rule']})" for role, c in check.get("selection", {}).items()) or None,
     }
 
 

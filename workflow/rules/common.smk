@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from msqmri import layout
-from msqmri.bids import Dataset, discover, session_pairs, sibling
+from msqmri.bids import Dataset, discover, session_pairs
 from msqmri.io import MsqmriError
 
 # Without bids_dir/output_dir the workflow still parses (for --lint, --list-rules); requesting
@@ -23,7 +23,7 @@ OUTPUT_DIR = os.path.normpath(config["output_dir"]) if CONFIGURED else ""
 LABELS = config["participant_label"]
 try:
     DATASET = (
-        discover(config["bids_dir"], [LABELS] if isinstance(LABELS, str) else LABELS)
+        discover(config["bids_dir"], [LABELS] if isinstance(LABELS, str) else LABELS, config.get("inputs") or {})
         if CONFIGURED
         else Dataset(Path("."), ())
     )
@@ -31,6 +31,8 @@ except MsqmriError as exc:
     raise WorkflowError(f"msqmri: error: {exc}") from None
 for unusable in DATASET.unusable:
     logger.warning(f"msqmri: warning: {unusable}")
+for warning in DATASET.warnings:
+    logger.warning(f"msqmri: warning: {warning}")
 
 SESSIONS = {tuple(layout.session_wildcards(s).values()): s for s in DATASET.sessions()}
 PAIRS = {
@@ -342,9 +344,9 @@ def protocol_acquisitions():
     for session in DATASET.sessions():
         for modality, image in (("T1w", session.t1w), ("FLAIR", session.flair)):
             if image is not None:
-                sidecar = sibling(image, ".json")
+                sidecar = session.sidecar(image)
                 records.append({**session_ids(session), "modality": modality, "image": str(image),
-                                "sidecar": str(sidecar) if sidecar.is_file() else None})  # fmt: skip
+                                "sidecar": str(sidecar) if sidecar is not None else None})  # fmt: skip
     return records
 
 

@@ -12,5 +12,5 @@ with report_errors(snakemake):
     run(
         snakemake.input.t1w, snakemake.input.get("lesion"), outputs, snakemake.params.ids,
         seed=snakemake.params.seed, backend=snakemake.params.backend,
-        lesion_transform=snakemake.input.get("lesion_transform"),
+        lesion_transform=snakemake.input.get("lesion_transform"), inv2_path=snakemake.input.get("inv2"),
     )  # fmt: skip

@@ -94,17 +94,17 @@ def write_lesion(path: Path, centre_mm: tuple[float, float, float] = (16.0, 6.0,
     return path
 
 
-def write_dwi(stem: Path, n_volumes: int = N_DWI) -> Path:
-    """A small DWI series of the 4 mm phantom head (one b=0, then b=1000 along random directions,
-    an anisotropic tensor along x) with its .bval/.bvec, at ``stem``_dwi.*."""
+def write_dwi(stem: Path, n_volumes: int = N_DWI, head: nib.Nifti1Image | None = None) -> Path:
+    """A small DWI series of the 4 mm phantom head (or of ``head``, e.g. a T1w: one b=0, then b=1000 along
+    random directions, an anisotropic tensor along x) with its .bval/.bvec, at ``stem``_dwi.*."""
     rng = np.random.default_rng(5)
-    b0 = phantom_head()
+    b0 = phantom_head() if head is None else np.asarray(head.dataobj, np.float32)
     vectors = rng.normal(size=(3, n_volumes))
     vectors /= np.linalg.norm(vectors, axis=0)
     bvals = np.r_[0.0, np.full(n_volumes - 1, 1000.0)]
     adc = 0.4e-3 + 1.2e-3 * vectors[0] ** 2  # FSL x is world -x on this RAS grid; x^2 is the same
     data = b0[..., None] * np.exp(-bvals * adc) + rng.normal(0, 0.01 * b0.max(), (*b0.shape, n_volumes))
-    affine = head_affine(b0.shape)
+    affine = head_affine(b0.shape) if head is None else head.affine
     stem.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(np.abs(data).astype(np.float32), affine), f"{stem}_dwi.nii.gz")
     Path(f"{stem}_dwi.bval").write_text(" ".join(f"{b:g}" for b in bvals) + "\n")

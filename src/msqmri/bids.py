@@ -15,7 +15,8 @@ order: the plain suffix before MP2RAGE's ``UNIT1``; 3D before 2D (``MRAcquisitio
 else ``3D``/``2D`` in the ``acq`` label); the smallest voxel; the last ``run``. Candidates still tied
 are reported, not guessed. DWI takes the series with diffusion weighting (most volumes first) and
 records another series of the session (e.g. the reverse phase-encoded ``dir-PA`` b=0) for distortion
-correction. Sidecars and gradient tables follow the BIDS inheritance principle: the nearest file, from
+correction. A ``UNIT1`` comes with its second inversion (``inv-2_MP2RAGE``, magnitude, the UNIT1's other
+entities) when the session has one: its dark air gives the head mask the UNIT1's noisy background cannot. Sidecars and gradient tables follow the BIDS inheritance principle: the nearest file, from
 the image's folder up to the dataset root, whose entities are a subset of the image's. The session date
 is ``acq_time`` in ``sub-<s>_sessions.tsv``, else the T1w's row of the session's ``scans.tsv``, else
 ``AcquisitionDateTime`` in the T1w sidecar; the source is recorded.
@@ -96,6 +97,8 @@ class Session:
     sidecars: tuple[tuple[Path, Path], ...] = ()
     #: (role, file name, the rule that chose it among the candidates)
     selection: tuple[tuple[str, str, str], ...] = ()
+    #: MP2RAGE's second-inversion magnitude (``inv-2_MP2RAGE``) beside a ``UNIT1`` T1w, for its head mask
+    t1w_inv2: Path | None = None
 
     def sidecar(self, image: Path) -> Path | None:
         """The JSON sidecar that applies to ``image`` (None when there is none at any level)."""
@@ -121,8 +124,7 @@ class Session:
             candidates += [echo.image, echo.sidecar]
         if self.dwi is not None:
             candidates += [self.dwi.image, self.dwi.bval, self.dwi.bvec]
-        if self.t1w_ce is not None:
-            candidates.append(self.t1w_ce)
+        candidates += [self.t1w_ce, self.t1w_inv2]
         return tuple(path for path in candidates if path is not None)
 
 
@@ -309,6 +311,9 @@ def _discover_session(
                             f"(found {', '.join(present)}); session skipped")  # fmt: skip
         raise _Unusable(f"no T1w image in {where}; session skipped")
     acq_time, source = _session_date(base, subject, session, t1w, sidecars.get(t1w), dates.get("acq_time"))
+    inv2 = _second_inversion(anat, t1w)
+    if inv2 is not None:
+        selection.append(("t1w_inv2", inv2.name, "INV2 of the UNIT1"))
     dwi_files = _parse_dir(base / "dwi", subject, session)
     dwi = _dwi(root, dwi_files, filters.get("dwi", {}), selection, describe(subject, session), warnings)
     echoes = _echoes(root, anat)
@@ -332,7 +337,20 @@ def _discover_session(
         acq_time_source=source,
         sidecars=tuple(sidecars.items()),
         selection=tuple(selection),
+        t1w_inv2=inv2,
     )
+
+
+def _second_inversion(files: list[_File], t1w: Path) -> Path | None:
+    """The ``inv-2_MP2RAGE`` magnitude (``part-mag`` or no ``part``) whose other entities are the UNIT1's
+    (None for a plain T1w, or when there is not exactly one)."""
+    unit1 = next(f for f in files if f.path == t1w)
+    if unit1.suffix != "UNIT1":
+        return None
+    found = [f.path for f in files if f.suffix == "MP2RAGE" and f.entities.get("inv") == "2"
+             and f.entities.get("part", "mag") == "mag"
+             and {k: v for k, v in f.entities.items() if k not in ("inv", "part")} == unit1.entities]  # fmt: skip
+    return found[0] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)

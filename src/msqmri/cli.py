@@ -119,8 +119,8 @@ def run_stage(
         dataset = discover(bids_dir, participant_label)
     except MsqmriError as exc:
         return _error(str(exc))
-    for unusable in dataset.unusable:
-        print(f"msqmri: warning: {unusable}", file=sys.stderr)
+    for warning in (*map(str, dataset.unusable), *dataset.warnings):
+        print(f"msqmri: warning: {warning}", file=sys.stderr)
     if not dataset.subjects:
         return _error(f"{bids_dir}: no session with a usable T1w image")
     entries = [*config, f"bids_dir={bids_dir}", f"output_dir={output_dir}"]

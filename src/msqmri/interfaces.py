@@ -96,6 +96,7 @@ class _StructuralInputSpec(_StepInputSpec):
     t1w = File(exists=True, mandatory=True, desc="raw T1w image")
     lesion = File(exists=True, desc="lesion mask in T1w space, or in FLAIR space with lesion_transform (optional)")
     lesion_transform = File(exists=True, desc="FLAIR -> T1w transform of a FLAIR-space lesion (FlairToT1w.transform)")
+    inv2 = File(exists=True, desc="MP2RAGE INV2 magnitude beside a UNIT1 t1w, for its head mask (optional)")
     backend = traits.Enum("template", "deepbet", usedefault=True, desc="brain extraction backend")
 
 
@@ -111,7 +112,8 @@ class Structural(_Step):
         from msqmri.structural import run
 
         run(self.inputs.t1w, self.inputs.lesion or None, outputs, self._ids(), seed=self.inputs.seed,
-            backend=self.inputs.backend, lesion_transform=self.inputs.lesion_transform or None)  # fmt: skip
+            backend=self.inputs.backend, lesion_transform=self.inputs.lesion_transform or None,
+            inv2_path=self.inputs.inv2 or None)  # fmt: skip
 
 
 class _FlairToT1wInputSpec(_StepInputSpec):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from msqmri import template
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.brain_extraction import extract_brain
 from msqmri.io import MsqmriInputError, atomic_path, save_array, save_json
-from msqmri.registration import resample_mask, to_ants
+from msqmri.mp2rage import head_from_inv2
+from msqmri.registration import ras_affine, resample_mask, to_ants
 from msqmri.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.skull import intracranial_mask
 
@@ -40,11 +42,21 @@ class Structural:
     from_template: str  # composite transform file, template -> T1w
 
 
-def load_t1w(path: str | os.PathLike[str]) -> ants.ANTsImage:
-    """A validated 3D T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise)."""
+def load_t1w(path: str | os.PathLike[str], inv2_path: str | os.PathLike[str] | None = None) -> ants.ANTsImage:
+    """A validated 3D T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise).
+
+    An MP2RAGE ``UNIT1`` (Marques et al., NeuroImage 2010) comes with ``inv2_path``, its second-inversion
+    magnitude: the UNIT1 is set to 0 outside the head masked on INV2 (:mod:`msqmri.mp2rage`).
+    """
     image = to_ants(path)
     if float(np.percentile(image.numpy(), 99)) <= 0:
         raise MsqmriInputError(path, "image has no positive signal")
+    if inv2_path is not None:
+        inv2 = to_ants(inv2_path)
+        if inv2.shape != image.shape or not np.allclose(ras_affine(inv2), ras_affine(image), atol=1e-3):
+            raise MsqmriInputError(inv2_path, f"INV2 grid {inv2.shape} differs from the UNIT1's "
+                                              f"({Path(path).name}, {image.shape})")  # fmt: skip
+        image = image * image.new_image_like(head_from_inv2(inv2.numpy(), inv2.spacing).astype(np.float32))
     return image
 
 
@@ -119,13 +131,20 @@ def run(
     seed: int = 1,
     backend: str = "template",
     lesion_transform: str | os.PathLike[str] | None = None,
+    inv2_path: str | os.PathLike[str] | None = None,
 ) -> None:
     """Load, preprocess and write one session (the ``structural`` rule); ``ids`` are its BIDS ids.
 
-    A FLAIR-space lesion mask comes with ``lesion_transform`` (FLAIR -> T1w).
+    A FLAIR-space lesion mask comes with ``lesion_transform`` (FLAIR -> T1w); a UNIT1 with its INV2
+    magnitude ``inv2_path`` (see :func:`load_t1w`).
     """
-    t1w = load_t1w(t1w_path)
+    t1w = load_t1w(t1w_path, inv2_path)
     lesion = load_lesion_mask(lesion_path, t1w, lesion_transform)
-    result = preprocess(t1w, lesion, seed=seed, backend=backend, t1w_path=t1w_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        read_by_cnn = t1w_path
+        if inv2_path is not None and backend == "deepbet":  # the CNN reads a file: the masked UNIT1
+            read_by_cnn = os.path.join(tmp, "unit1_masked.nii.gz")
+            ants.image_write(t1w, read_by_cnn)
+        result = preprocess(t1w, lesion, seed=seed, backend=backend, t1w_path=read_by_cnn)
     result.volumes.update(ids)
     write(result, t1w_path, outputs)

@@ -113,10 +113,12 @@ def session_t1w(wildcards):
 
 
 def structural_inputs(wildcards):
-    """The T1w of a session and its lesion mask, if any: in T1w space, else in FLAIR space with
-    the FLAIR -> T1w transform."""
+    """The T1w of a session (with MP2RAGE's INV2 beside a UNIT1) and its lesion mask, if any: in T1w
+    space, else in FLAIR space with the FLAIR -> T1w transform."""
     session = session_for(wildcards)
     inputs = {"t1w": str(session.t1w)}
+    if session.t1w_inv2 is not None:
+        inputs["inv2"] = str(session.t1w_inv2)
     if session.lesion_mask_t1w is not None:
         inputs["lesion"] = str(session.lesion_mask_t1w)
     elif session.lesion_mask_flair is not None and session.flair is not None:

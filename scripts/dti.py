@@ -10,5 +10,5 @@ from msqmri.diffusion import fit  # noqa: E402  (after the thread setting)
 with report_errors(snakemake):
     fit(
         dict(snakemake.input.items()), dict(snakemake.output.items()), method=snakemake.params.method,
-        mask=snakemake.params.mask, threads=snakemake.threads,
+        mask=snakemake.params.mask, threads=snakemake.threads, max_b=snakemake.params.max_b,
     )  # fmt: skip

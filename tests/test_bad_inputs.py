@@ -129,8 +129,8 @@ def _lesion_grid(root: Path, sub: str) -> Path:
 CASES = {
     "truncated": (_truncated, "truncated or corrupt"),
     "magic": (_wrong_magic, "not a NIfTI image"),
-    "twod": (_shaped(2), "expected a 3D image"),
-    "fived": (_shaped(5), "expected a 3D image"),
+    "twod": (_shaped(2), "expected a 3D or 4D image"),
+    "fived": (_shaped(5), "expected a 3D or 4D image"),
     "nonfinite": (_nonfinite, "NaN"),
     "zero": (_all_zero, "image is empty"),
     "bvalcount": (_with_t1w(_bval_count), "3 b-values for"),

@@ -124,6 +124,26 @@ def test_ap_pa_dwi_takes_the_weighted_series_and_records_the_reverse(tmp_path: P
     assert session.dwi.bval.name == "sub-01_ses-01_dir-AP_dwi.bval"
 
 
+def test_a_b0_series_of_the_same_phase_encoding_is_merged_the_reverse_one_recorded(tmp_path: Path) -> None:
+    """Phase encoding from the ``dir`` labels, unless the sidecars say otherwise."""
+    root = _images(tmp_path, {"T1w": 1.0})
+    _dwi(root, "AP", [0, 1000, 1000, 1000])
+    _dwi(root, "PA", [0, 0])
+    b0 = root / f"{DWI}_acq-b0_dir-AP_dwi"
+    write_image(Path(f"{b0}.nii.gz"), (6, 6, 6, 3))
+    Path(f"{b0}.bval").write_text("0 0 5\n")
+    Path(f"{b0}.bvec").write_text("0 0 0\n0 0 0\n0 0 0\n")
+    session = _only(root)
+    assert [p.name for p in session.dwi.b0_series] == ["sub-01_ses-01_acq-b0_dir-AP_dwi.nii.gz"]
+    assert session.dwi.reverse.name == "sub-01_ses-01_dir-PA_dwi.nii.gz"
+    assert ("dwi_b0", "sub-01_ses-01_acq-b0_dir-AP_dwi.nii.gz", "b=0 series with the same phase encoding: merged") \
+        in session.selection  # fmt: skip
+    assert Path(f"{b0}.nii.gz") in session.files()
+    write_json(root / f"{DWI}_dir-AP_dwi.json", {"PhaseEncodingDirection": "j-"})
+    write_json(Path(f"{b0}.json"), {"PhaseEncodingDirection": "j"})  # the label was wrong: the scanner says j
+    assert _only(root).dwi.b0_series == ()
+
+
 def test_gradient_tables_and_sidecars_are_inherited(tmp_path: Path) -> None:
     root = _images(tmp_path, {"T1w": 1.0})
     write_image(root / f"{DWI}_dwi.nii.gz", (6, 6, 6, 3))

@@ -74,10 +74,12 @@ def test_mt_grid_mismatch(tiny_bids: Path) -> None:
     assert "sub-01_ses-01_mt-on_MTR.nii.gz: grid" in _error(session)
 
 
-def test_4d_t1w(tiny_bids: Path) -> None:
+def test_4d_t1w_is_a_series_of_repeats_and_5d_is_refused(tiny_bids: Path) -> None:
     session = _full_session(tiny_bids)
     write_image(session.t1w, (*SHAPE, 3))
-    assert "sub-01_ses-01_T1w.nii.gz: expected a 3D image, got shape (16, 16, 12, 3)" in _error(session)
+    assert check_session(session)["T1w"]["shape"] == list(SHAPE)
+    nib.save(nib.Nifti1Image(np.ones((*SHAPE, 3, 2), np.float32), np.eye(4)), session.t1w)
+    assert "sub-01_ses-01_T1w.nii.gz: expected a 3D or 4D image, got shape (16, 16, 12, 3, 2)" in _error(session)
 
 
 def test_truncated_gzip_names_the_file(tiny_bids: Path) -> None:

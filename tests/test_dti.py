@@ -293,3 +293,72 @@ def ndimage_smooth(vectors: np.ndarray) -> np.ndarray:
 
     smooth = np.stack([ndimage.gaussian_filter(vectors[..., i], 3.0) for i in range(3)], axis=-1)
     return smooth / np.linalg.norm(smooth, axis=-1, keepdims=True)
+
+
+def _write_series(tmp_path: Path, data: np.ndarray, gradients: dwi.Gradients, stem: str = "sub-01_dwi") -> dict[str, str]:
+    """A DWI series on a 2 mm RAS grid with its FSL .bval/.bvec; the stage functions' input dict."""
+    paths = {"dwi": str(tmp_path / f"{stem}.nii.gz"), "bval": str(tmp_path / f"{stem}.bval"),
+             "bvec": str(tmp_path / f"{stem}.bvec")}  # fmt: skip
+    nib.save(nib.Nifti1Image(data.astype(np.float32), RAS), paths["dwi"])
+    Path(paths["bval"]).write_text(" ".join(f"{b:g}" for b in gradients.bvals) + "\n")
+    fsl = dwi.to_fsl(gradients.bvecs, RAS).T
+    Path(paths["bvec"]).write_text("\n".join(" ".join(f"{v:.8f}" for v in row) for row in fsl) + "\n")
+    return paths
+
+
+def test_a_multishell_series_is_fitted_on_its_shells_up_to_1500(tmp_path: Path) -> None:
+    """b=0, 30 directions at b=1000 and 30 at b=3000 where the signal is kurtotic (S = exp(-bD + b^2 D^2 K / 6),
+    K = 1; Jensen et al. 2005): the tensor comes from the b=1000 shell, so MD is the true D, which the b=3000 shell
+    would have pulled down."""
+    rng = np.random.default_rng(1)
+    fibres = rng.normal(size=(5, 4, 3, 3))
+    fibres /= np.linalg.norm(fibres, axis=-1, keepdims=True)
+    directions = hemisphere_directions(30)
+    bvals = np.r_[0.0, 0.0, np.full(30, 1000.0), np.full(30, 3000.0)]
+    gradients = dwi.Gradients(bvals, np.vstack([np.zeros((2, 3)), directions, directions]))
+    ad, rd = 1.6e-3, 0.35e-3
+    apparent = -np.log(tensor_signal(fibres, gradients.bvecs, bvals, ad, rd) / 1000.0)  # b D along each gradient
+    signal = 1000.0 * np.exp(-apparent + np.where(bvals > 1500, apparent**2 / 6, 0.0))
+    paths = _write_series(tmp_path, signal, gradients)
+    nib.save(nib.Nifti1Image(np.ones(fibres.shape[:3], np.uint8), RAS), tmp_path / "mask.nii.gz")
+    inputs = {**paths, "mask": str(tmp_path / "mask.nii.gz")}
+    true_md = (ad + 2 * rd) / 3
+    for max_b, bias in ((dti.TENSOR_MAX_B, (-0.005, 0.005)), (4000.0, (-1.0, -0.1))):
+        out = {k: str(tmp_path / f"b{max_b:g}" / f"{k}.nii.gz") for k in layout.DTI}
+        diffusion.fit(inputs, out, max_b=max_b)
+        md = np.asarray(nib.load(out["md"]).dataobj)
+        assert bias[0] <= np.median(md) / true_md - 1 <= bias[1], max_b
+    sidecar = json.loads(Path(tmp_path / f"b{dti.TENSOR_MAX_B:g}" / "md_json.nii.gz").read_text())
+    assert sidecar["TensorBValues"] == [1000] and sidecar["ExcludedVolumes"] == 30
+
+
+def test_shell_selection_tolerates_rounded_b_values_and_keeps_a_lone_high_shell() -> None:
+    def chosen(bvals: list[float]) -> list[bool]:
+        return dti.tensor_volumes(dwi.Gradients(np.array(bvals), np.zeros((len(bvals), 3)))).tolist()
+
+    assert chosen([0, 995, 1005, 1520, 2000, 3000]) == [True, True, True, True, False, False]
+    assert chosen([5, 2000, 2010, 3000]) == [True, True, True, False]  # only higher shells: the lowest
+
+
+def test_a_b0_series_stored_apart_joins_the_series(tmp_path: Path) -> None:
+    """Its volumes are appended as b=0 (zero b-vectors) and enter the mean b=0; one on another grid is a one-line
+    error naming it."""
+    gradients = scheme(12)
+    rng = np.random.default_rng(2)
+    grid = np.indices((10, 10, 8)) - np.array([4.5, 4.5, 3.5])[:, None, None, None]
+    head = ((grid / np.array([4.0, 4.0, 3.0])[:, None, None, None]) ** 2).sum(0) <= 1
+    data = rng.uniform(50, 60, (10, 10, 8, len(gradients.bvals))) * head[..., None]
+    data[..., gradients.b0] = 100.0 * head[..., None]
+    paths = _write_series(tmp_path, data, gradients)
+    b0_path = tmp_path / "sub-01_acq-b0_dwi.nii.gz"
+    nib.save(nib.Nifti1Image(np.repeat(130.0 * head[..., None], 2, 3).astype(np.float32), RAS), b0_path)
+    out = {k: str(tmp_path / "out" / f"{k}.nii.gz") for k in layout.DWI_PREPROC}
+    diffusion.preprocess({**paths, "b0_series": [str(b0_path)]}, out, motion_correction=False)
+    bvals = [float(b) for b in Path(out["bval"]).read_text().split()]
+    assert bvals == [*gradients.bvals.tolist(), 0.0, 0.0]
+    assert np.asarray(nib.load(out["dwi"]).dataobj).shape[3] == len(gradients.bvals) + 2
+    assert np.asarray(nib.load(out["b0"]).dataobj)[head].mean() == pytest.approx((2 * 100 + 2 * 130) / 4)
+    assert json.loads(Path(out["sidecar"]).read_text())["Sources"][-1] == b0_path.name
+    nib.save(nib.Nifti1Image(rng.uniform(100, 130, (10, 10, 9, 2)).astype(np.float32), RAS), b0_path)
+    with pytest.raises(MsqmriInputError, match=f"^{b0_path}: b=0 series grid \\(10, 10, 9\\)"):
+        diffusion.preprocess({**paths, "b0_series": [str(b0_path)]}, out, motion_correction=False)

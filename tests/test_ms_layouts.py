@@ -1,6 +1,6 @@
 """The layouts MS studies write, end to end on phantom images: two T1w runs, a post-gadolinium T1w, a 2D and
-a 3D FLAIR, AP/PA DWI with dataset-level gradient tables and sidecars, dates only in scans.tsv or in the
-sidecar, MP2RAGE (UNIT1 with its noisy background and the INV2 magnitude); and beside them the sessions the
+a 3D FLAIR, AP/PA DWI with dataset-level gradient tables and sidecars and a b=0 pair stored apart, dates only in scans.tsv or in the
+sidecar, a T1w stored as two repeats, MP2RAGE (UNIT1 with its noisy background and the INV2 magnitude); and beside them the sessions the
 rules cannot use, which are skipped with one line while the others run."""
 
 from __future__ import annotations
@@ -76,15 +76,21 @@ def make_ms_layouts(root: Path) -> tuple[Path, Path]:
     series = nib.load(write_dwi(dwi / f"{stem}_dir-AP", head=nib.load(t1w)))
     for ext in (".bval", ".bvec"):
         _move(dwi / f"{stem}_dir-AP_dwi{ext}", bids / f"dir-AP_dwi{ext}")
-    nib.save(nib.Nifti1Image(np.asarray(series.dataobj)[..., :1].repeat(2, axis=3), series.affine),
-             dwi / f"{stem}_dir-PA_dwi.nii.gz")  # fmt: skip
-    (dwi / f"{stem}_dir-PA_dwi.bval").write_text("0 0\n")
-    (dwi / f"{stem}_dir-PA_dwi.bvec").write_text("0 0\n0 0\n0 0\n")
+    for entities in ("dir-PA", "acq-b0_dir-AP"):  # a reverse-encoded b=0 pair, and a b=0 pair stored apart
+        nib.save(nib.Nifti1Image(np.asarray(series.dataobj)[..., :1].repeat(2, axis=3), series.affine),
+                 dwi / f"{stem}_{entities}_dwi.nii.gz")  # fmt: skip
+        (dwi / f"{stem}_{entities}_dwi.bval").write_text("0 0\n")
+        (dwi / f"{stem}_{entities}_dwi.bvec").write_text("0 0\n0 0\n0 0\n")
     (bids / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_FLAIR.nii.gz").unlink()
     for ses, t1w_name in (("01", t1w.name), ("02", "sub-01_ses-02_T1w.nii.gz")):
         base = bids / "sub-01" / f"ses-{ses}"
         _copy(base / "anat" / t1w_name, base / "anat" / f"sub-01_ses-{ses}_ce-gadolinium_T1w.nii.gz", 1.15)
         write_tsv(base / f"sub-01_ses-{ses}_scans.tsv", ["filename", "acq_time"], [[f"anat/{t1w_name}", DATES["01", ses]]])
+    # sub-01 ses-02's T1w stored as two repeats, the second moved by a voxel: realigned and averaged
+    repeats = nib.load(bids / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz")
+    head = np.asarray(repeats.dataobj, np.float32)
+    noisy = head + np.random.default_rng(4).normal(0, 0.02 * float(np.percentile(head, 99)), head.shape)
+    nib.save(nib.Nifti1Image(np.stack([head, np.roll(noisy, 1, axis=1)], -1), repeats.affine), repeats.get_filename())
     for ses in ("01", "02"):  # sub-02: MP2RAGE, dates in the UNIT1 sidecar
         anat, stem = bids / "sub-02" / f"ses-{ses}" / "anat", f"sub-02_ses-{ses}"
         _unit1(anat / f"{stem}_T1w.nii.gz", anat, stem)
@@ -127,6 +133,7 @@ def test_the_documented_inputs_are_chosen(ms_run: tuple[Path, Path, Path, str]) 
     assert "t1w=sub-01_ses-01_run-2_T1w.nii.gz (last run of 2)" in first.selection
     assert "flair=sub-01_ses-01_acq-3D_FLAIR.nii.gz (3D before 2D of 2)" in first.selection
     assert "dwi=sub-01_ses-01_dir-AP_dwi.nii.gz" in first.selection
+    assert "dwi_b0=sub-01_ses-01_acq-b0_dir-AP_dwi.nii.gz" in first.selection
     mp2rage = sessions.loc["sub-02", "ses-01"]
     assert mp2rage.t1w_file == "sub-02_ses-01_UNIT1.nii.gz"
     assert "t1w_inv2=sub-02_ses-01_inv-2_MP2RAGE.nii.gz" in mp2rage.selection
@@ -139,6 +146,8 @@ def test_the_documented_inputs_are_chosen(ms_run: tuple[Path, Path, Path, str]) 
     dwi = out / "sub-01" / "ses-01" / "dwi"
     fa = np.asarray(nib.load(dwi / "sub-01_ses-01_space-T1w_model-tensor_param-fa_dwimap.nii.gz").dataobj)
     assert 0.6 <= np.median(fa[fa > 0]) <= 0.8  # the series' tensor (FA 0.71), with the dataset-level table
+    bvals = (dwi / "sub-01_ses-01_space-dwi_desc-preproc_dwi.bval").read_text().split()
+    assert len(bvals) == 7 + 2 and bvals[-2:] == ["0", "0"]  # the b=0 pair stored apart joined the series
     assert not list((out / "sub-02" / "ses-02").rglob("*dwimap*"))  # the DWI without tables was skipped
 
 

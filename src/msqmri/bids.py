@@ -13,10 +13,12 @@ another role (``ce`` is the post-contrast T1w, never the atrophy T1w; ``part`` m
 ``echo``, ``inv``, ``flip``, ``space``, ``label`` belong to other images). Among several the rule is, in
 order: the plain suffix before MP2RAGE's ``UNIT1``; 3D before 2D (``MRAcquisitionType`` in the sidecar,
 else ``3D``/``2D`` in the ``acq`` label); the smallest voxel; the last ``run``. Candidates still tied
-are reported, not guessed. DWI takes the series with diffusion weighting (most volumes first) and
+are reported, not guessed. DWI takes the series with diffusion weighting (most volumes first), merges
+b=0-only series of the same phase encoding (``PhaseEncodingDirection``, else the ``dir`` label) and
 records another series of the session (e.g. the reverse phase-encoded ``dir-PA`` b=0) for distortion
 correction. A ``UNIT1`` comes with its second inversion (``inv-2_MP2RAGE``, magnitude, the UNIT1's other
-entities) when the session has one: its dark air gives the head mask the UNIT1's noisy background cannot. Sidecars and gradient tables follow the BIDS inheritance principle: the nearest file, from
+entities) when the session has one: its dark air gives the head mask the UNIT1's noisy background cannot.
+Sidecars and gradient tables follow the BIDS inheritance principle: the nearest file, from
 the image's folder up to the dataset root, whose entities are a subset of the image's. The session date
 is ``acq_time`` in ``sub-<s>_sessions.tsv``, else the T1w's row of the session's ``scans.tsv``, else
 ``AcquisitionDateTime`` in the T1w sidecar; the source is recorded.
@@ -70,6 +72,8 @@ class Dwi:
     bvec: Path | None
     #: another DWI series of the session (e.g. the reverse phase-encoded b=0), kept for distortion correction
     reverse: Path | None = None
+    #: b=0-only series stored separately with the same phase encoding: merged into the series
+    b0_series: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class Session:
         for echo in self.megre:
             candidates += [echo.image, echo.sidecar]
         if self.dwi is not None:
-            candidates += [self.dwi.image, self.dwi.bval, self.dwi.bvec]
+            candidates += [self.dwi.image, self.dwi.bval, self.dwi.bvec, *self.dwi.b0_series]
         candidates += [self.t1w_ce, self.t1w_inv2]
         return tuple(path for path in candidates if path is not None)
 
@@ -554,8 +558,27 @@ def _dwi(
         selection.append(("dwi", chosen.path.name, f"most diffusion-weighted volumes of {len(series)}"))
     else:
         selection.append(("dwi", chosen.path.name, "the only candidate"))
-    reverse = weighted[1].path if len(series) > 1 else None
-    return Dwi(chosen.path, bval, bvec, reverse)
+    direction = _phase_encoding(root, chosen)
+    b0_series = [f for f in weighted[1:] if _only_b0(tables[f.path][0]) and _phase_encoding(root, f) == direction]
+    for f in b0_series:
+        selection.append(("dwi_b0", f.path.name, "b=0 series with the same phase encoding: merged"))
+    reverse = next((f.path for f in weighted[1:] if f not in b0_series), None)
+    return Dwi(chosen.path, bval, bvec, reverse, tuple(f.path for f in b0_series))
+
+
+def _only_b0(bval: Path | None) -> bool:
+    """Whether a .bval holds b=0 volumes only (False when absent or unreadable)."""
+    try:
+        values = [float(b) for b in bval.read_text().split()] if bval is not None else []
+    except (OSError, ValueError):
+        return False
+    return bool(values) and max(values) <= _MIN_B
+
+
+def _phase_encoding(root: Path, series: _File) -> str | None:
+    """A series' phase-encoding direction: ``PhaseEncodingDirection`` of its sidecar, else its ``dir`` label."""
+    fields = _sidecar_fields(inherited(root, series, ".json"))
+    return str(fields.get("PhaseEncodingDirection") or series.entities.get("dir") or "") or None
 
 
 def sibling(image: Path, extension: str) -> Path:

@@ -26,7 +26,7 @@ MIN_ECHOES = 3  # an R2* fit with a fit-quality measure needs three echoes
 
 def check_session(session: Session) -> dict[str, Any]:
     """Validate every modality present in ``session``; return a JSON-able description of them."""
-    t1w, _ = load_nifti(session.t1w)
+    t1w, _ = load_nifti(session.t1w, ndim=(3, 4))  # 4D: repeats, averaged by the structural step
     report: dict[str, Any] = {
         "participant_id": session.participant_id,
         "session_id": session.session_id,

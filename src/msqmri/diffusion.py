@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,25 @@ def load_dwi(image: str | os.PathLike[str], bval: str | os.PathLike[str] | None,
     return data, img.affine, dwi.read_gradients(bval, bvec, data.shape[3], img.affine)
 
 
+def load_b0_series(paths: Sequence[str | os.PathLike[str]], shape: tuple[int, ...], affine: np.ndarray) -> list[np.ndarray]:
+    """b=0 series stored apart from the DWI series, each (x, y, z, n), validated to lie on its grid."""
+    series = []
+    for path in paths:
+        img, data = load_nifti(path, ndim=(3, 4))
+        if data.shape[:3] != shape[:3] or not np.allclose(img.affine, affine, atol=1e-3):
+            raise MsqmriInputError(path, f"b=0 series grid {data.shape[:3]} with its affine differs from the DWI "
+                                         f"series' {shape[:3]}")  # fmt: skip
+        series.append(data.reshape(*shape[:3], -1))
+    return series
+
+
 def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_correction: bool = True) -> None:
-    """Denoise, correct motion (rotating b-vectors), average the b=0 volumes and mask the brain."""
+    """Merge b=0 series stored apart (``b0_series``), denoise, correct motion (rotating b-vectors), average
+    the b=0 volumes and mask the brain."""
     data, affine, gradients = load_dwi(inputs["dwi"], inputs.get("bval"), inputs.get("bvec"))
+    extra = list(inputs.get("b0_series") or [])
+    if extra:
+        data, gradients = dwi.with_b0_volumes(data, gradients, load_b0_series(extra, data.shape, affine))
     data = dwi.denoise(data, denoise)
     parameters = np.zeros((data.shape[3], 6))
     if motion_correction:
@@ -59,7 +75,8 @@ def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_corr
     motion["framewise_displacement"] = dwi.framewise_displacement(parameters)
     save_tsv(motion, outputs["motion"])
     save_json(
-        {"Sources": [Path(inputs[k]).name for k in ("dwi", "bval", "bvec")], "Denoising": denoise,
+        {"Sources": [Path(p).name for p in (inputs["dwi"], inputs["bval"], inputs["bvec"], *extra)],
+         "Denoising": denoise,
          "MotionCorrection": "rigid to the mean b=0, b-vectors rotated" if motion_correction else "none",
          "MeanFramewiseDisplacement": float(motion["framewise_displacement"].mean()),
          "BvecFrame": "FSL convention (voxel axes of this image)"},
@@ -82,9 +99,14 @@ def register_b0_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", s
         shutil.copyfile(reg["fwdtransforms"][0], tmp)
 
 
-def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", threads: int = 1) -> None:
-    """Fit the tensor in the brain (the b=0 mask, or the T1w brain mask brought across) and write the maps."""
+def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", threads: int = 1,
+        max_b: float = dti.TENSOR_MAX_B) -> None:  # fmt: skip
+    """Fit the tensor on the shells up to ``max_b`` (:func:`msqmri.dti.tensor_volumes`) in the brain (the b=0
+    mask, or the T1w brain mask brought across) and write the maps."""
     data, affine, gradients = load_dwi(inputs["dwi"], inputs["bval"], inputs["bvec"])
+    keep = dti.tensor_volumes(gradients, max_b)
+    if not keep.all():
+        data, gradients = data[..., keep], dwi.Gradients(gradients.bvals[keep], gradients.bvecs[keep])
     problem = dti.scheme_problem(gradients, method)
     if problem:
         raise MsqmriInputError(inputs["bvec"], problem)
@@ -101,9 +123,11 @@ def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", th
     images = {**maps.scalars(), "v1": maps.v1, "colorfa": maps.colour_fa()}
     algorithm = f"dipy TensorModel {method.upper()} (Basser et al. 1994)"
     sources = [Path(inputs[k]).name for k in ("dwi", "bval", "bvec")]
+    shells = sorted({round(float(b)) for b in gradients.bvals[~gradients.b0]})
     for name, array in images.items():
         save_array(array, affine, outputs[name], np.float32)
-        save_json(_sidecar(name, sources, algorithm), outputs[f"{name}_json"])
+        save_json({**_sidecar(name, sources, algorithm), "TensorBValues": shells,
+                   "TensorVolumes": int(keep.sum()), "ExcludedVolumes": int((~keep).sum())}, outputs[f"{name}_json"])  # fmt: skip
 
 
 def to_t1w(inputs: Paths, outputs: Paths) -> None:

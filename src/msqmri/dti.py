@@ -23,6 +23,12 @@ FIT_METHODS = ("WLS", "NLLS", "RESTORE")
 CHUNK_VOXELS = 5000
 #: scalar maps and their units
 SCALARS = {"fa": "unitless", "md": "mm^2/s", "ad": "mm^2/s", "rd": "mm^2/s"}
+#: highest b-value (s/mm^2) of the volumes the tensor is fitted on: above it the signal departs from a
+#: mono-exponential decay (diffusional kurtosis, Jensen et al. 2005) and MD is biased low
+TENSOR_MAX_B = 1500.0
+#: b-values are written rounded or with the scanner's small deviations (1000 as 995-1005): a shell's b within
+#: this fraction of the bound is in
+SHELL_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,16 @@ def eigen_maps(evals: np.ndarray) -> dict[str, np.ndarray]:
     spread = np.sqrt(((evals - md[..., None]) ** 2).sum(-1))
     fa = np.divide(np.sqrt(1.5) * spread, norm, out=np.zeros_like(norm), where=norm > 0)
     return {"fa": np.clip(fa, 0.0, 1.0), "md": md, "ad": evals[..., 0], "rd": evals[..., 1:].mean(-1)}
+
+
+def tensor_volumes(gradients: Gradients, max_b: float = TENSOR_MAX_B) -> np.ndarray:
+    """The volumes the tensor is fitted on: the b=0 volumes and the shells up to ``max_b``; a series whose
+    every shell lies above it (a single b=2000 shell, say) keeps its lowest shell."""
+    keep = gradients.bvals <= max_b * (1 + SHELL_TOLERANCE)
+    weighted = ~gradients.b0
+    if weighted.any() and not (keep & weighted).any():
+        keep = gradients.bvals <= gradients.bvals[weighted].min() * (1 + SHELL_TOLERANCE)
+    return keep
 
 
 def scheme_problem(gradients: Gradients, method: str) -> str | None:

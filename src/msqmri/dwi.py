@@ -180,6 +180,14 @@ def framewise_displacement(parameters: np.ndarray, radius_mm: float = 50.0) -> n
     return np.r_[0.0, moves[:, :3].sum(1) + radius_mm * moves[:, 3:].sum(1)]
 
 
+def with_b0_volumes(data: np.ndarray, gradients: Gradients, series: list[np.ndarray]) -> tuple[np.ndarray, Gradients]:
+    """The series with b=0 volumes stored apart (each (x, y, z, n) on its grid) appended after its own."""
+    extra = np.concatenate(series, axis=3)
+    bvals = np.r_[gradients.bvals, np.zeros(extra.shape[3])]
+    bvecs = np.vstack([gradients.bvecs, np.zeros((extra.shape[3], 3))])
+    return np.concatenate([data, extra.astype(data.dtype)], axis=3), Gradients(bvals, bvecs)
+
+
 def mean_b0(data: np.ndarray, gradients: Gradients) -> np.ndarray:
     """Mean of the b=0 volumes."""
     return data[..., gradients.b0].mean(axis=-1, dtype=np.float64).astype(np.float32)

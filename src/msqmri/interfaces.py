@@ -186,6 +186,7 @@ class _DWIPreprocInputSpec(_StepInputSpec):
     dwi = File(exists=True, mandatory=True, desc="raw 4D DWI series")
     bval = File(exists=True, mandatory=True, desc="its b-values (.bval)")
     bvec = File(exists=True, mandatory=True, desc="its b-vectors (.bvec, FSL convention)")
+    b0_series = InputMultiObject(File(exists=True), desc="b=0 series stored apart, same phase encoding (optional)")
     denoise = traits.Enum("none", "mppca", usedefault=True, desc="denoising before motion correction")
     motion_correction = traits.Bool(True, usedefault=True, desc="rigid motion correction with b-vector rotation")
 
@@ -201,7 +202,7 @@ class DWIPreproc(_Step):
     def run_step(self, outputs: dict[str, str]) -> None:
         from msqmri.diffusion import preprocess
 
-        preprocess(self._files("dwi", "bval", "bvec"), outputs, denoise=self.inputs.denoise,
+        preprocess(self._files("dwi", "bval", "bvec", "b0_series"), outputs, denoise=self.inputs.denoise,
                    motion_correction=self.inputs.motion_correction)  # fmt: skip
 
 
@@ -237,6 +238,7 @@ class _DTIFitInputSpec(_StepInputSpec):
     #: the rule's ``params.mask`` (``mask`` is its b=0 mask input, as in the rule)
     mask_source = traits.Enum("b0", "t1w", usedefault=True, desc="fit in the b=0 mask or the T1w mask brought across")
     threads = traits.Int(1, usedefault=True, desc="threads of the fit")
+    max_b = traits.Float(1500.0, usedefault=True, desc="fit on b=0 and the shells up to this b-value (s/mm^2)")
 
 
 class DTIFit(_Step):
@@ -253,7 +255,8 @@ class DTIFit(_Step):
         inputs = self._files("dwi", "bval", "bvec", "mask", "t1w_mask", "transform")
         if self.inputs.mask_source == "t1w" and not {"t1w_mask", "transform"} <= inputs.keys():
             raise ValueError("DTIFit: mask_source='t1w' needs t1w_mask and transform")
-        fit(inputs, outputs, method=self.inputs.method, mask=self.inputs.mask_source, threads=self.inputs.threads)
+        fit(inputs, outputs, method=self.inputs.method, mask=self.inputs.mask_source, threads=self.inputs.threads,
+            max_b=self.inputs.max_b)
 
 
 class _DTIToT1wInputSpec(_T1wRefInputSpec):

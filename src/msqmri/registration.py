@@ -85,6 +85,21 @@ def to_ants(path: str | os.PathLike[str]) -> ants.ANTsImage:
     return ants_image(data, img.affine)
 
 
+def to_ants_averaged(path: str | os.PathLike[str], seed: int = 1) -> ants.ANTsImage:
+    """A validated 3D NIfTI as an ANTs image, or the average of a 4D series of repeated acquisitions (a T1w
+    stored with its averages as volumes) after rigid realignment of every volume to the first, as
+    fMRIPrep averages several T1w runs (Esteban et al. 2019)."""
+    img, data = load_nifti(path, ndim=(3, 4))
+    if data.ndim == 3:
+        return ants_image(data, img.affine)
+    first = ants_image(data[..., 0], img.affine)
+    volumes = [data[..., 0]]
+    for k in range(1, data.shape[3]):
+        transform = rigid_matrix(ants_image(data[..., k], img.affine), first, seed)
+        volumes.append(realign(data[..., k], img.affine, transform))
+    return ants_image(np.mean(volumes, axis=0), img.affine)
+
+
 def rigid(moving: ants.ANTsImage, fixed: ants.ANTsImage, seed: int = 1) -> str:
     """Path of the rigid (6 parameter) transform taking ``fixed`` points to ``moving`` points."""
     return register(fixed, moving, seed, type_of_transform="Rigid", aff_metric="mattes")["fwdtransforms"][0]
@@ -122,7 +137,7 @@ def register_to_t1w(
     seed: int = 1,
 ) -> None:
     """Rigidly register an image of the session to its T1w; write the transform and the resampled image."""
-    moving, fixed = to_ants(moving_path), to_ants(t1w_path)
+    moving, fixed = to_ants(moving_path), to_ants_averaged(t1w_path, seed)
     transform = rigid(moving, fixed, seed)
     with atomic_path(transform_out) as tmp:
         shutil.copyfile(transform, tmp)

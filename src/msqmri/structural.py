@@ -23,7 +23,7 @@ from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.brain_extraction import extract_brain
 from msqmri.io import MsqmriInputError, atomic_path, save_array, save_json
 from msqmri.mp2rage import head_from_inv2
-from msqmri.registration import ras_affine, resample_mask, to_ants
+from msqmri.registration import ras_affine, resample_mask, to_ants, to_ants_averaged
 from msqmri.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.skull import intracranial_mask
 
@@ -42,13 +42,16 @@ class Structural:
     from_template: str  # composite transform file, template -> T1w
 
 
-def load_t1w(path: str | os.PathLike[str], inv2_path: str | os.PathLike[str] | None = None) -> ants.ANTsImage:
-    """A validated 3D T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise).
+def load_t1w(
+    path: str | os.PathLike[str], inv2_path: str | os.PathLike[str] | None = None, seed: int = 1
+) -> ants.ANTsImage:
+    """A validated T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise); a 4D series of
+    repeats is realigned and averaged (:func:`msqmri.registration.to_ants_averaged`).
 
     An MP2RAGE ``UNIT1`` (Marques et al., NeuroImage 2010) comes with ``inv2_path``, its second-inversion
     magnitude: the UNIT1 is set to 0 outside the head masked on INV2 (:mod:`msqmri.mp2rage`).
     """
-    image = to_ants(path)
+    image = to_ants_averaged(path, seed)
     if float(np.percentile(image.numpy(), 99)) <= 0:
         raise MsqmriInputError(path, "image has no positive signal")
     if inv2_path is not None:
@@ -138,12 +141,13 @@ def run(
     A FLAIR-space lesion mask comes with ``lesion_transform`` (FLAIR -> T1w); a UNIT1 with its INV2
     magnitude ``inv2_path`` (see :func:`load_t1w`).
     """
-    t1w = load_t1w(t1w_path, inv2_path)
+    t1w = load_t1w(t1w_path, inv2_path, seed)
     lesion = load_lesion_mask(lesion_path, t1w, lesion_transform)
     with tempfile.TemporaryDirectory() as tmp:
         read_by_cnn = t1w_path
-        if inv2_path is not None and backend == "deepbet":  # the CNN reads a file: the masked UNIT1
-            read_by_cnn = os.path.join(tmp, "unit1_masked.nii.gz")
+        if backend == "deepbet" and (inv2_path is not None or nib.load(t1w_path).ndim > 3):
+            # the CNN reads a file: the T1w as loaded (masked on INV2, or its repeats averaged)
+            read_by_cnn = os.path.join(tmp, "t1w_as_loaded.nii.gz")
             ants.image_write(t1w, read_by_cnn)
         result = preprocess(t1w, lesion, seed=seed, backend=backend, t1w_path=read_by_cnn)
     result.volumes.update(ids)

@@ -63,6 +63,9 @@ def t1w_summary(data: np.ndarray, affine: np.ndarray, zooms: tuple[float, ...]) 
 
 
 def summarize_t1w(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a T1w image (validated) and summarise it with :func:`t1w_summary`."""
-    img, data = load_nifti(path)
-    return {"file": Path(path).name, **t1w_summary(data, img.affine, img.header.get_zooms())}
+    """Load a T1w image (validated) and summarise it with :func:`t1w_summary` (a 4D series of repeats by the
+    mean of its volumes)."""
+    img, data = load_nifti(path, ndim=(3, 4))
+    volumes = 1 if data.ndim == 3 else data.shape[3]
+    summary = t1w_summary(data if volumes == 1 else data.mean(axis=3), img.affine, img.header.get_zooms())
+    return {"file": Path(path).name, "n_volumes": volumes, **summary}

@@ -180,11 +180,14 @@ def all_pairs(pattern):
 
 
 def dwi_inputs(wildcards):
-    """The DWI series of a session and its gradient tables."""
+    """The DWI series of a session, its gradient tables and the b=0 series stored apart that join it."""
     series = session_for(wildcards).dwi
     if series is None:
         raise WorkflowError(f"msqmri: {session_label(wildcards)} has no DWI series")
-    return {"dwi": str(series.image), "bval": str(series.bval), "bvec": str(series.bvec)}
+    inputs = {"dwi": str(series.image), "bval": str(series.bval), "bvec": str(series.bvec)}
+    if series.b0_series:
+        inputs["b0_series"] = [str(path) for path in series.b0_series]
+    return inputs
 
 
 def dti_inputs(wildcards):

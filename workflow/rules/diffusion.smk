@@ -57,6 +57,7 @@ rule dti:
     params:
         method=config["dti_fit"],
         mask=config["dwi_mask"],
+        max_b=config["dti_max_b"],
         label=session_label,
     group:
         "tensor"

@@ -1,4 +1,4 @@
-"""Time msqmri.bids.discover() against pybids' BIDSLayout on a fake BIDS tree.
+"""Time msqmri.inputs.bids.discover() against pybids' BIDSLayout on a fake BIDS tree.
 
     python benchmarks/bids_discovery.py [--subjects 300] [--sessions 3] [--repeat 3]
 
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from msqmri.bids import discover
+from msqmri.inputs.bids import discover
 
 ANAT = ("T1w.nii.gz", "FLAIR.nii.gz", "mt-on_MTR.nii.gz", "mt-off_MTR.nii.gz") + tuple(
     f"echo-{n}_MEGRE.{ext}" for n in (1, 2, 3) for ext in ("nii.gz", "json")
@@ -70,11 +70,11 @@ def main() -> None:
         n_files = build_tree(root, args.subjects, args.sessions)
         print(f"fake BIDS tree: {args.subjects} subjects x {args.sessions} sessions, {n_files} files")
         ours = best_of(args.repeat, partial(discover, root))
-        rows = [("msqmri.bids.discover", ours)]
+        rows = [("msqmri.inputs.bids.discover", ours)]
         try:
             from bids import BIDSLayout, BIDSLayoutIndexer
         except ImportError:
-            print("pybids is not installed: timing msqmri.bids.discover only")
+            print("pybids is not installed: timing msqmri.inputs.bids.discover only")
         else:
             for label, metadata in (("", True), (", no metadata", False)):
                 indexer = BIDSLayoutIndexer(validate=False, index_metadata=metadata)

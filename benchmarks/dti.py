@@ -38,7 +38,7 @@ def build(workdir: Path) -> Path:
     series = workdir / "dwi.nii.gz"
     if series.is_file():
         return series
-    from msqmri import dwi
+    from msqmri.dwi import preprocessing as dwi
     from msqmri.phantom import CohortSpec, generate_cohort
 
     spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=2.5, modalities=("dwi",), n_directions=64, n_b0=1,
@@ -97,7 +97,8 @@ def mrtrix(workdir: Path, threads: int) -> tuple[float, float, float]:
 
 def worker(workdir: Path, threads: int) -> None:
     """Read the series, fit, write FA and MD; print the fit time last."""
-    from msqmri import dti, dwi
+    from msqmri.dwi import preprocessing as dwi
+    from msqmri.dwi import tensor as dti
 
     img = nib.load(str(workdir / "dwi.nii.gz"))
     data = np.asarray(img.dataobj, dtype=np.float32)
@@ -119,7 +120,7 @@ def motion(workdir: Path, threads: int) -> None:
     from dipy.align import register_dwi_series
     from scipy.spatial.transform import Rotation
 
-    from msqmri import dwi
+    from msqmri.dwi import preprocessing as dwi
     from msqmri.phantom import CohortSpec, generate_cohort
 
     root = workdir / "motion"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from msqmri.harmonize import apply_model, fit, harmonize_regional, wide_table
+from msqmri.cohort.harmonize import apply_model, fit, harmonize_regional, wide_table
 from msqmri.phantom.sites import SiteCohortSpec, simulate
 
 PEER = """

@@ -20,7 +20,7 @@ lesions found in the images (no truth mask is given). The outlier-model baseline
 (``benchmarks/lesion_baseline.py``, Van Leemput et al. 2001) runs on the same sessions' preprocessed
 T1w, FLAIR and priors. ``--cohorts`` runs some of the cohorts; ``--seed`` draws other subjects (100 x it
 added to each cohort's seed), and ``--also`` pools the cohorts of earlier runs (other seeds, other
-workdirs) into the tables. Everything is scored against the plan (:mod:`msqmri.phantom.scoring`); prints one
+workdirs) into the tables. Everything is scored against the plan (:mod:`msqmri.validation.scoring`); prints one
 table per part and the time per session of each segmentation. Cohorts and workflow outputs are kept in
 ``--workdir``, so a rerun only recomputes what changed.
 """
@@ -41,13 +41,14 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lesion_baseline  # noqa: E402
 
-from msqmri import layout, template  # noqa: E402
-from msqmri.bias import n4  # noqa: E402
+from msqmri.anat import template  # noqa: E402
+from msqmri.workflow import layout  # noqa: E402
+from msqmri.anat.bias import n4  # noqa: E402
 from msqmri.cli import find_snakefile  # noqa: E402
 from msqmri.lesions.components import label_lesions  # noqa: E402
 from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
-from msqmri.phantom.scoring import score_cohort  # noqa: E402
-from msqmri.registration import ants_image  # noqa: E402
+from msqmri.validation.scoring import score_cohort  # noqa: E402
+from msqmri.core.registration import ants_image  # noqa: E402
 
 COMMON = {"resolution": 1.0, "modalities": ("T1w", "FLAIR"), "bias_amplitude": 0.3, "orientations": ("RAS", "LAS", "oblique")}
 TARGETS = (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE, layout.LESION_CHANGES_TABLE)

@@ -29,15 +29,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from structural import PeakRSS  # noqa: E402
 
-from msqmri import layout  # noqa: E402
+from msqmri.workflow import layout  # noqa: E402
 from msqmri.atrophy import jacobian, siena  # noqa: E402
 from msqmri.atrophy.halfway import halfway_images, register_pair  # noqa: E402
-from msqmri.atrophy.pbvc import load_scan  # noqa: E402
+from msqmri.atrophy.stage import load_scan  # noqa: E402
 from msqmri.atrophy.qc import qc_flag  # noqa: E402
 from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
 from msqmri.phantom.cohort import session_pairs  # noqa: E402
-from msqmri.registration import ants_image  # noqa: E402
-from msqmri.structural import run as run_structural  # noqa: E402
+from msqmri.core.registration import ants_image  # noqa: E402
+from msqmri.anat.stage import run as run_structural  # noqa: E402
 
 #: the true lesion masks are given as a user's, so that the lesions are filled as WM (SIENAX -lm)
 SPEC = CohortSpec(

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-from msqmri import r2star
-from msqmri.bids import Echo
+from msqmri.qmri import r2star
+from msqmri.inputs.bids import Echo
 
 STEM = "sub-01_ses-01"
 TISSUES = ("gm", "wm", "dgm")
@@ -58,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = build(args.workdir)
-    from msqmri.checks import load_echoes
-    from msqmri.registration import ants_image, resample_mask
+    from msqmri.inputs.checks import load_echoes
+    from msqmri.core.registration import ants_image, resample_mask
 
     anat = root / "sub-01" / "ses-01" / "anat"
     truth = root / "sourcedata" / "ground_truth" / "sub-01" / "ses-01"

@@ -86,13 +86,13 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: list, side: list) -> None:
-    from msqmri import brain_extraction as be
-    from msqmri import template
+    from msqmri.anat import brain_extraction as be
+    from msqmri.anat import template
     from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
-    from msqmri.bias import n4
-    from msqmri.segmentation import hard_labels
-    from msqmri.skull import intracranial_mask
-    from msqmri.structural import load_t1w, measured_fractions
+    from msqmri.anat.bias import n4
+    from msqmri.anat.segmentation import hard_labels
+    from msqmri.anat.skull import intracranial_mask
+    from msqmri.anat.stage import load_t1w, measured_fractions
 
     t1_path = root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     truth_dir = root / "sourcedata/ground_truth/sub-01/ses-01"
@@ -134,7 +134,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     side[-1]["brain_error_pct"] = accuracy[-1]["brain_error_pct"]
     for backend in backends:
         if backend == "deepbet":
-            from msqmri.brain_extraction import brain_tissue_within, deepbet_mask, whole_brain
+            from msqmri.anat.brain_extraction import brain_tissue_within, deepbet_mask, whole_brain
 
             start = time.perf_counter()
             raw = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
@@ -151,9 +151,9 @@ def run_real_head(workdir: Path, backends: list[str], real: list) -> None:
     """Colin27 at 1 mm through structural preprocessing, each backend against BET's mask (module docstring)."""
     from scipy import ndimage
 
-    from msqmri.plots import mosaic
-    from msqmri.reference_heads import colin27_dir, write_colin27
-    from msqmri.structural import load_t1w, preprocess
+    from msqmri.qc.plots import mosaic
+    from msqmri.anat.reference_heads import colin27_dir, write_colin27
+    from msqmri.anat.stage import load_t1w, preprocess
 
     folder = colin27_dir()
     if folder is None:

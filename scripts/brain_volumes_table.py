@@ -1,8 +1,8 @@
 """Snakemake adapter (rule brain_volumes_table): group/brain_volumes.tsv, one row per subject-session."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.tables import brain_volumes_table
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.tables import brain_volumes_table
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

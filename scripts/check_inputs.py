@@ -1,8 +1,8 @@
 """Snakemake adapter (rule check_inputs): validate every input image of one session."""
 
-from msqmri.adapter import report_errors
-from msqmri.checks import check_session
-from msqmri.io import save_json
+from msqmri.workflow.adapter import report_errors
+from msqmri.inputs.checks import check_session
+from msqmri.core.io import save_json
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,7 +1,7 @@
 """Snakemake adapter (rule cohort_report): the cohort's HTML QC report."""
 
-from msqmri.adapter import report_errors
-from msqmri.report import write_cohort_report
+from msqmri.workflow.adapter import report_errors
+from msqmri.qc.report import write_cohort_report
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

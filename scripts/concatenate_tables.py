@@ -1,8 +1,8 @@
 """Snakemake adapter (rules regional_metrics_table, lesions_table): per-session TSVs stacked into a group table."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.tables import concatenate
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.tables import concatenate
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

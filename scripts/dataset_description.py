@@ -1,8 +1,8 @@
 """Snakemake adapter (rule dataset_description): BIDS-Derivatives dataset_description.json."""
 
-from msqmri.adapter import report_errors
-from msqmri.derivatives import dataset_description
-from msqmri.io import save_json
+from msqmri.workflow.adapter import report_errors
+from msqmri.workflow.derivatives import dataset_description
+from msqmri.core.io import save_json
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

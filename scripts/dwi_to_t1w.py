@@ -1,11 +1,11 @@
 """Snakemake adapter (rule dwi_to_t1w): mean b=0 -> T1w registration."""
 
-from msqmri.adapter import report_errors, set_itk_threads
+from msqmri.workflow.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)
 
-from msqmri.diffusion import register_b0_to_t1w  # noqa: E402  (after the thread setting)
+from msqmri.dwi.stage import register_b0_to_t1w  # noqa: E402  (after the thread setting)
 
 with report_errors(snakemake):
     register_b0_to_t1w(

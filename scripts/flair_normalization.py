@@ -1,6 +1,6 @@
 """Snakemake adapter (rule flair_normalization): the FLAIR after N4, divided by its local NAWM level."""
 
-from msqmri.adapter import report_errors, set_itk_threads
+from msqmri.workflow.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)

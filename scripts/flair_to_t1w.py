@@ -1,11 +1,11 @@
 """Snakemake adapter (rule flair_to_t1w): rigid FLAIR -> T1w registration and the resampled FLAIR."""
 
-from msqmri.adapter import report_errors, set_itk_threads
+from msqmri.workflow.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)
 
-from msqmri.registration import register_to_t1w  # noqa: E402  (after the thread setting)
+from msqmri.core.registration import register_to_t1w  # noqa: E402  (after the thread setting)
 
 with report_errors(snakemake):
     register_to_t1w(

@@ -1,7 +1,7 @@
 """Snakemake adapter (rule harmonize): ComBat-harmonised regional metrics and the saved model."""
 
-from msqmri.adapter import report_errors
-from msqmri.harmonize import harmonize_files
+from msqmri.workflow.adapter import report_errors
+from msqmri.cohort.harmonize import harmonize_files
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

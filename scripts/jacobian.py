@@ -1,11 +1,11 @@
 """Snakemake adapter (rule jacobian): PBVC by SyN Jacobian integration on the halfway images."""
 
-from msqmri.adapter import report_errors, set_itk_threads
+from msqmri.workflow.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)
 
-from msqmri.atrophy.pbvc import run_jacobian  # noqa: E402  (after the thread setting, which ITK reads at import)
+from msqmri.atrophy.stage import run_jacobian  # noqa: E402  (after the thread setting, which ITK reads at import)
 
 with report_errors(snakemake):
     halfway = {key: snakemake.input[key] for key in snakemake.input.keys()}

@@ -1,6 +1,6 @@
 """Snakemake adapter (rule lesion_activity): new, enlarging, shrinking, resolved, stable lesions of a pair."""
 
-from msqmri.adapter import report_errors
+from msqmri.workflow.adapter import report_errors
 from msqmri.lesions.stage import lesion_activity
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

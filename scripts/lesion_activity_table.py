@@ -1,8 +1,8 @@
 """Snakemake adapter (rule lesion_activity_table): group/lesion_activity.tsv, one row per subject and session pair."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.tables import lesion_activity_table
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.tables import lesion_activity_table
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

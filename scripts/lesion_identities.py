@@ -1,6 +1,6 @@
 """Snakemake adapter (rule lesion_identities): a session's lesions labelled by persistent identity."""
 
-from msqmri.adapter import report_errors
+from msqmri.workflow.adapter import report_errors
 from msqmri.lesions.stage import lesion_identities
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

@@ -1,6 +1,6 @@
 """Snakemake adapter (rule lesion_mask): the session's lesion mask on the T1w grid."""
 
-from msqmri.adapter import report_errors, set_itk_threads
+from msqmri.workflow.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)

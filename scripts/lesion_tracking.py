@@ -1,6 +1,6 @@
 """Snakemake adapter (rule lesion_tracking): a subject's lesions with persistent identities, and its counts."""
 
-from msqmri.adapter import report_errors
+from msqmri.workflow.adapter import report_errors
 from msqmri.lesions.stage import lesion_tracking
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

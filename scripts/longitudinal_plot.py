@@ -1,7 +1,7 @@
 """Snakemake adapter (rule longitudinal_plot): one subject's longitudinal plot from the group tables."""
 
-from msqmri.adapter import report_errors
-from msqmri.report import write_longitudinal_plot
+from msqmri.workflow.adapter import report_errors
+from msqmri.qc.report import write_longitudinal_plot
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,8 +1,8 @@
 """Snakemake adapter (rule monitoring_flags): group/monitoring_flags.tsv, MAGNIMS flags per session pair."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.monitoring import flags_from_files
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.monitoring import flags_from_files
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,8 +1,8 @@
 """Snakemake adapter (rule pbvc_table): group/pbvc.tsv, one row per subject, session pair and method."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.tables import pbvc_table
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.tables import pbvc_table
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,8 +1,8 @@
 """Snakemake adapter (rule protocol_compliance): group/protocol_compliance.tsv from the structural sidecars."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.protocol import compliance_from_files
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.protocol import compliance_from_files
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

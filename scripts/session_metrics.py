@@ -1,6 +1,6 @@
 """Snakemake adapter (rule session_metrics): lesion labels, regional and per-lesion metrics of a session."""
 
-from msqmri.adapter import report_errors
+from msqmri.workflow.adapter import report_errors
 from msqmri.lesions.stage import session_metrics
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

@@ -1,8 +1,8 @@
 """Snakemake adapter (rule sessions_table): group/sessions.tsv, one row per subject-session."""
 
-from msqmri.adapter import report_errors
-from msqmri.io import save_tsv
-from msqmri.tables import sessions_table_from_reports
+from msqmri.workflow.adapter import report_errors
+from msqmri.core.io import save_tsv
+from msqmri.cohort.tables import sessions_table_from_reports
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,7 +1,7 @@
 """Snakemake adapter (rule siena): PBVC by edge displacement, flow map and per-pair JSON."""
 
-from msqmri.adapter import pair_inputs, report_errors
-from msqmri.atrophy.pbvc import run_siena
+from msqmri.workflow.adapter import pair_inputs, report_errors
+from msqmri.atrophy.stage import run_siena
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

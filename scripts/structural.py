@@ -1,11 +1,11 @@
 """Snakemake adapter (rule structural): N4, brain extraction, segmentation, MNI registration, volumes."""
 
-from msqmri.adapter import report_errors, set_itk_threads
+from msqmri.workflow.adapter import report_errors, set_itk_threads
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 set_itk_threads(snakemake)
 
-from msqmri.structural import run  # noqa: E402  (after the thread setting, which ITK reads at import)
+from msqmri.anat.stage import run  # noqa: E402  (after the thread setting, which ITK reads at import)
 
 with report_errors(snakemake):
     outputs = {key: snakemake.output[key] for key in snakemake.output.keys()}

@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from msqmri.io import private_tempdir
+from msqmri.core.io import private_tempdir
 
 # ANTs/ITK single-threaded, before anything imports ants: the workflow's default (itk_threads: 1),
 # under which registrations give the same numbers on every run

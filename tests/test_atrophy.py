@@ -16,10 +16,10 @@ from scipy import ndimage
 
 from msqmri.atrophy import halfway, qc, siena
 from msqmri.atrophy.halfway import Scan, log_mean, matrix_root, register_pair
-from msqmri.registration import read_matrix, write_matrix
-from msqmri.atrophy.pbvc import annualised, load_scan
-from msqmri.io import MsqmriInputError, save_array
-from msqmri.tables import PBVC_COLUMNS, pbvc_table
+from msqmri.core.registration import read_matrix, write_matrix
+from msqmri.atrophy.stage import annualised, load_scan
+from msqmri.core.io import MsqmriInputError, save_array
+from msqmri.cohort.tables import PBVC_COLUMNS, pbvc_table
 
 RADII = np.array([52.0, 44.0, 40.0])  # brain ellipsoid (mm)
 VENTRICLE = (np.array([16.0, 9.0, 8.0]), np.array([0.0, 6.0, 5.0]))  # radii, centre offset

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import write_image, write_tsv
 
-from msqmri.bids import bids_prefix, discover, session_pairs
-from msqmri.io import MsqmriInputError
+from msqmri.inputs.bids import bids_prefix, discover, session_pairs
+from msqmri.core.io import MsqmriInputError
 
 
 def test_discovers_sessions_and_modalities(tiny_bids: Path) -> None:
@@ -128,7 +128,7 @@ def test_treatment_start_is_read_and_checked(tmp_path: Path) -> None:
 
 
 def test_outputs_are_written_atomically_with_usual_permissions(tmp_path: Path) -> None:
-    from msqmri.io import save_text
+    from msqmri.core.io import save_text
 
     target = tmp_path / "out.txt"
     (tmp_path / ".out.txt.k2j4_x9a.tmp.txt").write_text("partial")  # left by an attempt that was SIGKILLed

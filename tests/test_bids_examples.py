@@ -2,7 +2,7 @@
 
 Every session that holds an anatomical T1w or UNIT1 gets a structural job (``--dry-run``), and no dataset
 ends in a traceback or a Snakemake exception. The sessions expected are read from the file names here,
-independently of :mod:`msqmri.bids`.
+independently of :mod:`msqmri.inputs.bids`.
 """
 
 from __future__ import annotations

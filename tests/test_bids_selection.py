@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import write_image, write_json, write_tsv
 
-from msqmri.bids import discover, read_age
+from msqmri.inputs.bids import discover, read_age
 
 ANAT = "sub-01/ses-01/anat/sub-01_ses-01"
 DWI = "sub-01/ses-01/dwi/sub-01_ses-01"
@@ -101,7 +101,7 @@ def test_a_filter_no_image_matches_drops_the_session_with_its_reason(tmp_path: P
 
 
 def test_unknown_filter_role_is_one_line(tmp_path: Path) -> None:
-    from msqmri.io import MsqmriInputError
+    from msqmri.core.io import MsqmriInputError
 
     with pytest.raises(MsqmriInputError, match="unknown role"):
         discover(_images(tmp_path, {"T1w": 1.0}), filters={"bold": {"task": "rest"}})
@@ -200,7 +200,7 @@ def test_binned_ages_never_stop_discovery(tmp_path: Path) -> None:
 
 
 def test_selection_is_recorded_in_the_input_check(tmp_path: Path) -> None:
-    from msqmri.checks import check_session
+    from msqmri.inputs.checks import check_session
 
     root = _images(tmp_path, {"run-1_T1w": 1.0, "run-2_T1w": 1.0, "ce-gadolinium_T1w": 1.0})
     report = check_session(_only(root))

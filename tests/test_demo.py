@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 from msqmri.lesions.stage import COUNT_COLUMNS, LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
-from msqmri.phantom.scoring import score_cohort
-from msqmri.regions import region_rows
-from msqmri.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
+from msqmri.validation.scoring import score_cohort
+from msqmri.lesions.regions import region_rows
+from msqmri.cohort.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 #: the demo through SLURM: the profile msqmri ships (profiles/slurm), no account on the test cluster, successful jobs' logs
@@ -107,7 +107,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                 # MTR and R2* end to end (acquisition -> T1w registration, brain mask from the T1w)
                 assert abs(median["mtr"] - tissue.mtr) <= 0.5, (session, tissue.name)
                 assert abs(median["r2star"] / tissue.r2star - 1) <= 0.03, (session, tissue.name)
-        # regional means (msqmri.regions) over the pure-tissue voxels: within 2 % of the truth
+        # regional means (msqmri.lesions.regions) over the pure-tissue voxels: within 2 % of the truth
         pure_regions = {t.name: pure == k for k, t in enumerate(tissues.itertuples(), start=1) if t.name in ("gm", "wm")}
         quantitative = {name: maps[name] for name in ("md", "mtr", "r2star")}
         for row in region_rows(pure_regions, quantitative, 0.008):

@@ -17,8 +17,11 @@ import pandas as pd
 import pytest
 from scipy.spatial.transform import Rotation
 
-from msqmri import diffusion, dti, dwi, layout
-from msqmri.io import MsqmriInputError
+from msqmri.dwi import preprocessing as dwi
+from msqmri.dwi import stage as diffusion
+from msqmri.dwi import tensor as dti
+from msqmri.workflow import layout
+from msqmri.core.io import MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.phantom.cohort import hemisphere_directions
 from msqmri.phantom.tissues import fractional_anisotropy

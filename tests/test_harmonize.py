@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msqmri.harmonize import apply_model, fit, harmonize_regional
+from msqmri.cohort.harmonize import apply_model, fit, harmonize_regional
 from msqmri.phantom.sites import SiteCohortSpec, SiteEffect, simulate
 
 KEYS = ["participant_id", "session_id", "region", "metric"]
@@ -124,7 +124,7 @@ def test_sessionless_subjects_are_kept():
 
 def test_command_line_harmonises_a_later_centre(tmp_path, capsys):
     from msqmri.cli import main
-    from msqmri.io import save_json, save_tsv
+    from msqmri.core.io import save_json, save_tsv
 
     observed, _, people = simulate(SiteCohortSpec(per_site=20))
     _, model = harmonize_regional(observed, people)

@@ -13,7 +13,8 @@ import pytest
 from nipype import Node, Workflow
 from nipype.interfaces.base import SimpleInterface
 
-from msqmri import interfaces, layout
+from msqmri import interfaces
+from msqmri.workflow import layout
 from msqmri.interfaces import MTR, DTIFit, DWIPreproc, Halfway, LesionMask, SessionMetrics, Structural
 
 #: every Snakemake rule that processes a session's or a session pair's images (``scripts/<rule>.py``)

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from workflow_helpers import snakemake
 
-from msqmri import layout
+from msqmri.workflow import layout
 from msqmri.phantom import CohortSpec, generate_cohort
-from msqmri.phantom.scoring import CohortScore, score_cohort
+from msqmri.validation.scoring import CohortScore, score_cohort
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from msqmri import layout, regions
-from msqmri.io import MsqmriInputError
+from msqmri.lesions import regions
+from msqmri.workflow import layout
+from msqmri.core.io import MsqmriInputError
 from msqmri.lesions import activity, components, location, longitudinal, normalization, segmentation, stage, tracking
 
 STEM = "sub-01_ses-01"

@@ -6,9 +6,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri.io import save_json
-from msqmri.monitoring import pair_flags
-from msqmri.protocol import acquisition, compliance_from_files, compliance_table, issues
+from msqmri.core.io import save_json
+from msqmri.cohort.monitoring import pair_flags
+from msqmri.cohort.protocol import acquisition, compliance_from_files, compliance_table, issues
 
 
 def _sessions(times, treatment=None):

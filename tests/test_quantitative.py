@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from scipy.optimize import curve_fit
 
-from msqmri import layout, mtr, quantitative, r2star
-from msqmri.checks import load_echoes, load_mt_pair
-from msqmri.io import MsqmriInputError
-from msqmri.bids import Echo
+from msqmri.qmri import mtr, r2star
+from msqmri.qmri import stage as quantitative
+from msqmri.workflow import layout
+from msqmri.inputs.checks import load_echoes, load_mt_pair
+from msqmri.core.io import MsqmriInputError
+from msqmri.inputs.bids import Echo
 from msqmri.phantom import CohortSpec, generate_cohort
 
 STEM = "sub-01_ses-01"

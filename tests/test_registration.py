@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from msqmri.io import MsqmriInputError
+from msqmri.core.io import MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
-from msqmri.registration import register_to_t1w, resample_mask, rigid_matrix, to_ants
+from msqmri.core.registration import register_to_t1w, resample_mask, rigid_matrix, to_ants
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msqmri.plots import mosaic
-from msqmri.report import cohort_report, figure, modified_z, outliers, page
+from msqmri.qc.plots import mosaic
+from msqmri.qc.report import cohort_report, figure, modified_z, outliers, page
 from workflow_helpers import check_report_renders, render_in_chromium
 
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from msqmri.cli import RUN_RECORD, release_stale_lock
-from msqmri.io import MsqmriError, save_json
+from msqmri.core.io import MsqmriError, save_json
 
 
 def _locked(out: Path, pid: int | None, host: str | None = None, started: float | None = None) -> list[str]:

@@ -15,13 +15,14 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from msqmri import layout, template
-from msqmri.io import MsqmriError, MsqmriInputError, save_array
+from msqmri.anat import template
+from msqmri.workflow import layout
+from msqmri.core.io import MsqmriError, MsqmriInputError, save_array
 from msqmri.phantom import CohortSpec, generate_cohort
-from msqmri.reference_heads import colin27_dir, write_colin27
-from msqmri.report import session_figures
-from msqmri.structural import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess
-from msqmri.structural import run as run_structural
+from msqmri.anat.reference_heads import colin27_dir, write_colin27
+from msqmri.qc.report import session_figures
+from msqmri.anat.stage import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess
+from msqmri.anat.stage import run as run_structural
 
 #: the true lesion masks are given as a user's (the SIENAX-like lesion filling is tested)
 SPEC = CohortSpec(n_subjects=2, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=4,
@@ -259,7 +260,7 @@ def test_volumes_count_brain_tissue_in_the_mask_and_its_partial_volume_shell_onl
 def test_an_extracted_mask_keeps_its_brain_tissue_with_the_ventricles() -> None:
     """A CNN-like mask that takes in a CSF rim and a bright blob of extracranial tissue beside the brain:
     what is kept is the block of GM + WM inside it, its ventricle filled, the blob and the rim dropped."""
-    from msqmri.brain_extraction import brain_tissue_within
+    from msqmri.anat.brain_extraction import brain_tissue_within
 
     shape = (20, 20, 20)
     tissue = np.zeros(shape, bool)
@@ -283,7 +284,7 @@ def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_spac
     """A brain (WM-bright) in a 2 mm CSF rim and a dark bone shell, a marrow layer outside, and a dark
     orbit-like blob reached through the bone: the ICV takes the rim and the inner table, and the blob only
     when the template's intracranial mask reaches it."""
-    from msqmri.skull import intracranial_mask
+    from msqmri.anat.skull import intracranial_mask
 
     grid = np.indices((48, 48, 48)).astype(float)
     radius = np.sqrt(((grid - 24.0) ** 2).sum(0))

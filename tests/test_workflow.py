@@ -27,13 +27,13 @@ from workflow_helpers import (
     snakemake,
 )
 
-from msqmri import layout
-from msqmri.adapter import report_errors
-from msqmri.bids import discover
+from msqmri.workflow import layout
+from msqmri.workflow.adapter import report_errors
+from msqmri.inputs.bids import discover
 from msqmri.cli import bundled_profile, collect_errors, find_snakefile, main
-from msqmri.io import MsqmriInputError
+from msqmri.core.io import MsqmriInputError
 from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
-from msqmri.regions import REGIONS
+from msqmri.lesions.regions import REGIONS
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from workflow_helpers import check_quantitative_maps, check_tensor_maps, snakemake
 
-from msqmri import layout
-from msqmri.bids import discover
+from msqmri.workflow import layout
+from msqmri.inputs.bids import discover
 
 pytestmark = pytest.mark.slow
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import psutil
 
-from msqmri import __version__, layout
-from msqmri.adapter import ERROR_PREFIX
-from msqmri.bids import Dataset, discover
-from msqmri.io import MsqmriError, load_json, save_json
+from msqmri import __version__
+from msqmri.workflow import layout
+from msqmri.workflow.adapter import ERROR_PREFIX
+from msqmri.inputs.bids import Dataset, discover
+from msqmri.core.io import MsqmriError, load_json, save_json
 
 STAGES = ("participant", "group")
 PROGRESS = re.compile(r"^(\d+) of (\d+) steps \((\d+%)\) done")
@@ -315,7 +316,7 @@ def _harmonize(argv: list[str]) -> int:
     parser.add_argument("participants", type=Path, help="participants.tsv with participant_id, site and the model's covariates")
     parser.add_argument("out", type=Path, help="harmonised table to write (TSV)")
     args = parser.parse_args(argv)
-    from msqmri.harmonize import apply_files
+    from msqmri.cohort.harmonize import apply_files
 
     try:
         apply_files(args.model, args.regional, args.participants, args.out)

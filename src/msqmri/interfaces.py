@@ -2,7 +2,7 @@
 
 Each interface is a :class:`nipype.interfaces.base.SimpleInterface` around the same library function
 the Snakemake rule calls: file inputs are traits, outputs are written into the node's working
-directory under the derivative names of :mod:`msqmri.layout` (``stem`` gives the BIDS prefix, e.g.
+directory under the derivative names of :mod:`msqmri.workflow.layout` (``stem`` gives the BIDS prefix, e.g.
 ``sub-01_ses-01``; a session pair's steps take ``participant_id``/``session_from``/``session_to`` instead,
 e.g. ``sub-01``, ``ses-01``, ``ses-02``, and name their outputs ``sub-01_ses-01to02_...``), and every
 output key of the step is an output trait. Each interface's ``rule`` is the Snakemake rule (and
@@ -27,8 +27,8 @@ from nipype.interfaces.base import (
     BaseInterfaceInputSpec, File, InputMultiObject, SimpleInterface, TraitedSpec, isdefined, traits,
 )  # fmt: skip
 
-from msqmri import layout
-from msqmri.io import private_tempdir
+from msqmri.workflow import layout
+from msqmri.core.io import private_tempdir
 from msqmri.lesions.components import MIN_SIZE_MM3
 from msqmri.lesions.longitudinal import ENLARGING
 
@@ -102,14 +102,14 @@ class _StructuralInputSpec(_StepInputSpec):
 
 class Structural(_Step):
     """N4 bias correction, brain extraction, tissue segmentation, MNI registration and SIENAX-like volumes
-    (:func:`msqmri.structural.run`)."""
+    (:func:`msqmri.anat.stage.run`)."""
 
     rule = "structural"
     input_spec = _StructuralInputSpec
     outputs_layout = layout.STRUCTURAL
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.structural import run
+        from msqmri.anat.stage import run
 
         run(self.inputs.t1w, self.inputs.lesion or None, outputs, self._ids(), seed=self.inputs.seed,
             backend=self.inputs.backend, lesion_transform=self.inputs.lesion_transform or None,
@@ -123,14 +123,14 @@ class _FlairToT1wInputSpec(_StepInputSpec):
 
 class FlairToT1w(_Step):
     """Rigid FLAIR -> T1w registration (Mattes mutual information) and the FLAIR resampled onto the T1w grid
-    (:func:`msqmri.registration.register_to_t1w`)."""
+    (:func:`msqmri.core.registration.register_to_t1w`)."""
 
     rule = "flair_to_t1w"
     input_spec = _FlairToT1wInputSpec
     outputs_layout = layout.FLAIR_TO_T1W
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.registration import register_to_t1w
+        from msqmri.core.registration import register_to_t1w
 
         register_to_t1w(self.inputs.flair, self.inputs.t1w, outputs["transform"], outputs["flair"],
                         seed=self.inputs.seed)  # fmt: skip
@@ -150,14 +150,14 @@ class _MTRInputSpec(_T1wInputSpec):
 
 
 class MTR(_Step):
-    """Magnetization transfer ratio on the MT-off grid and in T1w space (:func:`msqmri.quantitative.mtr`)."""
+    """Magnetization transfer ratio on the MT-off grid and in T1w space (:func:`msqmri.qmri.stage.mtr`)."""
 
     rule = "mtr"
     input_spec = _MTRInputSpec
     outputs_layout = layout.MTR
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.quantitative import mtr
+        from msqmri.qmri.stage import mtr
 
         mtr(self._files("mt_on", "mt_off", "t1w", "t1w_mask"), outputs, seed=self.inputs.seed)
 
@@ -169,14 +169,14 @@ class _R2starInputSpec(_T1wInputSpec):
 
 
 class R2star(_Step):
-    """R2*, T2*, S0 and fit residual on the MEGRE grid, R2* in T1w space (:func:`msqmri.quantitative.r2star`)."""
+    """R2*, T2*, S0 and fit residual on the MEGRE grid, R2* in T1w space (:func:`msqmri.qmri.stage.r2star`)."""
 
     rule = "r2star"
     input_spec = _R2starInputSpec
     outputs_layout = layout.R2STAR
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.quantitative import r2star
+        from msqmri.qmri.stage import r2star
 
         r2star(self._files("t1w", "t1w_mask"), list(self.inputs.echoes), outputs, method=self.inputs.method,
                floor_snr=self.inputs.floor_snr, seed=self.inputs.seed)  # fmt: skip
@@ -193,14 +193,14 @@ class _DWIPreprocInputSpec(_StepInputSpec):
 
 class DWIPreproc(_Step):
     """Optional MP-PCA denoising (Veraart et al. 2016), motion correction to the mean b=0 with b-vector
-    rotation (Leemans & Jones 2009), mean b=0 and its brain mask (:func:`msqmri.diffusion.preprocess`)."""
+    rotation (Leemans & Jones 2009), mean b=0 and its brain mask (:func:`msqmri.dwi.stage.preprocess`)."""
 
     rule = "dwi_preproc"
     input_spec = _DWIPreprocInputSpec
     outputs_layout = layout.DWI_PREPROC
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.diffusion import preprocess
+        from msqmri.dwi.stage import preprocess
 
         preprocess(self._files("dwi", "bval", "bvec", "b0_series"), outputs, denoise=self.inputs.denoise,
                    motion_correction=self.inputs.motion_correction)  # fmt: skip
@@ -214,14 +214,14 @@ class _DWIToT1wInputSpec(_T1wInputSpec):
 
 class DWIToT1w(_Step):
     """Brain-masked mean b=0 -> T1w registration by Mattes mutual information
-    (:func:`msqmri.diffusion.register_b0_to_t1w`)."""
+    (:func:`msqmri.dwi.stage.register_b0_to_t1w`)."""
 
     rule = "dwi_to_t1w"
     input_spec = _DWIToT1wInputSpec
     outputs_layout = layout.DWI_TO_T1W
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.diffusion import register_b0_to_t1w
+        from msqmri.dwi.stage import register_b0_to_t1w
 
         register_b0_to_t1w(self._files("b0", "mask", "t1w", "t1w_mask"), outputs["transform"], kind=self.inputs.kind,
                            seed=self.inputs.seed)  # fmt: skip
@@ -243,14 +243,14 @@ class _DTIFitInputSpec(_StepInputSpec):
 
 class DTIFit(_Step):
     """Diffusion tensor fit (Basser et al. 1994; WLS, NLLS or RESTORE with dipy) and FA, MD, AD, RD, V1
-    and colour FA in DWI space (:func:`msqmri.diffusion.fit`)."""
+    and colour FA in DWI space (:func:`msqmri.dwi.stage.fit`)."""
 
     rule = "dti"
     input_spec = _DTIFitInputSpec
     outputs_layout = layout.DTI
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.diffusion import fit
+        from msqmri.dwi.stage import fit
 
         inputs = self._files("dwi", "bval", "bvec", "mask", "t1w_mask", "transform")
         if self.inputs.mask_source == "t1w" and not {"t1w_mask", "transform"} <= inputs.keys():
@@ -269,14 +269,14 @@ class _DTIToT1wInputSpec(_T1wRefInputSpec):
 
 class DTIToT1w(_Step):
     """FA, MD, AD and RD resampled onto the T1w grid through the b=0 -> T1w transform (linear)
-    (:func:`msqmri.diffusion.to_t1w`)."""
+    (:func:`msqmri.dwi.stage.to_t1w`)."""
 
     rule = "dti_to_t1w"
     input_spec = _DTIToT1wInputSpec
     outputs_layout = layout.DTI_T1W
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.diffusion import to_t1w
+        from msqmri.dwi.stage import to_t1w
 
         to_t1w(self._files(*layout.DTI_SCALARS, "transform", "t1w"), outputs)
 
@@ -405,7 +405,7 @@ class _PairStep(_Step):
 
     def _pair_files(self, *names: str) -> tuple[dict[str, str], dict[str, str]]:
         """The set ``from_<name>`` / ``to_<name>`` inputs, split into one dict per session."""
-        from msqmri.adapter import pair_inputs
+        from msqmri.workflow.adapter import pair_inputs
 
         return pair_inputs(self._files(*(f"{side}_{name}" for side in ("from", "to") for name in names)))
 
@@ -425,14 +425,14 @@ class _PairStructuralInputSpec(_PairInputSpec):
 
 class Halfway(_PairStep):
     """Skull-constrained two-way registration of a session pair and both T1w and brain maps resampled once
-    into the halfway space (SIENA's registration, Smith et al. 2002) (:func:`msqmri.atrophy.pbvc.run_halfway`)."""
+    into the halfway space (SIENA's registration, Smith et al. 2002) (:func:`msqmri.atrophy.stage.run_halfway`)."""
 
     rule = "halfway"
     input_spec = _PairStructuralInputSpec
     outputs_layout = layout.HALFWAY
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.atrophy.pbvc import run_halfway
+        from msqmri.atrophy.stage import run_halfway
 
         run_halfway(*self._pair_files(*layout.SCAN_KEYS), outputs, seed=self.inputs.seed)
 
@@ -447,14 +447,14 @@ class _SienaInputSpec(_PairStructuralInputSpec, _HalfwayInputSpec):
 
 class Siena(_PairStep):
     """Percentage brain volume change by edge displacement (SIENA-like, Smith et al. 2002) and the flow map
-    (:func:`msqmri.atrophy.pbvc.run_siena`)."""
+    (:func:`msqmri.atrophy.stage.run_siena`)."""
 
     rule = "siena"
     input_spec = _SienaInputSpec
     outputs_layout = layout.PBVC["siena"]
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.atrophy.pbvc import run_siena
+        from msqmri.atrophy.stage import run_siena
 
         run_siena(*self._pair_files(*layout.SCAN_KEYS), self.inputs.transform, outputs, self._pair_ids())
 
@@ -468,14 +468,14 @@ class _JacobianInputSpec(_HalfwayInputSpec):
 
 class Jacobian(_PairStep):
     """Percentage brain volume change by Jacobian integration of a symmetric SyN registration of the halfway
-    images (Boyes et al. 2006; Avants et al. 2008) (:func:`msqmri.atrophy.pbvc.run_jacobian`)."""
+    images (Boyes et al. 2006; Avants et al. 2008) (:func:`msqmri.atrophy.stage.run_jacobian`)."""
 
     rule = "jacobian"
     input_spec = _JacobianInputSpec
     outputs_layout = layout.PBVC["jacobian"]
 
     def run_step(self, outputs: dict[str, str]) -> None:
-        from msqmri.atrophy.pbvc import run_jacobian
+        from msqmri.atrophy.stage import run_jacobian
 
         halfway = self._files("image_from", "image_to", "brain_from", "brain_to", "transform")
         run_jacobian(halfway, outputs, self._pair_ids(), seed=self.inputs.seed)

@@ -8,9 +8,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from msqmri import layout
-from msqmri.bids import Dataset, discover, session_pairs
-from msqmri.io import MsqmriError
+from msqmri.workflow import layout
+from msqmri.inputs.bids import Dataset, discover, session_pairs
+from msqmri.core.io import MsqmriError
 
 # Without bids_dir/output_dir the workflow still parses (for --lint, --list-rules); requesting
 # any target then fails with MISSING_CONFIG.
@@ -91,7 +91,7 @@ def all_subjects(pattern):
 
 
 def session_for(wildcards):
-    """The :class:`msqmri.bids.Session` a job's wildcards refer to."""
+    """The :class:`msqmri.inputs.bids.Session` a job's wildcards refer to."""
     key = (wildcards.sesdir, wildcards.stem)
     if key not in SESSIONS:
         raise WorkflowError(f"msqmri: no usable session {wildcards.sesdir} in {config['bids_dir']}")
@@ -339,7 +339,7 @@ GROUP_TABLES = {
 
 
 def group_tables():
-    """The group tables the reports read, by name (see msqmri.report.TABLE_NAMES)."""
+    """The group tables the reports read, by name (see msqmri.qc.report.TABLE_NAMES)."""
     return {name: out(path) for name, path in GROUP_TABLES.items()}
 
 
@@ -356,7 +356,7 @@ def protocol_acquisitions():
 
 
 def subject_for(wildcards):
-    """The :class:`msqmri.bids.Subject` a per-subject job's wildcards refer to."""
+    """The :class:`msqmri.inputs.bids.Subject` a per-subject job's wildcards refer to."""
     for subject in DATASET.subjects:
         if subject.participant_id == wildcards.subject:
             return subject

@@ -21,9 +21,9 @@ import nibabel as nib
 import numpy as np
 from scipy import linalg, ndimage
 
-from msqmri.brain_extraction import white_matter_level
-from msqmri.io import MsqmriError
-from msqmri.registration import ants_image, ras_affine, read_matrix, register, write_matrix
+from msqmri.core.intensity import white_matter_level
+from msqmri.core.io import MsqmriError
+from msqmri.core.registration import ants_image, ras_affine, read_matrix, register, write_matrix
 
 #: halfway-space voxel size (mm), as SIENA resamples to 1 mm
 HALFWAY_VOXEL_MM = 1.0

@@ -21,9 +21,9 @@ import ants
 import numpy as np
 
 from msqmri.atrophy.halfway import shared_brain
-from msqmri.brain_extraction import white_matter_level
-from msqmri.io import MsqmriError
-from msqmri.registration import register
+from msqmri.core.intensity import white_matter_level
+from msqmri.core.io import MsqmriError
+from msqmri.core.registration import register
 
 #: SyN runs on the halfway images resampled to this voxel size (mm), optimised at 4 and 2 mm; the
 #: Jacobian is integrated on that grid (coarser for coarser acquisitions: see :func:`syn_voxel_mm`)

@@ -34,7 +34,7 @@ from msqmri.atrophy.halfway import (
     HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, boundary, centroid, halfway_images, near, resample,
 )  # fmt: skip
 from msqmri.atrophy.qc import non_border_fraction
-from msqmri.io import MsqmriError
+from msqmri.core.io import MsqmriError
 
 #: profile half-length (mm, in 1 mm steps) and largest displacement searched (mm)
 PROFILE_MM = 8

@@ -11,8 +11,8 @@ from __future__ import annotations
 import ants
 import numpy as np
 
-from msqmri import template
-from msqmri.registration import register
+from msqmri.anat import template
+from msqmri.core.registration import register
 
 #: resolution (mm) at which the intracranial masks are registered
 VSCALE_RESOLUTION = 2.0

@@ -1,6 +1,6 @@
 """FLAIR intensity normalised to the local normal-appearing white matter (NAWM = 1).
 
-After N4 (:func:`msqmri.bias.n4`), what remains of the coil profile, and real regional differences of
+After N4 (:func:`msqmri.anat.bias.n4`), what remains of the coil profile, and real regional differences of
 the normal white matter's FLAIR signal (the brainstem and the corticospinal tracts are brighter than
 the centrum semiovale), still move a global threshold by 10-30 % across the brain. The FLAIR is
 therefore divided by a smooth *local* NAWM level: the median FLAIR of confidently classified WM

@@ -15,7 +15,7 @@ Garcia-Lorenzo et al., Med Image Anal 2013):
    SDs); in between, linearly. Seeds must also not be brighter than WM on T1w (T1w-informed evidence:
    T2 lesions are iso- to hypointense on T1w; FLAIR-bright, T1-bright voxels are not lesion), nor lie in
    the template's CSF (choroid plexus, flow artefacts) or its septum pellucidum (the midline between the
-   lateral ventricles, :mod:`msqmri.template`).
+   lateral ventricles, :mod:`msqmri.anat.template`).
 2. **Rejection** of the seed clusters that are known false positives of FLAIR thresholds (Filippi et
    al., Lancet Neurol 2016; Commowick et al., Sci Rep 2018): clusters lying mostly in cortex (cortical
    partial volume and mildly hyperintense cortex), mostly in the template's CSF (choroid plexus, flow

@@ -1,5 +1,5 @@
 """The lesion steps of the workflow, with I/O at the edges (algorithms in the other modules of
-:mod:`msqmri.lesions` and in :mod:`msqmri.regions`).
+:mod:`msqmri.lesions` and in :mod:`msqmri.lesions.regions`).
 
 Per session: the FLAIR bias-corrected and normalised to its local NAWM (``flair_normalization``); the
 lesion mask on the T1w grid, from the user's mask (derivatives/lesions, T1w or FLAIR space) when there is
@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from msqmri import regions, template
+from msqmri.anat import template
+from msqmri.lesions import regions
 from msqmri.atrophy.halfway import Grid, resample
-from msqmri.bias import n4
-from msqmri.io import MsqmriInputError, load_json, load_nifti, save_array, save_json, save_tsv
+from msqmri.anat.bias import n4
+from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_array, save_json, save_tsv
 from msqmri.lesions import activity, components, location, longitudinal, normalization, segmentation, tracking
-from msqmri.registration import ants_image, resample_mask
+from msqmri.core.registration import ants_image, resample_mask
 
 Paths = Mapping[str, str]
 #: the quantitative maps a session may have, in T1w space (input key -> table metric)

@@ -21,7 +21,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri import template
+from msqmri.anat import template
 from msqmri.phantom.head import Head
 from msqmri.phantom.tissues import BRAIN, INDEX, NAMES
 from msqmri.phantom.tissues import LESIONS as LESION_TISSUES

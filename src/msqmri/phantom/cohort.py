@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import ndimage
 
 from msqmri import __version__
-from msqmri.io import save_array, save_json, save_text, save_tsv
+from msqmri.core.io import save_array, save_json, save_text, save_tsv
 from msqmri.phantom import tissues
 from msqmri.phantom.acquisition import (
     Pose, bias_field, coil_sensitivity, make_grid, random_pose, render, rician, store,

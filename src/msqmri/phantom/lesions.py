@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from msqmri.brain_extraction import ball
+from msqmri.core.morphology import ball
 from msqmri.phantom.anatomy import LOCATIONS, Lesion, Lobe
 
 #: size multipliers of enlarging and shrinking lesions (volume x2.7 and x0.34)

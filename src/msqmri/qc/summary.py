@@ -9,7 +9,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from msqmri.io import load_nifti
+from msqmri.core.io import load_nifti
 
 PERCENTILES = (1, 5, 50, 95, 99)
 OBLIQUE_DEGREES = 0.5  # nibabel's obliquity above this counts as an oblique acquisition

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msqmri.io import MsqmriError, load_json, save_json, save_tsv
-from msqmri.tables import read_group_table
+from msqmri.core.io import MsqmriError, load_json, save_json, save_tsv
+from msqmri.cohort.tables import read_group_table
 
 MIN_PER_SITE = 2  # observations of a feature a site needs for its scale estimate
 MODEL_VERSION = 1

@@ -14,11 +14,11 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from msqmri.bids import Dwi, Echo, Session, sibling
-from msqmri.dwi import read_gradients
-from msqmri.io import MsqmriInputError, load_json, load_nifti
-from msqmri.mtr import mt_state_problem
-from msqmri.summary import geometry
+from msqmri.inputs.bids import Dwi, Echo, Session, sibling
+from msqmri.dwi.preprocessing import read_gradients
+from msqmri.core.io import MsqmriInputError, load_json, load_nifti
+from msqmri.qmri.mtr import mt_state_problem
+from msqmri.qc.summary import geometry
 
 MAX_ECHO_TIME_S = 1.0  # larger values are almost certainly milliseconds
 MIN_ECHOES = 3  # an R2* fit with a fit-quality measure needs three echoes
@@ -149,7 +149,7 @@ def echo_time(echo: Echo) -> float:
 
 
 def check_dwi(dwi: Dwi) -> dict[str, Any]:
-    """The series is 4D and its .bval/.bvec tables are valid for it (see :func:`msqmri.dwi.read_gradients`)."""
+    """The series is 4D and its .bval/.bvec tables are valid for it (see :func:`msqmri.dwi.preprocessing.read_gradients`)."""
     img, _ = load_nifti(dwi.image, ndim=4)
     n_volumes = img.shape[3]
     if dwi.bval is None or dwi.bvec is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from msqmri.brain_extraction import ball, largest_component
+from msqmri.core.morphology import ball, largest_component
 
 #: INV2 level of the head: this fraction of its 99th percentile (air is a Rayleigh noise floor far below)
 HEAD_FRACTION = 0.05

@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from msqmri.brain_extraction import ball, white_matter_level
-from msqmri.io import MsqmriError
+from msqmri.core.intensity import white_matter_level
+from msqmri.core.morphology import ball
+from msqmri.core.io import MsqmriError
 
 #: intensities below this fraction of WM count as CSF or bone
 DARK_FRACTION = 0.35

@@ -7,7 +7,7 @@ rules: ``{sesdir}`` is ``sub-01/ses-01`` (or ``sub-01``) and ``{stem}`` is ``sub
 
 from __future__ import annotations
 
-from msqmri.bids import Dataset, Session, entity_prefix, session_dir, session_pairs
+from msqmri.inputs.bids import Dataset, Session, entity_prefix, session_dir, session_pairs
 
 SESDIR_REGEX = r"sub-[a-zA-Z0-9]+(?:/ses-[a-zA-Z0-9]+)?"
 STEM_REGEX = r"sub-[a-zA-Z0-9]+(?:_ses-[a-zA-Z0-9]+)?"
@@ -21,7 +21,7 @@ T1W_SUMMARY = "{sesdir}/anat/{stem}_desc-t1w_qc.json"
 SESSIONS_TABLE = "group/sessions.tsv"
 BRAIN_VOLUMES_TABLE = "group/brain_volumes.tsv"
 
-#: structural preprocessing products of a session, by the keys of :func:`msqmri.structural.write`
+#: structural preprocessing products of a session, by the keys of :func:`msqmri.anat.stage.write`
 _ANAT = "{sesdir}/anat/{stem}"
 STRUCTURAL = {
     "preproc": f"{_ANAT}_desc-preproc_T1w.nii.gz",

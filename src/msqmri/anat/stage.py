@@ -1,8 +1,8 @@
 """Structural preprocessing of one session's T1w: the steps chained, with I/O at the edges.
 
-N4 and template-based brain extraction (:mod:`msqmri.brain_extraction`), partial-volume tissue
-maps with lesions filled as WM (:mod:`msqmri.segmentation`), intracranial estimate
-(:mod:`msqmri.skull`) and SIENAX-like volumes (:mod:`msqmri.atrophy.sienax`).
+N4 and template-based brain extraction (:mod:`msqmri.anat.brain_extraction`), partial-volume tissue
+maps with lesions filled as WM (:mod:`msqmri.anat.segmentation`), intracranial estimate
+(:mod:`msqmri.anat.skull`) and SIENAX-like volumes (:mod:`msqmri.atrophy.sienax`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri import template
+from msqmri.anat import template
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
-from msqmri.brain_extraction import extract_brain
-from msqmri.io import MsqmriInputError, atomic_path, save_array, save_json
-from msqmri.mp2rage import head_from_inv2
-from msqmri.registration import ras_affine, resample_mask, to_ants, to_ants_averaged
-from msqmri.segmentation import CLASSES, fill_lesions, hard_labels
-from msqmri.skull import intracranial_mask
+from msqmri.anat.brain_extraction import extract_brain
+from msqmri.core.io import MsqmriInputError, atomic_path, save_array, save_json
+from msqmri.anat.mp2rage import head_from_inv2
+from msqmri.core.registration import ras_affine, resample_mask, to_ants, to_ants_averaged
+from msqmri.anat.segmentation import CLASSES, fill_lesions, hard_labels
+from msqmri.anat.skull import intracranial_mask
 
 
 @dataclass
@@ -46,10 +46,10 @@ def load_t1w(
     path: str | os.PathLike[str], inv2_path: str | os.PathLike[str] | None = None, seed: int = 1
 ) -> ants.ANTsImage:
     """A validated T1w as an ANTs image (one-line :class:`MsqmriInputError` otherwise); a 4D series of
-    repeats is realigned and averaged (:func:`msqmri.registration.to_ants_averaged`).
+    repeats is realigned and averaged (:func:`msqmri.core.registration.to_ants_averaged`).
 
     An MP2RAGE ``UNIT1`` (Marques et al., NeuroImage 2010) comes with ``inv2_path``, its second-inversion
-    magnitude: the UNIT1 is set to 0 outside the head masked on INV2 (:mod:`msqmri.mp2rage`).
+    magnitude: the UNIT1 is set to 0 outside the head masked on INV2 (:mod:`msqmri.anat.mp2rage`).
     """
     image = to_ants_averaged(path, seed)
     if float(np.percentile(image.numpy(), 99)) <= 0:

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri.io import MsqmriInputError, load_json
+from msqmri.core.io import MsqmriInputError, load_json
 
 MIN_FIELD_T = 1.5
 MAX_SLICE_2D_MM = 3.0

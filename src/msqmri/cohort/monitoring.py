@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from msqmri.atrophy.qc import PASS as PBVC_QC_PASS
-from msqmri.tables import read_group_table
+from msqmri.cohort.tables import read_group_table
 
 PBVC_CUTOFF_PER_YEAR = -0.37  # %/y
 INTERVAL_MONTHS = (3.0, 12.0)

@@ -3,7 +3,7 @@
 ``run_halfway`` registers the two sessions and writes the halfway images, ``run_siena`` the edge
 method (:mod:`msqmri.atrophy.siena`), ``run_jacobian`` Jacobian integration
 (:mod:`msqmri.atrophy.jacobian`); each writes a JSON with PBVC, the annualised rate and the
-method's parameters and intermediate figures, which :func:`msqmri.tables.pbvc_table` collects.
+method's parameters and intermediate figures, which :func:`msqmri.cohort.tables.pbvc_table` collects.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from msqmri.atrophy.halfway import (
     register_pair,
 )  # fmt: skip
 from msqmri.atrophy.qc import qc_flag
-from msqmri.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
-from msqmri.layout import SCAN_KEYS
-from msqmri.registration import ants_image, ras_affine
+from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
+from msqmri.workflow.layout import SCAN_KEYS
+from msqmri.core.registration import ants_image, ras_affine
 
 DAYS_PER_YEAR = 365.25
 

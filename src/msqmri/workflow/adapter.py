@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from msqmri.io import MsqmriError, private_tempdir
+from msqmri.core.io import MsqmriError, private_tempdir
 
 ERROR_PREFIX = "msqmri: error:"
 

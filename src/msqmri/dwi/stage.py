@@ -1,5 +1,5 @@
-"""The diffusion stage of one session, with I/O at the edges: preprocessing (:mod:`msqmri.dwi`),
-b=0 -> T1w registration, tensor fit (:mod:`msqmri.dti`) and the maps brought to T1w space.
+"""The diffusion stage of one session, with I/O at the edges: preprocessing (:mod:`msqmri.dwi.preprocessing`),
+b=0 -> T1w registration, tensor fit (:mod:`msqmri.dwi.tensor`) and the maps brought to T1w space.
 
 Every map is written with a JSON sidecar holding Sources, EstimationAlgorithm and Units.
 """
@@ -16,9 +16,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri import dti, dwi
-from msqmri.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json, save_text, save_tsv
-from msqmri.registration import ants_image, map_to_t1w, register, resample_mask
+from msqmri.dwi import preprocessing, tensor
+from msqmri.core.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json, save_text, save_tsv
+from msqmri.core.registration import ants_image, map_to_t1w, register, resample_mask
 
 Paths = Mapping[str, str]
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
@@ -27,14 +27,14 @@ REGISTRATIONS = {"rigid": "Rigid", "affine": "Affine"}
 
 
 def load_dwi(image: str | os.PathLike[str], bval: str | os.PathLike[str] | None,
-             bvec: str | os.PathLike[str] | None) -> tuple[np.ndarray, np.ndarray, dwi.Gradients]:  # fmt: skip
+             bvec: str | os.PathLike[str] | None) -> tuple[np.ndarray, np.ndarray, preprocessing.Gradients]:  # fmt: skip
     """A validated 4D DWI series (data, affine) and its gradients (one-line errors name the file)."""
     img, data = load_nifti(image, ndim=4)
     if bval is None or bvec is None:
         raise MsqmriInputError(image, f"no matching {'.bval' if bval is None else '.bvec'} file")
     if float(np.percentile(data[..., 0], 99)) <= 0:
         raise MsqmriInputError(image, "first volume has no positive signal")
-    return data, img.affine, dwi.read_gradients(bval, bvec, data.shape[3], img.affine)
+    return data, img.affine, preprocessing.read_gradients(bval, bvec, data.shape[3], img.affine)
 
 
 def load_b0_series(paths: Sequence[str | os.PathLike[str]], shape: tuple[int, ...], affine: np.ndarray) -> list[np.ndarray]:
@@ -55,24 +55,24 @@ def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_corr
     data, affine, gradients = load_dwi(inputs["dwi"], inputs.get("bval"), inputs.get("bvec"))
     extra = list(inputs.get("b0_series") or [])
     if extra:
-        data, gradients = dwi.with_b0_volumes(data, gradients, load_b0_series(extra, data.shape, affine))
-    data = dwi.denoise(data, denoise)
+        data, gradients = preprocessing.with_b0_volumes(data, gradients, load_b0_series(extra, data.shape, affine))
+    data = preprocessing.denoise(data, denoise)
     parameters = np.zeros((data.shape[3], 6))
     if motion_correction:
-        corrected = dwi.motion_correct(data, affine, gradients)
+        corrected = preprocessing.motion_correct(data, affine, gradients)
         data, gradients, parameters = corrected.data, corrected.gradients, corrected.parameters()
-    b0 = dwi.mean_b0(data, gradients)
-    mask = dwi.b0_brain_mask(b0)
+    b0 = preprocessing.mean_b0(data, gradients)
+    mask = preprocessing.b0_brain_mask(b0)
     if not mask.any():
         raise MsqmriInputError(inputs["dwi"], "no brain found on the mean b=0 image")
     save_array(data, affine, outputs["dwi"], np.float32)
     save_text(" ".join(f"{b:g}" for b in gradients.bvals) + "\n", outputs["bval"])
-    fsl = dwi.to_fsl(gradients.bvecs, affine).T
+    fsl = preprocessing.to_fsl(gradients.bvecs, affine).T
     save_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in fsl) + "\n", outputs["bvec"])
     save_array(b0, affine, outputs["b0"], np.float32)
     save_array(mask, affine, outputs["mask"], np.uint8)
     motion = pd.DataFrame(parameters, columns=list(MOTION_COLUMNS))
-    motion["framewise_displacement"] = dwi.framewise_displacement(parameters)
+    motion["framewise_displacement"] = preprocessing.framewise_displacement(parameters)
     save_tsv(motion, outputs["motion"])
     save_json(
         {"Sources": [Path(p).name for p in (inputs["dwi"], inputs["bval"], inputs["bvec"], *extra)],
@@ -100,14 +100,14 @@ def register_b0_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", s
 
 
 def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", threads: int = 1,
-        max_b: float = dti.TENSOR_MAX_B) -> None:  # fmt: skip
-    """Fit the tensor on the shells up to ``max_b`` (:func:`msqmri.dti.tensor_volumes`) in the brain (the b=0
+        max_b: float = tensor.TENSOR_MAX_B) -> None:  # fmt: skip
+    """Fit the tensor on the shells up to ``max_b`` (:func:`msqmri.dwi.tensor.tensor_volumes`) in the brain (the b=0
     mask, or the T1w brain mask brought across) and write the maps."""
     data, affine, gradients = load_dwi(inputs["dwi"], inputs["bval"], inputs["bvec"])
-    keep = dti.tensor_volumes(gradients, max_b)
+    keep = tensor.tensor_volumes(gradients, max_b)
     if not keep.all():
-        data, gradients = data[..., keep], dwi.Gradients(gradients.bvals[keep], gradients.bvecs[keep])
-    problem = dti.scheme_problem(gradients, method)
+        data, gradients = data[..., keep], preprocessing.Gradients(gradients.bvals[keep], gradients.bvecs[keep])
+    problem = tensor.scheme_problem(gradients, method)
     if problem:
         raise MsqmriInputError(inputs["bvec"], problem)
     if mask == "t1w":
@@ -118,8 +118,8 @@ def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", th
         brain = brain > 0
     if not brain.any():
         raise MsqmriInputError(inputs.get("t1w_mask", inputs["mask"]), "brain mask is empty on the DWI grid")
-    sigma = dti.noise_sigma(data, gradients, brain) if method.upper() == "RESTORE" else None
-    maps = dti.fit_tensor(data, gradients, brain, method=method, sigma=sigma, threads=threads)
+    sigma = tensor.noise_sigma(data, gradients, brain) if method.upper() == "RESTORE" else None
+    maps = tensor.fit_tensor(data, gradients, brain, method=method, sigma=sigma, threads=threads)
     images = {**maps.scalars(), "v1": maps.v1, "colorfa": maps.colour_fa()}
     algorithm = f"dipy TensorModel {method.upper()} (Basser et al. 1994)"
     sources = [Path(inputs[k]).name for k in ("dwi", "bval", "bvec")]
@@ -133,7 +133,7 @@ def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", th
 def to_t1w(inputs: Paths, outputs: Paths) -> None:
     """Bring the scalar tensor maps onto the T1w grid through the b=0 -> T1w transform (linear interpolation)."""
     t1w_img = nib.load(inputs["t1w"])
-    for name in dti.SCALARS:
+    for name in tensor.SCALARS:
         img, data = load_nifti(inputs[name], allow_empty=True)
         moved = map_to_t1w(data, img.affine, t1w_img, inputs["transform"])
         save_array(np.clip(moved, 0.0, None), t1w_img.affine, outputs[name], np.float32)
@@ -143,7 +143,7 @@ def to_t1w(inputs: Paths, outputs: Paths) -> None:
 
 
 def _sidecar(name: str, sources: list[str], algorithm: str) -> dict[str, Any]:
-    units = dti.SCALARS.get(name, "unitless")
+    units = tensor.SCALARS.get(name, "unitless")
     description = {"v1": "principal eigenvector, world RAS components",
                    "colorfa": "direction-encoded colour FA: |V1| x FA as RGB (world x, y, z)"}  # fmt: skip
     record: dict[str, Any] = {"Sources": sources, "EstimationAlgorithm": algorithm, "Units": units}

@@ -15,7 +15,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri.io import atomic_path, load_nifti, save_array
+from msqmri.core.io import atomic_path, load_nifti, save_array
 
 
 def ants_image(data: np.ndarray, affine: np.ndarray) -> ants.ANTsImage:

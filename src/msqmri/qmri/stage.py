@@ -1,5 +1,5 @@
-"""The MTR and R2* stages of one session, with I/O at the edges (algorithms in :mod:`msqmri.mtr` and
-:mod:`msqmri.r2star`).
+"""The MTR and R2* stages of one session, with I/O at the edges (algorithms in :mod:`msqmri.qmri.mtr` and
+:mod:`msqmri.qmri.r2star`).
 
 Each stage registers its reference image (MT-off; the first echo) rigidly to the session's
 bias-corrected T1w, brings the T1w brain mask back onto the acquisition grid (dilated by one voxel
@@ -20,12 +20,12 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri import mtr as mtr_method
-from msqmri import r2star as r2star_method
-from msqmri.bids import Echo, sibling
-from msqmri.checks import load_echoes, load_mt_pair
-from msqmri.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json
-from msqmri.registration import (ants_image, map_to_t1w, realign, resample_mask, rigid, rigid_matrix,
+from msqmri.qmri import mtr as mtr_method
+from msqmri.qmri import r2star as r2star_method
+from msqmri.inputs.bids import Echo, sibling
+from msqmri.inputs.checks import load_echoes, load_mt_pair
+from msqmri.core.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json
+from msqmri.core.registration import (ants_image, map_to_t1w, realign, resample_mask, rigid, rigid_matrix,
                                  rigid_parameters)  # fmt: skip
 
 Paths = Mapping[str, str]

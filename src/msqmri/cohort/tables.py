@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from msqmri.io import MsqmriInputError, load_json
+from msqmri.core.io import MsqmriInputError, load_json
 
 SESSION_COLUMNS = (
     "participant_id", "session_id", "acq_time", "treatment_start", "age", "sex", "site", "modalities",

@@ -21,7 +21,8 @@ import numpy as np
 from dipy.core.gradients import GradientTable, gradient_table, reorient_bvecs
 from scipy import ndimage
 
-from msqmri.io import MsqmriInputError, read_table
+from msqmri.core.io import MsqmriInputError, read_table
+from msqmri.core.morphology import largest_component
 
 #: volumes with b at or below this (s/mm^2) are b=0 references
 B0_THRESHOLD = 50.0
@@ -138,7 +139,7 @@ class MotionCorrected:
 
     def parameters(self) -> np.ndarray:
         """Per volume: translations (mm) and rotations about x, y, z (rad, ZYX Euler), shape (n, 6)."""
-        from msqmri.registration import rigid_parameters
+        from msqmri.core.registration import rigid_parameters
 
         return rigid_parameters(self.transforms)
 
@@ -149,7 +150,7 @@ def motion_correct(data: np.ndarray, affine: np.ndarray, gradients: Gradients, s
     The b=0 volumes are registered to the first one and averaged; every diffusion-weighted volume is
     then registered to that mean (antspyx, Mattes mutual information) and resampled once (trilinear).
     """
-    from msqmri.registration import ants_image, realign, rigid_matrix  # antspyx only where registration is needed
+    from msqmri.core.registration import ants_image, realign, rigid_matrix  # antspyx only where registration is needed
 
     b0 = np.flatnonzero(gradients.b0)
     transforms = np.tile(np.eye(4), (data.shape[3], 1, 1))
@@ -199,8 +200,4 @@ def b0_brain_mask(b0: np.ndarray) -> np.ndarray:
     from dipy.segment.mask import median_otsu
 
     _, mask = median_otsu(b0, median_radius=2, numpass=2)
-    labels, n = ndimage.label(mask)
-    if n == 0:
-        return mask.astype(bool)
-    largest = np.argmax(np.bincount(labels.ravel())[1:]) + 1
-    return ndimage.binary_fill_holes(labels == largest)
+    return ndimage.binary_fill_holes(largest_component(mask))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ants
 import numpy as np
 
-from msqmri.io import private_tempdir
+from msqmri.core.io import private_tempdir
+from msqmri.core.intensity import histogram_mode
 
 CLASSES = ("csf", "gm", "wm")
 
@@ -60,15 +61,6 @@ def class_means(data: np.ndarray, posteriors: dict[str, np.ndarray], mask: np.nd
             confident = region & (posteriors[c] >= np.max([posteriors[k] for k in CLASSES], axis=0))
         means[c] = histogram_mode(data[confident])
     return means
-
-
-def histogram_mode(values: np.ndarray, bins: int = 100) -> float:
-    """Mode of ``values`` from a lightly smoothed histogram over their 1-99 % range."""
-    lo, hi = np.percentile(values, [1, 99])
-    hist, edges = np.histogram(values, bins=bins, range=(lo, hi))
-    smooth = np.convolve(hist, np.ones(5) / 5, mode="same")
-    peak = int(smooth.argmax())
-    return float((edges[peak] + edges[peak + 1]) / 2)
 
 
 def partial_volumes(data: np.ndarray, means: dict[str, float], region: np.ndarray) -> dict[str, np.ndarray]:

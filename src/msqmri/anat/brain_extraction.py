@@ -29,11 +29,13 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri import template
-from msqmri.bias import n4
-from msqmri.io import MsqmriError
-from msqmri.registration import register
-from msqmri.segmentation import class_means, partial_volumes, segment
+from msqmri.anat import template
+from msqmri.anat.bias import n4
+from msqmri.core.intensity import white_matter_level
+from msqmri.core.io import MsqmriError
+from msqmri.core.morphology import ball, largest_component
+from msqmri.core.registration import register
+from msqmri.anat.segmentation import class_means, partial_volumes, segment
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
 REGISTRATION_RESOLUTION = 2.0
@@ -62,36 +64,9 @@ class BrainExtraction:
         return self.priors["icv"].numpy() >= 0.5
 
 
-def ball(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
-    """A binary ellipsoidal structuring element of ``radius_mm`` on a grid of ``spacing``."""
-    half = [int(np.floor(radius_mm / s)) for s in spacing]
-    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    return sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing, strict=True)) <= 1.0
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of ``mask`` (empty in, empty out)."""
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return mask.astype(bool)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == sizes.argmax()
-
-
 def head_mask(image: ants.ANTsImage) -> np.ndarray:
     """Head (everything above the background noise), holes filled."""
     return ndimage.binary_fill_holes(ants.get_mask(image, cleanup=2).numpy() > 0)
-
-
-def white_matter_level(data: np.ndarray, head: np.ndarray) -> float:
-    """Intensity of WM on a T1w: the mode of the brightest quarter of the head's histogram (in the brighter
-    half, grey matter can outnumber WM at coarse resolution, and its peak was taken for WM)."""
-    values = data[head]
-    bright = values[values > np.percentile(values, 75)]
-    hist, edges = np.histogram(bright, 256)
-    peak = hist.argmax()
-    return float((edges[peak] + edges[peak + 1]) / 2)
 
 
 def rough_brain(data: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import nibabel as nib
 
-from msqmri.io import MsqmriInputError
+from msqmri.core.io import MsqmriInputError
 
 LABEL_RE = re.compile(r"[a-zA-Z0-9]+")
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")

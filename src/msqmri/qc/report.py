@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from msqmri import __version__, template
-from msqmri.io import MsqmriError, atomic_path, load_nifti, save_text
-from msqmri.plots import cohort_pbvc, focus_views, longitudinal, mosaic, spread
-from msqmri.registration import ants_image
-from msqmri.regions import WM_LABEL
-from msqmri.tables import read_group_table
+from msqmri import __version__
+from msqmri.anat import template
+from msqmri.core.io import MsqmriError, atomic_path, load_nifti, save_text
+from msqmri.qc.plots import cohort_pbvc, focus_views, longitudinal, mosaic, spread
+from msqmri.core.registration import ants_image
+from msqmri.lesions.regions import WM_LABEL
+from msqmri.cohort.tables import read_group_table
 
 OUTLIER_Z = 3.5
 #: cohort measures screened for outliers: (table, column or region:metric, label)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from dipy.reconst.dti import TensorModel
 
-from msqmri.dwi import Gradients
+from msqmri.dwi.preprocessing import Gradients
 
 FIT_METHODS = ("WLS", "NLLS", "RESTORE")
 #: voxels per chunk of the fit (about 3 MB of float64 signal for 65 volumes)

@@ -1,0 +1,23 @@
+"""Binary morphology shared by the domain packages: structuring elements in mm and connected components."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def ball(radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
+    """A binary ellipsoidal structuring element of ``radius_mm`` on a grid of ``spacing``."""
+    half = [int(np.floor(radius_mm / s)) for s in spacing]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    return sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing, strict=True)) <= 1.0
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 6-connected component of ``mask`` (empty in, empty out)."""
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask.astype(bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return labels == sizes.argmax()

@@ -1,0 +1,1 @@
+"""Scoring the workflow's outputs against the synthetic cohort's planned truth (tests and benchmarks)."""

@@ -37,7 +37,7 @@ from msqmri.atrophy.qc import qc_flag  # noqa: E402
 from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
 from msqmri.phantom.cohort import session_pairs  # noqa: E402
 from msqmri.core.registration import ants_image  # noqa: E402
-from msqmri.anat.stage import run as run_structural  # noqa: E402
+from msqmri.anat.stage import run_structural  # noqa: E402
 
 #: the true lesion masks are given as a user's, so that the lesions are filled as WM (SIENAX -lm)
 SPEC = CohortSpec(
@@ -70,8 +70,8 @@ def prepare(root: Path, spec: CohortSpec) -> list[str]:
         if not Path(outputs["volumes"]).exists():
             t1w = root / f"sub-01/ses-{ses}/anat/sub-01_ses-{ses}_T1w.nii.gz"
             lesion = root / f"derivatives/lesions/sub-01/ses-{ses}/anat/sub-01_ses-{ses}_space-T1w_label-lesion_mask.nii.gz"
-            run_structural(t1w, lesion if lesion.exists() else None, outputs, {"participant_id": "sub-01",
-                                                                              "session_id": f"ses-{ses}"})
+            inputs = {"t1w": str(t1w), **({"lesion": str(lesion)} if lesion.exists() else {})}
+            run_structural(inputs, outputs, {"participant_id": "sub-01", "session_id": f"ses-{ses}"})
     return sessions
 
 

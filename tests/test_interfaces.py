@@ -15,6 +15,7 @@ from nipype.interfaces.base import SimpleInterface
 
 from msqmri import interfaces
 from msqmri.workflow import layout
+from msqmri.workflow.steps import STEPS
 from msqmri.interfaces import MTR, DTIFit, DWIPreproc, Halfway, LesionMask, SessionMetrics, Structural
 
 #: every Snakemake rule that processes a session's or a session pair's images (``scripts/<rule>.py``)
@@ -28,13 +29,12 @@ PAIR_IDS = {"participant_id": "sub-01", "session_from": "ses-01", "session_to": 
 
 def test_every_image_rule_has_an_interface(tmp_path: Path) -> None:
     """Each public interface instantiates, has the outputs of its rule's layout table (named as the workflow
-    names them, in the node's directory) and mirrors an adapter script; together they cover every rule."""
+    names them, in the node's directory) and mirrors a step of the workflow; together they cover every rule."""
     classes = [cls for name, cls in vars(interfaces).items() if not name.startswith("_") and isinstance(cls, type)
                and issubclass(cls, SimpleInterface) and cls.__module__ == interfaces.__name__]  # fmt: skip
     assert {cls.rule for cls in classes} == IMAGE_RULES and len(classes) == len(IMAGE_RULES)
-    scripts = Path(__file__).resolve().parents[1] / "scripts"
     for cls in classes:
-        assert (scripts / f"{cls.rule}.py").is_file(), cls.rule
+        assert STEPS[cls.rule].outputs == cls.outputs_layout, cls.rule
         assert set(cls.output_spec().copyable_trait_names()) == set(cls.outputs_layout), cls.__name__
         traits = cls.input_spec().copyable_trait_names()
         if "session_from" in traits:  # a session pair's step

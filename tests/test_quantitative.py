@@ -209,7 +209,7 @@ def test_r2star_on_phantom(phantom: Path, tmp_path: Path) -> None:
     anat = phantom / "sub-01" / "ses-01" / "anat"
     echoes = [str(anat / f"{STEM}_echo-{k}_MEGRE.nii.gz") for k in range(1, 9)]
     outs = outputs(layout.R2STAR, tmp_path)
-    quantitative.r2star(stage_inputs(phantom), echoes, outs)
+    quantitative.r2star({**stage_inputs(phantom), "echoes": echoes}, outs)
     for key, space in (("r2star", "MEGRE"), ("r2star_t1w", "T1w")):
         for tissue, err in tissue_errors(outs[key], phantom, space, "r2star", relative=True).items():
             assert err.size > 30 and abs(np.median(err)) <= 3.0, (key, tissue, np.median(err))
@@ -239,7 +239,7 @@ def test_bad_echoes_are_one_line_errors(tmp_path: Path, phantom: Path) -> None:
     for k, te in uneven.items():
         (bad / f"{STEM}_echo-{k}_MEGRE.json").write_text(json.dumps({"EchoTime": te}))
     with pytest.raises(MsqmriInputError, match=rf"{STEM}_echo-3_MEGRE.json: ARLO needs evenly spaced echoes"):
-        quantitative.r2star(stage_inputs(phantom), [str(e.image) for e in echoes[:3]],
+        quantitative.r2star({**stage_inputs(phantom), "echoes": [str(e.image) for e in echoes[:3]]},
                             outputs(layout.R2STAR, tmp_path / "out"), method="arlo")  # fmt: skip
     img = nib.load(str(echoes[1].image))
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:-1], img.affine), str(echoes[1].image))

@@ -22,7 +22,7 @@ from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.anat.reference_heads import colin27_dir, write_colin27
 from msqmri.qc.report import session_figures
 from msqmri.anat.stage import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess
-from msqmri.anat.stage import run as run_structural
+from msqmri.anat.stage import run_structural
 
 #: the true lesion masks are given as a user's (the SIENAX-like lesion filling is tested)
 SPEC = CohortSpec(n_subjects=2, n_sessions=1, resolution=3.0, modalities=("T1w",), seed=4,
@@ -148,7 +148,7 @@ def test_real_head_mask_against_bet_and_its_whole_head_qc_figure(colin27: tuple[
     mask over the whole head for a user to check, as this test leaves it in its directory."""
     t1w_path, bet = colin27
     outputs = {key: str(tmp_path / name.format(sesdir=".", stem="sub-colin")) for key, name in layout.STRUCTURAL.items()}
-    run_structural(t1w_path, None, outputs, {"participant_id": "sub-colin", "session_id": None})
+    run_structural({"t1w": str(t1w_path)}, outputs, {"participant_id": "sub-colin", "session_id": None})
     img = nib.load(str(t1w_path))
     brain = np.asarray(nib.load(outputs["brain_mask"]).dataobj) > 0
     voxel_ml = float(np.prod(img.header.get_zooms())) / 1000

@@ -105,7 +105,7 @@ def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
         command = [sys.executable, "-m", "msqmri", str(source), str(out), "participant", "--participant-label", "02",
                    "--cores", "2"]  # fmt: skip
         first = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE, text=True)
-        job = running_job(first.pid, "structural.py")
+        job = running_job(first.pid, "structural")
         targets = [out / path for path in layout.participant_targets(discover(bids, ["02"]))]
         quick = [out / layout.INPUT_CHECK.format(sesdir="sub-02", stem="sub-02"),
                  out / layout.T1W_SUMMARY.format(sesdir="sub-02", stem="sub-02")]  # fmt: skip
@@ -122,7 +122,7 @@ def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
         assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no partial output survives the kill
         second = subprocess.Popen([*command, "--retries", "1"], cwd=tmp_path, start_new_session=True,
                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
-        running_job(second.pid, "structural.py").kill()
+        running_job(second.pid, "structural").kill()
         _, stderr = second.communicate(timeout=600)
     assert second.returncode == 0, stderr
     assert "removed the lock of an interrupted run" in stderr and "Traceback" not in stderr

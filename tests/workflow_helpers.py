@@ -117,15 +117,17 @@ def read_only(path: Path) -> Iterator[Path]:
         mount.rmdir()
 
 
-def running_job(pid: int, script: str, timeout: float = 300.0) -> psutil.Process:
-    """The process of the first job of ``script`` (e.g. "structural.py") started under process ``pid``."""
+def running_job(pid: int, rule: str, timeout: float = 300.0) -> psutil.Process:
+    """The process of the first job of ``rule`` (e.g. "structural") started under process ``pid``: the one
+    running Snakemake's copy of scripts/step.py made for that rule's job (its log is under logs/<rule>/)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in psutil.Process(pid).children(recursive=True):
             try:
-                if any(part.endswith(script) for part in child.cmdline()):
+                scripts = [Path(child.cwd()) / part for part in child.cmdline() if part.endswith("step.py")]
+                if any(f"/logs/{rule}/" in script.read_text(errors="replace") for script in scripts):
                     return child
-            except psutil.NoSuchProcess:
+            except (psutil.NoSuchProcess, FileNotFoundError):
                 continue
         time.sleep(0.2)
-    raise AssertionError(f"no {script} job started under pid {pid} within {timeout} s")
+    raise AssertionError(f"no {rule} job started under pid {pid} within {timeout} s")

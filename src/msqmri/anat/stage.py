@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.anat.brain_extraction import extract_brain
 from msqmri.core.io import MsqmriInputError, atomic_path, save_array, save_json
 from msqmri.anat.mp2rage import head_from_inv2
-from msqmri.core.registration import ras_affine, resample_mask, to_ants, to_ants_averaged
+from msqmri.core.registration import ras_affine, register_to_t1w, resample_mask, to_ants, to_ants_averaged
 from msqmri.anat.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.anat.skull import intracranial_mask
 
@@ -106,8 +107,8 @@ def preprocess(
     )  # fmt: skip
 
 
-def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: dict[str, str]) -> None:
-    """Write every product next to each other, on the raw T1w grid (keys: see ``OUTPUT_KEYS``)."""
+def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
+    """Write every product next to each other, on the raw T1w grid (keys: those of ``layout.STRUCTURAL``)."""
     affine = nib.load(str(t1w_path)).affine
 
     def save(array: np.ndarray, key: str, dtype: type) -> None:
@@ -126,23 +127,18 @@ def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: dict[st
               outputs["volumes"])
 
 
-def run(
-    t1w_path: str | os.PathLike[str],
-    lesion_path: str | os.PathLike[str] | None,
-    outputs: dict[str, str],
-    ids: dict[str, str | None],
-    seed: int = 1,
+def run_structural(
+    inputs: Mapping[str, str], outputs: Mapping[str, str], ids: dict[str, str | None], seed: int = 1,
     backend: str = "template",
-    lesion_transform: str | os.PathLike[str] | None = None,
-    inv2_path: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Load, preprocess and write one session (the ``structural`` rule); ``ids`` are its BIDS ids.
+    """Load, preprocess and write one session (the ``structural`` step); ``ids`` are its BIDS ids.
 
-    A FLAIR-space lesion mask comes with ``lesion_transform`` (FLAIR -> T1w); a UNIT1 with its INV2
-    magnitude ``inv2_path`` (see :func:`load_t1w`).
+    ``inputs``: ``t1w``; optional ``lesion`` (a mask in T1w space, or in FLAIR space with ``lesion_transform``,
+    FLAIR -> T1w) and ``inv2`` (a UNIT1's INV2 magnitude, see :func:`load_t1w`).
     """
+    t1w_path, inv2_path = inputs["t1w"], inputs.get("inv2")
     t1w = load_t1w(t1w_path, inv2_path, seed)
-    lesion = load_lesion_mask(lesion_path, t1w, lesion_transform)
+    lesion = load_lesion_mask(inputs.get("lesion"), t1w, inputs.get("lesion_transform"))
     with tempfile.TemporaryDirectory() as tmp:
         read_by_cnn = t1w_path
         if backend == "deepbet" and (inv2_path is not None or nib.load(t1w_path).ndim > 3):
@@ -152,3 +148,8 @@ def run(
         result = preprocess(t1w, lesion, seed=seed, backend=backend, t1w_path=read_by_cnn)
     result.volumes.update(ids)
     write(result, t1w_path, outputs)
+
+
+def run_flair_to_t1w(inputs: Mapping[str, str], outputs: Mapping[str, str], seed: int = 1) -> None:
+    """The ``flair_to_t1w`` step: rigid FLAIR -> T1w registration and the FLAIR resampled onto the T1w grid."""
+    register_to_t1w(inputs["flair"], inputs["t1w"], outputs["transform"], outputs["flair"], seed=seed)

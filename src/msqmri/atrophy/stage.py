@@ -83,10 +83,20 @@ def _registration(record: Mapping[str, Any]) -> Registration:
     )
 
 
-def run_halfway(
-    paths_from: Mapping[str, str], paths_to: Mapping[str, str], outputs: Mapping[str, str], seed: int = 1
-) -> None:
-    """Register the pair (rule ``halfway``); write the transform JSON and the halfway images."""
+def pair_sides(inputs: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A pair step's inputs ``from_<key>`` / ``to_<key>`` as one dict per session (the earlier, the later)."""
+    sides: dict[str, dict[str, str]] = {"from": {}, "to": {}}
+    for name, path in inputs.items():
+        side, _, key = name.partition("_")
+        if side in sides and key:
+            sides[side][key] = path
+    return sides["from"], sides["to"]
+
+
+def run_halfway(inputs: Mapping[str, str], outputs: Mapping[str, str], seed: int = 1) -> None:
+    """Register the pair (step ``halfway``; ``inputs``: each session's structural outputs ``layout.SCAN_KEYS``
+    as ``from_<key>`` / ``to_<key>``); write the transform JSON and the halfway images."""
+    paths_from, paths_to = pair_sides(inputs)
     a, b = load_scan(paths_from), load_scan(paths_to)
     with tempfile.TemporaryDirectory() as tmp:
         reg = register_pair(a, b, seed, tmp)
@@ -106,12 +116,11 @@ def run_halfway(
     )  # fmt: skip
 
 
-def run_siena(
-    paths_from: Mapping[str, str], paths_to: Mapping[str, str], transform: str, outputs: Mapping[str, str],
-    ids: Mapping[str, Any],
-) -> None:
-    """The edge method (rule ``siena``): the flow map and the pair's JSON."""
-    record = load_json(transform)
+def run_siena(inputs: Mapping[str, str], outputs: Mapping[str, str], ids: Mapping[str, Any]) -> None:
+    """The edge method (step ``siena``; ``inputs`` as :func:`run_halfway`'s and its ``transform``): the flow map
+    and the pair's JSON."""
+    paths_from, paths_to = pair_sides(inputs)
+    record = load_json(inputs["transform"])
     result = siena.siena(load_scan(paths_from), load_scan(paths_to), _registration(record))
     save_array(result.flow_map(), result.grid.affine, outputs["flow"], np.float32)
     save_json(
@@ -129,14 +138,14 @@ def run_siena(
     )  # fmt: skip
 
 
-def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Mapping[str, Any], seed: int = 1) -> None:
-    """Jacobian integration (rule ``jacobian``) on the halfway images (and the pair's transform JSON,
+def run_jacobian(inputs: Mapping[str, str], outputs: Mapping[str, str], ids: Mapping[str, Any], seed: int = 1) -> None:
+    """Jacobian integration (step ``jacobian``) on the halfway images (and the pair's transform JSON,
     for the acquisitions' voxel sizes): the determinant map and the JSON."""
-    voxel_mm = jacobian.syn_voxel_mm(load_json(halfway["transform"])["SourceVoxelSizes_mm"])
-    img, image_from = load_nifti(halfway["image_from"])
-    _, image_to = load_nifti(halfway["image_to"])
-    _, brain_from = load_nifti(halfway["brain_from"], allow_empty=True)
-    _, brain_to = load_nifti(halfway["brain_to"], allow_empty=True)
+    voxel_mm = jacobian.syn_voxel_mm(load_json(inputs["transform"])["SourceVoxelSizes_mm"])
+    img, image_from = load_nifti(inputs["image_from"])
+    _, image_to = load_nifti(inputs["image_to"])
+    _, brain_from = load_nifti(inputs["brain_from"], allow_empty=True)
+    _, brain_to = load_nifti(inputs["brain_to"], allow_empty=True)
     result = jacobian.jacobian_pbvc(ants_image(image_from, img.affine), ants_image(image_to, img.affine),
                                     brain_from, brain_to, seed, voxel_mm=voxel_mm)
     save_array(result.determinant, ras_affine(result.grid), outputs["jacobian"], np.float32)
@@ -147,7 +156,7 @@ def run_jacobian(halfway: Mapping[str, str], outputs: Mapping[str, str], ids: Ma
             calibration_check_expected=jacobian.CALIBRATION_EXPECTED,
             parameters={**{key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
                         "voxel_mm": voxel_mm},
-            Sources=[os.path.basename(halfway["image_from"]), os.path.basename(halfway["image_to"])],
+            Sources=[os.path.basename(inputs["image_from"]), os.path.basename(inputs["image_to"])],
         ),
         outputs["pbvc"],
     )  # fmt: skip

@@ -16,7 +16,7 @@ variance (the approach of neuroHarmonize's ``harmonizationApply`` for unseen sit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -277,16 +277,14 @@ def apply_to_regional(model: dict[str, Any], regional: pd.DataFrame, demographic
     )[0]
 
 
-def harmonize_files(
-    regional: str, sessions: str, covariates: Sequence[str], table_out: str, model_out: str
-) -> None:
-    """group/regional_metrics_harmonized.tsv and the ComBat model (JSON) from regional_metrics.tsv, with
-    each participant's site and ``covariates`` from group/sessions.tsv."""
-    demographics = read_group_table(sessions).drop_duplicates("participant_id")
-    _require_columns(demographics, covariates, sessions)
-    table, model = harmonize_regional(read_group_table(regional), demographics, covariates)
-    save_tsv(table, table_out)
-    save_json(model, model_out)
+def write_harmonized(inputs: Mapping[str, str], outputs: Mapping[str, str], covariates: Sequence[str]) -> None:
+    """The ``harmonize`` step: group/regional_metrics_harmonized.tsv and the ComBat model (JSON) from the
+    ``regional`` metrics table, with each participant's site and ``covariates`` from the ``sessions`` table."""
+    demographics = read_group_table(inputs["sessions"]).drop_duplicates("participant_id")
+    _require_columns(demographics, covariates, inputs["sessions"])
+    table, model = harmonize_regional(read_group_table(inputs["regional"]), demographics, covariates)
+    save_tsv(table, outputs["table"])
+    save_json(model, outputs["model"])
 
 
 def apply_files(model: str, regional: str, participants: str, out: str) -> None:

@@ -11,10 +11,13 @@ trusted. A scanner or protocol change within the interval makes PBVC unreliable 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from msqmri.atrophy.qc import PASS as PBVC_QC_PASS
 from msqmri.cohort.tables import read_group_table
+from msqmri.core.io import save_tsv
 
 PBVC_CUTOFF_PER_YEAR = -0.37  # %/y
 INTERVAL_MONTHS = (3.0, 12.0)
@@ -103,3 +106,9 @@ def pair_flags(
 def flags_from_files(pbvc: str, activity: str, sessions: str, compliance: str) -> pd.DataFrame:
     """:func:`pair_flags` from the group TSVs (pbvc, lesion_activity, sessions, protocol_compliance)."""
     return pair_flags(*(read_group_table(path) for path in (pbvc, activity, sessions, compliance)))
+
+
+def write_flags(inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
+    """The ``monitoring_flags`` step: :func:`flags_from_files` as group/monitoring_flags.tsv."""
+    save_tsv(flags_from_files(inputs["pbvc"], inputs["activity"], inputs["sessions"], inputs["compliance"]),
+             outputs["table"])  # fmt: skip

@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri.core.io import MsqmriInputError, load_json
+from msqmri.core.io import MsqmriInputError, load_json, save_tsv
 
 MIN_FIELD_T = 1.5
 MAX_SLICE_2D_MM = 3.0
@@ -125,3 +125,9 @@ def compliance_from_files(acquisitions: Sequence[Mapping[str, str | None]]) -> p
             **acquisition(str(item["image"]), sidecar),
         })  # fmt: skip
     return compliance_table(records)
+
+
+def write_compliance(inputs: Mapping[str, Any], outputs: Mapping[str, str],
+                     acquisitions: Sequence[Mapping[str, str | None]]) -> None:  # fmt: skip
+    """The ``protocol_compliance`` step: :func:`compliance_from_files` as group/protocol_compliance.tsv."""
+    save_tsv(compliance_from_files(acquisitions), outputs["table"])

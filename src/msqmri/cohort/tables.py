@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from msqmri.core.io import MsqmriInputError, load_json
+from msqmri.core.io import MsqmriInputError, load_json, save_tsv
 
 SESSION_COLUMNS = (
     "participant_id", "session_id", "acq_time", "treatment_start", "age", "sex", "site", "modalities",
@@ -125,3 +125,32 @@ def lesion_activity_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataF
     """group/lesion_activity.tsv from the per-pair lesion activity JSON files."""
     table = pd.DataFrame([load_json(path) for path in reports], columns=list(LESION_ACTIVITY_COLUMNS))
     return table.sort_values(["participant_id", "session_from", "session_to"], kind="stable")
+
+
+# The group-table steps (msqmri.workflow.steps): inputs and outputs by key, as every step's library call.
+Files = Mapping[str, Any]
+
+
+def write_sessions_table(inputs: Files, outputs: Files, demographics: Mapping[str, Mapping[str, Any]]) -> None:
+    """group/sessions.tsv from every session's input check and T1w summary."""
+    save_tsv(sessions_table_from_reports(inputs["checks"], inputs["summaries"], demographics), outputs["table"])
+
+
+def write_brain_volumes_table(inputs: Files, outputs: Files) -> None:
+    """group/brain_volumes.tsv from every session's volumes."""
+    save_tsv(brain_volumes_table(inputs["volumes"]), outputs["table"])
+
+
+def write_pbvc_table(inputs: Files, outputs: Files) -> None:
+    """group/pbvc.tsv from every pair's PBVC JSON."""
+    save_tsv(pbvc_table(inputs["pbvc"]), outputs["table"])
+
+
+def write_lesion_activity_table(inputs: Files, outputs: Files) -> None:
+    """group/lesion_activity.tsv from every pair's lesion activity counts."""
+    save_tsv(lesion_activity_table(inputs["counts"]), outputs["table"])
+
+
+def write_concatenated(inputs: Files, outputs: Files) -> None:
+    """A group table stacking the per-session, per-pair or per-subject ``tables``."""
+    save_tsv(concatenate(inputs["tables"]), outputs["table"])

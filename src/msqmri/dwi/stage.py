@@ -84,7 +84,7 @@ def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_corr
     )  # fmt: skip
 
 
-def register_b0_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", seed: int = 1) -> None:
+def register_b0_to_t1w(inputs: Paths, outputs: Paths, kind: str = "rigid", seed: int = 1) -> None:
     """Register the brain-masked mean b=0 to the brain-masked T1w (mutual information; Mattes et al. 2003)."""
     b0_img, b0 = load_nifti(inputs["b0"])
     _, b0_mask = load_nifti(inputs["mask"], allow_empty=True)
@@ -95,14 +95,16 @@ def register_b0_to_t1w(inputs: Paths, transform_out: str, kind: str = "rigid", s
             raise MsqmriInputError(inputs[key], "mask is empty")
     reg = register(ants_image(t1w * (t1w_mask > 0), t1w_img.affine), ants_image(b0 * (b0_mask > 0), b0_img.affine),
                    seed, type_of_transform=REGISTRATIONS[kind], aff_metric="mattes")  # fmt: skip
-    with atomic_path(transform_out) as tmp:
+    with atomic_path(outputs["transform"]) as tmp:
         shutil.copyfile(reg["fwdtransforms"][0], tmp)
 
 
-def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", threads: int = 1,
+def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask_source: str = "b0", threads: int = 1,
         max_b: float = tensor.TENSOR_MAX_B) -> None:  # fmt: skip
     """Fit the tensor on the shells up to ``max_b`` (:func:`msqmri.dwi.tensor.tensor_volumes`) in the brain (the b=0
     mask, or the T1w brain mask brought across) and write the maps."""
+    if mask_source == "t1w" and not {"t1w_mask", "transform"} <= inputs.keys():
+        raise ValueError("the tensor fit in the T1w brain mask (mask_source='t1w') needs t1w_mask and transform")
     data, affine, gradients = load_dwi(inputs["dwi"], inputs["bval"], inputs["bvec"])
     keep = tensor.tensor_volumes(gradients, max_b)
     if not keep.all():
@@ -110,7 +112,7 @@ def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask: str = "b0", th
     problem = tensor.scheme_problem(gradients, method)
     if problem:
         raise MsqmriInputError(inputs["bvec"], problem)
-    if mask == "t1w":
+    if mask_source == "t1w":
         like = ants_image(data[..., 0], affine)
         brain = resample_mask(inputs["t1w_mask"], like, inputs["transform"], invert=True)
     else:

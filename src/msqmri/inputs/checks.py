@@ -16,7 +16,7 @@ import numpy as np
 
 from msqmri.inputs.bids import Dwi, Echo, Session, sibling
 from msqmri.dwi.preprocessing import read_gradients
-from msqmri.core.io import MsqmriInputError, load_json, load_nifti
+from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_json
 from msqmri.qmri.mtr import mt_state_problem
 from msqmri.qc.summary import geometry
 
@@ -171,3 +171,9 @@ def check_lesion_mask(path: Path, reference: tuple[Path, nib.Nifti1Image] | None
     img, data = load_nifti(path, allow_empty=True)
     require_same_grid(path, img, *reference)
     return {"file": path.name, "n_voxels": int(np.count_nonzero(data))}
+
+
+def write_check(inputs: Mapping[str, Any], outputs: Mapping[str, str], session: Session) -> None:
+    """The ``check_inputs`` step: :func:`check_session` as the session's input QC JSON (``inputs``: its raw
+    files, listed so that changing one reruns the check)."""
+    save_json(check_session(session), outputs["check"])

@@ -285,13 +285,13 @@ def _black_holes(path: str | None) -> dict[int, bool]:
     return {int(r.lesion_id): str(r.black_hole) == "True" for r in table.itertuples()}
 
 
-def flair_subtraction(inputs: Paths, output: str) -> None:
+def flair_subtraction(inputs: Paths, outputs: Paths) -> None:
     """Later minus earlier FLAIR in halfway space, both normalised to their local NAWM: the subtraction image
     MAGNIMS recommends for reading new and enlarging lesions."""
     grid_img = nib.load(inputs["grid"])
     to_halfway = halfway_sampler(inputs)
-    save_array(to_halfway("to", "flair", order=3) - to_halfway("from", "flair", order=3), grid_img.affine, output,
-               np.float32)  # fmt: skip
+    save_array(to_halfway("to", "flair", order=3) - to_halfway("from", "flair", order=3), grid_img.affine,
+               outputs["subtraction"], np.float32)  # fmt: skip
 
 
 def parse_ids(text: Any) -> tuple[int, ...]:
@@ -315,12 +315,14 @@ def lesion_counts(lesions: pd.DataFrame, ids: Mapping[str, str | None]) -> dict[
     return row
 
 
-def lesion_tracking(sessions: Sequence[tuple[str | None, str]], pair_tables: Sequence[str], outputs: Paths,
-                    participant_id: str, days: Sequence[float | None]) -> None:  # fmt: skip
+def lesion_tracking(inputs: Mapping[str, Sequence[str]], outputs: Paths, participant_id: str,
+                    session_ids: Sequence[str | None], days: Sequence[float | None]) -> None:  # fmt: skip
     """A subject's lesions with persistent identities (``outputs["lesions"]``) and its per-session counts by
-    location class and of black holes (``outputs["counts"]``). ``sessions`` are (session id, lesion table)
-    in time order with each session's day in ``days`` (None without a date); ``pair_tables`` the changes of
-    each consecutive pair."""
+    location class and of black holes (``outputs["counts"]``). ``inputs["sessions"]`` are the lesion tables of
+    the sessions ``session_ids`` in time order, with each session's day in ``days`` (None without a date);
+    ``inputs["pairs"]`` the changes of each consecutive pair."""
+    sessions = list(zip(session_ids, inputs["sessions"], strict=True))
+    pair_tables = inputs.get("pairs", [])
     keys = [session or "" for session, _ in sessions]
     tables = []
     for key, (session, path) in zip(keys, sessions, strict=True):
@@ -347,11 +349,13 @@ def lesion_tracking(sessions: Sequence[tuple[str | None, str]], pair_tables: Seq
     save_tsv(pd.DataFrame(counts, columns=list(COUNT_COLUMNS)), outputs["counts"])
 
 
-def lesion_identities(labels_path: str, tracked_path: str, session_id: str | None, output: str) -> None:
-    """The session's lesion labels renumbered by persistent identity (from the subject's tracked table)."""
-    img, labels = load_nifti(labels_path, allow_empty=True)
-    tracked = pd.read_csv(tracked_path, sep="\t")
+def lesion_identities(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]) -> None:
+    """The session's lesion ``labels`` renumbered by persistent identity (from the subject's ``tracking``
+    table)."""
+    session_id = ids["session_id"]
+    img, labels = load_nifti(inputs["labels"], allow_empty=True)
+    tracked = pd.read_csv(inputs["tracking"], sep="\t")
     rows = tracked[tracked.session_id.astype(str) == str(session_id)] if session_id else tracked
     lookup = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.int32)
     lookup[rows.component.astype(int).to_numpy()] = rows.lesion_id.astype(int).to_numpy()
-    save_array(lookup[np.rint(labels).astype(np.int32)], img.affine, output, np.int32)
+    save_array(lookup[np.rint(labels).astype(np.int32)], img.affine, outputs["labels"], np.int32)

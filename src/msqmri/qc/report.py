@@ -13,6 +13,7 @@ import base64
 import html
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -301,30 +302,31 @@ def read_tables(paths: Mapping[str, str]) -> dict[str, pd.DataFrame]:
     return {name: read_group_table(paths[name]) for name in TABLE_NAMES}
 
 
-def write_longitudinal_plot(participant: str, tables: Mapping[str, str], out: str) -> None:
-    """The subject's longitudinal plot (PNG) from the group tables."""
-    t = {name: _of(frame, participant) for name, frame in read_tables(tables).items()}
-    png = longitudinal(t["sessions"], t["pbvc"], t["activity"], t["regional"], t["volumes"], t["lesions"], participant)
-    with atomic_path(out) as tmp:
+def write_longitudinal_plot(inputs: Mapping[str, str], outputs: Mapping[str, str], participant_id: str) -> None:
+    """The subject's longitudinal plot (PNG) from the group tables (``inputs`` by :data:`TABLE_NAMES`)."""
+    t = {name: _of(frame, participant_id) for name, frame in read_tables(inputs).items()}
+    png = longitudinal(t["sessions"], t["pbvc"], t["activity"], t["regional"], t["volumes"], t["lesions"],
+                       participant_id)  # fmt: skip
+    with atomic_path(outputs["plot"]) as tmp:
         tmp.write_bytes(png)
 
 
 def write_subject_report(
-    participant: str,
-    sessions: Sequence[tuple[str, Mapping[str, str]]],
-    pairs: Sequence[tuple[str, Mapping[str, str]]],
-    tables: Mapping[str, str],
-    plot: str,
-    out: str,
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, str],
+    participant_id: str,
+    files: tuple[Sequence[tuple[str, Mapping[str, str]]], Sequence[tuple[str, Mapping[str, str]]]],
 ) -> None:
-    """``sub-<s>.html``: :func:`subject_report` from the subject's files and the group tables."""
-    with open(plot, "rb") as fh:
+    """``sub-<s>.html``: :func:`subject_report` from the subject's ``files`` (the label and files of each
+    session and session pair), the group tables and the longitudinal ``plot`` in ``inputs``."""
+    sessions, pairs = files
+    with open(inputs["plot"], "rb") as fh:
         png = fh.read()
-    save_text(subject_report(participant, sessions, pairs, read_tables(tables), png), out)
+    save_text(subject_report(participant_id, sessions, pairs, read_tables(inputs), png), outputs["report"])
 
 
-def write_cohort_report(tables: Mapping[str, str], out: str) -> None:
+def write_cohort_report(inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
     """``group/cohort_report.html`` from the group tables."""
-    frames = read_tables(tables)
+    frames = read_tables(inputs)
     pbvc = figure(cohort_pbvc(frames["pbvc"], frames["sessions"]), "Annualised PBVC of every consecutive interval by site")
-    save_text(cohort_report(frames, [pbvc]), out)
+    save_text(cohort_report(frames, [pbvc]), outputs["report"])

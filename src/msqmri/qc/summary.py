@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-from msqmri.core.io import load_nifti
+from msqmri.core.io import load_nifti, save_json
 
 PERCENTILES = (1, 5, 50, 95, 99)
 OBLIQUE_DEGREES = 0.5  # nibabel's obliquity above this counts as an oblique acquisition
@@ -69,3 +70,8 @@ def summarize_t1w(path: str | os.PathLike[str]) -> dict[str, Any]:
     volumes = 1 if data.ndim == 3 else data.shape[3]
     summary = t1w_summary(data if volumes == 1 else data.mean(axis=3), img.affine, img.header.get_zooms())
     return {"file": Path(path).name, "n_volumes": volumes, **summary}
+
+
+def write_t1w_summary(inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
+    """The ``t1w_summary`` step: :func:`summarize_t1w` of the raw T1w as JSON."""
+    save_json(summarize_t1w(inputs["t1w"]), outputs["summary"])

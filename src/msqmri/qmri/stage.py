@@ -57,10 +57,11 @@ def mtr(inputs: Paths, outputs: Paths, seed: int = 1) -> None:
     _write_maps({"mtr": native}, affine, outputs, {"mtr": sidecar}, inputs, ("mtr",))
 
 
-def r2star(inputs: Paths, echo_paths: Sequence[str], outputs: Paths, method: str = "wls",
+def r2star(inputs: Mapping[str, Any], outputs: Paths, method: str = "wls",
            floor_snr: float = r2star_method.DEFAULT_FLOOR_SNR, seed: int = 1, threads: int = 1) -> None:  # fmt: skip
-    """R2*, T2*, S0 and the fit's normalised residual in MEGRE space; R2* in T1w space."""
-    echoes = tuple(Echo(k, Path(p), _existing(sibling(Path(p), ".json"))) for k, p in enumerate(echo_paths, 1))
+    """R2*, T2*, S0 and the fit's normalised residual in MEGRE space; R2* in T1w space (``inputs``: the
+    ``echoes`` in echo order, their sidecars beside them, and the T1w and its brain mask)."""
+    echoes = tuple(Echo(k, Path(p), _existing(sibling(Path(p), ".json"))) for k, p in enumerate(inputs["echoes"], 1))
     first_img, data, times = load_echoes(echoes)
     if method == "arlo" and (problem := r2star_method.spacing_problem(times)):
         raise MsqmriInputError(echoes[-1].sidecar or echoes[-1].image, problem)

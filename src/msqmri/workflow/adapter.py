@@ -1,9 +1,9 @@
-"""Error reporting for the thin Snakemake script adapters in ``scripts/``.
+"""Running a step's library call from its Snakemake rule (``scripts/step.py``, the one script every rule runs).
 
-A script wraps its single library call in :func:`report_errors`. An :class:`MsqmriError`
-becomes ONE line ``msqmri: error: sub-<s> ses-<t>: <file>: <reason>`` on stderr and in the
-job's log, and the job exits 1 without a traceback; an unexpected exception is reported the
-same way, with its traceback kept in the log only.
+:func:`run_step` finds the rule's :class:`~msqmri.workflow.step.Step` and calls its library function with
+the job's inputs, outputs and parameters, inside :func:`report_errors`: an :class:`MsqmriError` becomes ONE
+line ``msqmri: error: sub-<s> ses-<t>: <file>: <reason>`` on stderr and in the job's log, and the job exits 1
+without a traceback; an unexpected exception is reported the same way, with its traceback kept in the log only.
 """
 
 from __future__ import annotations
@@ -56,11 +56,15 @@ def set_itk_threads(snakemake: Any) -> None:
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.config["itk_threads"])
 
 
-def pair_inputs(inputs: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Split a pair job's named inputs ``from_<key>`` / ``to_<key>`` into one dict per session."""
-    sides: dict[str, dict[str, str]] = {"from": {}, "to": {}}
-    for name in inputs.keys():
-        side, _, key = name.partition("_")
-        if side in sides and key:
-            sides[side][key] = inputs[name]
-    return sides["from"], sides["to"]
+def run_step(snakemake: Any) -> None:
+    """Run the job of the rule ``snakemake.rule``: its step's library call with the job's files and parameters
+    (a step's ``threads`` parameter is the job's thread count)."""
+    from msqmri.workflow.steps import STEPS
+
+    step = STEPS[snakemake.rule]
+    if step.itk:
+        set_itk_threads(snakemake)
+    inputs = {key: list(value) if step.inputs[key].many else str(value) for key, value in snakemake.input.items()}
+    params = {name: snakemake.threads if name == "threads" else snakemake.params[name] for name in step.params}
+    with report_errors(snakemake):
+        step.run(inputs, dict(snakemake.output.items()), params)

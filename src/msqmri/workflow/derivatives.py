@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from msqmri import __version__
+from msqmri.core.io import save_json
 
 BIDS_VERSION = "1.10.0"
 
@@ -26,3 +28,8 @@ def dataset_description(bids_dir: str | os.PathLike[str], version: str = __versi
         ],
         "SourceDatasets": [{"URL": Path(bids_dir).resolve().as_uri()}],
     }
+
+
+def write_dataset_description(inputs: Mapping[str, str], outputs: Mapping[str, str], bids_dir: str) -> None:
+    """The ``dataset_description`` step."""
+    save_json(dataset_description(bids_dir), outputs["description"])

@@ -44,7 +44,7 @@ import lesion_baseline  # noqa: E402
 from msqmri.anat import template  # noqa: E402
 from msqmri.workflow import layout  # noqa: E402
 from msqmri.anat.bias import n4  # noqa: E402
-from msqmri.cli import find_snakefile  # noqa: E402
+from msqmri.cli.run import find_snakefile  # noqa: E402
 from msqmri.lesions.components import label_lesions  # noqa: E402
 from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
 from msqmri.validation.scoring import score_cohort  # noqa: E402

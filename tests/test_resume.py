@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from msqmri.cli import RUN_RECORD, release_stale_lock
+from msqmri.cli.locks import RUN_RECORD, release_stale_lock
 from msqmri.core.io import MsqmriError, save_json
 
 

@@ -30,7 +30,8 @@ from workflow_helpers import (
 from msqmri.workflow import layout
 from msqmri.workflow.adapter import report_errors
 from msqmri.inputs.bids import discover
-from msqmri.cli import bundled_profile, collect_errors, find_snakefile, main
+from msqmri.cli import main
+from msqmri.cli.run import bundled_profile, collect_errors, failed_job_logs, find_snakefile
 from msqmri.core.io import MsqmriInputError
 from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
 from msqmri.lesions.regions import REGIONS
@@ -215,11 +216,16 @@ def test_report_errors_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_errors_are_read_whole_from_job_logs(tmp_path: Path) -> None:
     """A job's error line is reported once, as its job log holds it, not as Snakemake's log relays it (the
-    job's stderr there interleaves with Snakemake's own output)."""
+    job's stderr there interleaves with Snakemake's own output); the failed jobs are those Snakemake's logger
+    reported (the events msqmri's logger plugin writes), their logs relative to OUTPUT_DIR or absolute."""
     line = "msqmri: error: sub-01 ses-01: T1w.nii.gz: truncated"
-    job_log = tmp_path / "logs" / "sub-01" / "ses-01" / "check_inputs.log"
+    job_log = tmp_path / "logs" / "check_inputs" / "sub-01" / "ses-01" / "sub-01_ses-01.log"
     job_log.parent.mkdir(parents=True)
     job_log.write_text(line + "\n")
     runner = tmp_path / "logs" / "snakemake_participant.log"
     runner.write_text(f"{line}\n{line}Execute 1 jobs...\nmsqmri: error: unrelated\n")
-    assert collect_errors(tmp_path / "logs", since=time.time() - 5, exclude=runner) == [line]
+    events = runner.with_suffix(".events.jsonl")
+    events.write_text('{"event": "progress", "done": 1, "total": 3}\n'
+                      '{"event": "job_error", "rule": "check_inputs", "logs": ["logs/check_inputs/sub-01/ses-01/sub-01_ses-01.log"]}\n')
+    assert failed_job_logs(events) == [job_log]
+    assert collect_errors(failed_job_logs(events)) == [line]

@@ -18,7 +18,7 @@ import numpy as np
 import psutil
 import pytest
 
-from msqmri.cli import find_snakefile
+from msqmri.cli.run import find_snakefile
 
 
 def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

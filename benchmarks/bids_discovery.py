@@ -19,8 +19,12 @@ from pathlib import Path
 
 from msqmri.inputs.bids import discover
 
-ANAT = ("T1w.nii.gz", "FLAIR.nii.gz", "mt-on_MTR.nii.gz", "mt-off_MTR.nii.gz") + tuple(
-    f"echo-{n}_MEGRE.{ext}" for n in (1, 2, 3) for ext in ("nii.gz", "json")
+ANAT = (
+    "T1w.nii.gz",
+    "FLAIR.nii.gz",
+    "mt-on_MTR.nii.gz",
+    "mt-off_MTR.nii.gz",
+    *(f"echo-{n}_MEGRE.{ext}" for n in (1, 2, 3) for ext in ("nii.gz", "json")),
 )
 DWI = ("dwi.nii.gz", "dwi.bval", "dwi.bvec")
 

@@ -41,8 +41,17 @@ def build(workdir: Path) -> Path:
     from msqmri.dwi import preprocessing as dwi
     from msqmri.phantom import CohortSpec, generate_cohort
 
-    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=2.5, modalities=("dwi",), n_directions=64, n_b0=1,
-                      lesions=False, orientations=("LAS",), seed=5)  # fmt: skip
+    spec = CohortSpec(
+        n_subjects=1,
+        n_sessions=1,
+        resolution=2.5,
+        modalities=("dwi",),
+        n_directions=64,
+        n_b0=1,
+        lesions=False,
+        orientations=("LAS",),
+        seed=5,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         stem = generate_cohort(tmp, spec) / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01_dwi"
         img = nib.load(f"{stem}.nii.gz")
@@ -50,8 +59,12 @@ def build(workdir: Path) -> Path:
         shutil.copyfile(f"{stem}.bval", workdir / "dwi.bval")
         shutil.copyfile(f"{stem}.bvec", workdir / "dwi.bvec")
     fitted = np.zeros((*SHAPE, data.shape[3]), dtype=np.float32)  # centre crop/pad to SHAPE
-    src = [slice(max(0, (n - m) // 2), max(0, (n - m) // 2) + min(n, m)) for n, m in zip(data.shape, SHAPE)]
-    dst = [slice(max(0, (m - n) // 2), max(0, (m - n) // 2) + min(n, m)) for n, m in zip(data.shape, SHAPE)]
+    src = [
+        slice(max(0, (n - m) // 2), max(0, (n - m) // 2) + min(n, m)) for n, m in zip(data.shape, SHAPE, strict=False)
+    ]
+    dst = [
+        slice(max(0, (m - n) // 2), max(0, (m - n) // 2) + min(n, m)) for n, m in zip(data.shape, SHAPE, strict=False)
+    ]
     fitted[tuple(dst)] = data[tuple(src)]
     gradients = dwi.read_gradients(workdir / "dwi.bval", workdir / "dwi.bvec", data.shape[3], img.affine)
     mask = dwi.b0_brain_mask(dwi.mean_b0(fitted, gradients))
@@ -86,12 +99,38 @@ def ours(workdir: Path, threads: int) -> tuple[float, float, float]:
 
 def mrtrix(workdir: Path, threads: int) -> tuple[float, float, float]:
     n = str(threads)
-    fit, peak_fit, _ = measure(["dwi2tensor", "-quiet", "-force", "-nthreads", n, "-fslgrad", str(workdir / "dwi.bvec"),
-                                str(workdir / "dwi.bval"), "-mask", str(workdir / "mask.nii.gz"),
-                                str(workdir / "dwi.nii.gz"), str(workdir / "tensor.mif")])  # fmt: skip
-    metric, peak_metric, _ = measure(["tensor2metric", "-quiet", "-force", "-nthreads", n, "-mask",
-                                      str(workdir / "mask.nii.gz"), "-fa", str(workdir / "mrtrix_fa.nii.gz"),
-                                      "-adc", str(workdir / "mrtrix_md.nii.gz"), str(workdir / "tensor.mif")])  # fmt: skip
+    fit, peak_fit, _ = measure(
+        [
+            "dwi2tensor",
+            "-quiet",
+            "-force",
+            "-nthreads",
+            n,
+            "-fslgrad",
+            str(workdir / "dwi.bvec"),
+            str(workdir / "dwi.bval"),
+            "-mask",
+            str(workdir / "mask.nii.gz"),
+            str(workdir / "dwi.nii.gz"),
+            str(workdir / "tensor.mif"),
+        ]
+    )
+    metric, peak_metric, _ = measure(
+        [
+            "tensor2metric",
+            "-quiet",
+            "-force",
+            "-nthreads",
+            n,
+            "-mask",
+            str(workdir / "mask.nii.gz"),
+            "-fa",
+            str(workdir / "mrtrix_fa.nii.gz"),
+            "-adc",
+            str(workdir / "mrtrix_md.nii.gz"),
+            str(workdir / "tensor.mif"),
+        ]
+    )
     return fit + metric, fit, max(peak_fit, peak_metric)
 
 
@@ -125,8 +164,18 @@ def motion(workdir: Path, threads: int) -> None:
 
     root = workdir / "motion"
     if not root.is_dir():
-        generate_cohort(root, CohortSpec(n_subjects=1, n_sessions=1, resolution=2.5, modalities=("dwi",),
-                                         lesions=False, dwi_motion_deg=2.0, seed=7))  # fmt: skip
+        generate_cohort(
+            root,
+            CohortSpec(
+                n_subjects=1,
+                n_sessions=1,
+                resolution=2.5,
+                modalities=("dwi",),
+                lesions=False,
+                dwi_motion_deg=2.0,
+                seed=7,
+            ),
+        )
     stem = root / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01_dwi"
     truth = root / "sourcedata/ground_truth/sub-01/ses-01/sub-01_ses-01_space-dwi_desc-motion_xfm.json"
     simulated = Rotation.from_matrix(np.array(json.loads(truth.read_text())["reference_to_volume"])[:, :3, :3])
@@ -139,14 +188,19 @@ def motion(workdir: Path, threads: int) -> None:
     ours = dwi.motion_correct(data, img.affine, gradients).transforms
     ours_s = time.perf_counter() - start
     start = time.perf_counter()
-    _, theirs = register_dwi_series(data, gradients.table(), affine=img.affine,
-                                    pipeline=["center_of_mass", "translation", "rigid"])  # fmt: skip
+    _, theirs = register_dwi_series(
+        data, gradients.table(), affine=img.affine, pipeline=["center_of_mass", "translation", "rigid"]
+    )
     dipy_s = time.perf_counter() - start
-    print(f"\nmotion correction, {data.shape} series, 2 degrees per volume ({threads} threads for ANTs; "
-          f"dipy is single-threaded)")  # fmt: skip
+    print(
+        f"\nmotion correction, {data.shape} series, 2 degrees per volume ({threads} threads for ANTs; "
+        f"dipy is single-threaded)"
+    )
     print(f"{'tool':36s} {'s/volume':>9s} {'median err deg':>15s} {'max err deg':>12s}")
-    for name, seconds, transforms in (("msqmri (antspyx rigid, mean b=0)", ours_s, ours),
-                                      ("dipy register_dwi_series", dipy_s, np.moveaxis(theirs, -1, 0))):  # fmt: skip
+    for name, seconds, transforms in (
+        ("msqmri (antspyx rigid, mean b=0)", ours_s, ours),
+        ("dipy register_dwi_series", dipy_s, np.moveaxis(theirs, -1, 0)),
+    ):
         error = np.degrees((Rotation.from_matrix(transforms[:, :3, :3]) * simulated.inv()).magnitude())
         print(f"{name:36s} {seconds / data.shape[3]:9.2f} {np.median(error):15.3f} {error.max():12.3f}")
     print(f"ratio dipy / msqmri time: {dipy_s / ours_s:.1f}x")
@@ -169,8 +223,10 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     series = build(workdir)
     mask = np.asarray(nib.load(str(workdir / "mask.nii.gz")).dataobj) > 0
-    print(f"series {nib.load(str(series)).shape}, {int(mask.sum())} brain voxels, {args.threads} threads, "
-          f"best of {args.repeats}")  # fmt: skip
+    print(
+        f"series {nib.load(str(series)).shape}, {int(mask.sum())} brain voxels, {args.threads} threads, "
+        f"best of {args.repeats}"
+    )
     results = {}
     for name, run in (("msqmri (dipy WLS)", ours), ("MRtrix3 dwi2tensor+tensor2metric", mrtrix)):
         runs = [run(workdir, args.threads) for _ in range(args.repeats)]
@@ -181,10 +237,14 @@ def main() -> None:
     for name, (total, fit, peak) in results.items():
         print(f"{name:36s} {total:8.2f} {fit:7.2f} {peak:8.0f}")
     (ours_total, ours_fit, ours_peak), (mr_total, mr_fit, mr_peak) = results.values()
-    print(f"ratio msqmri / MRtrix3: total {ours_total / mr_total:.2f}x, fit {ours_fit / mr_fit:.2f}x, "
-          f"peak memory {ours_peak / mr_peak:.2f}x")  # fmt: skip
-    print(f"agreement: median |dFA| {np.median(np.abs(fa['msqmri'] - fa['mrtrix'])):.4f}, "
-          f"median |dMD|/MD {np.median(np.abs(md['msqmri'] / md['mrtrix'] - 1)):.4f}")  # fmt: skip
+    print(
+        f"ratio msqmri / MRtrix3: total {ours_total / mr_total:.2f}x, fit {ours_fit / mr_fit:.2f}x, "
+        f"peak memory {ours_peak / mr_peak:.2f}x"
+    )
+    print(
+        f"agreement: median |dFA| {np.median(np.abs(fa['msqmri'] - fa['mrtrix'])):.4f}, "
+        f"median |dMD|/MD {np.median(np.abs(md['msqmri'] / md['mrtrix'] - 1)):.4f}"
+    )
     if not args.no_motion:
         motion(workdir, args.threads)
 

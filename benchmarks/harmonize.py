@@ -42,7 +42,9 @@ print(json.dumps({"seconds": elapsed}))
 
 def site_difference(table: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
     """Mean |difference| between the two sites' observed-vs-true lines, per region:metric."""
-    merged = table.drop(columns=["site"], errors="ignore").merge(truth, on=["participant_id", "session_id", "region", "metric"])
+    merged = table.drop(columns=["site"], errors="ignore").merge(
+        truth, on=["participant_id", "session_id", "region", "metric"]
+    )
     site = merged["participant_id"].str[4]
     out = {}
     for (region, metric), rows in merged.groupby(["region", "metric"]):
@@ -65,20 +67,33 @@ def main() -> None:
     wide = wide_table(observed)
     info = people.set_index("participant_id").loc[wide.index.get_level_values(0)]
     start = time.perf_counter()  # the same work as the peer's call: fit and adjust a sessions x features matrix
-    apply_model(fit(wide, info["site"].to_numpy(), info[["age", "sex"]]), wide, info["site"].to_numpy(), info[["age", "sex"]])
+    apply_model(
+        fit(wide, info["site"].to_numpy(), info[["age", "sex"]]), wide, info["site"].to_numpy(), info[["age", "sex"]]
+    )
     ours_seconds = time.perf_counter() - start
-    print(f"cohort: 2 sites x {args.per_site} participants x 2 sessions = {len(wide)} sessions, {wide.shape[1]} features")
+    print(
+        f"cohort: 2 sites x {args.per_site} participants x 2 sessions = {len(wide)} sessions, {wide.shape[1]} features"
+    )
     rows = [("msqmri ComBat (EB, age+sex)", ours_seconds, f"whole long-table call {table_seconds:.3f} s")]
     if args.peer_python:
         with tempfile.TemporaryDirectory() as tmp:
             data, covars, result = (Path(tmp) / name for name in ("data.csv", "covars.csv", "out.csv"))
             wide.to_csv(data)
-            pd.DataFrame({"SITE": info["site"].to_numpy(), "age": info["age"].to_numpy(),
-                          "sex": (info["sex"] == "M").astype(float).to_numpy()}).to_csv(covars, index=False)  # fmt: skip
+            pd.DataFrame(
+                {
+                    "SITE": info["site"].to_numpy(),
+                    "age": info["age"].to_numpy(),
+                    "sex": (info["sex"] == "M").astype(float).to_numpy(),
+                }
+            ).to_csv(covars, index=False)
             script = Path(tmp) / "peer.py"
             script.write_text(PEER)
-            output = subprocess.run([args.peer_python, str(script), str(data), str(covars), str(result)],
-                                    capture_output=True, text=True, check=True)  # fmt: skip
+            output = subprocess.run(
+                [args.peer_python, str(script), str(data), str(covars), str(result)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             peer_seconds = json.loads(output.stdout.strip().splitlines()[-1])["seconds"]
             theirs = pd.read_csv(result, index_col=[0, 1])
         ours = wide_table(harmonised.drop(columns=["site"]))
@@ -92,7 +107,9 @@ def main() -> None:
         print(f"speed ratio msqmri / neuroHarmonize: {rows[0][1] / rows[1][1]:.2f}")
     print(f"\n{'feature':<14}{'site difference before':>24}{'after':>12}{'removed':>10}")
     for feature in ("nawm:mtr", "gm:mtr", "nawm:fa", "gm:fa"):
-        print(f"{feature:<14}{before[feature]:>24.4g}{after[feature]:>12.4g}{1 - after[feature] / before[feature]:>9.1%}")
+        print(
+            f"{feature:<14}{before[feature]:>24.4g}{after[feature]:>12.4g}{1 - after[feature] / before[feature]:>9.1%}"
+        )
     print(f"\nmodel: {len(model['features'])} features, covariates {list(model['covariates'])}")
 
 

@@ -36,8 +36,14 @@ def _gaussian(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndar
     return norm * np.exp(-0.5 * m2), norm * float(np.exp(-0.5 * KAPPA**2))
 
 
-def segment(t1w: np.ndarray, flair: np.ndarray, brain: np.ndarray, priors: dict[str, np.ndarray],
-            voxel_mm3: float, min_size_mm3: float = 3.0) -> np.ndarray:  # fmt: skip
+def segment(
+    t1w: np.ndarray,
+    flair: np.ndarray,
+    brain: np.ndarray,
+    priors: dict[str, np.ndarray],
+    voxel_mm3: float,
+    min_size_mm3: float = 3.0,
+) -> np.ndarray:
     """The outlier-model lesion mask of a session (module docstring); ``priors`` are the warped template's
     csf/gm/wm probabilities on the T1w grid."""
     inside = brain & (t1w > 0) & (flair > 0)

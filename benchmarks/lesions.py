@@ -39,45 +39,74 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lesion_baseline  # noqa: E402
+import lesion_baseline
 
-from msqmri.anat import template  # noqa: E402
-from msqmri.workflow import layout  # noqa: E402
-from msqmri.anat.bias import n4  # noqa: E402
-from msqmri.cli.run import find_snakefile  # noqa: E402
-from msqmri.lesions.components import label_lesions  # noqa: E402
-from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
-from msqmri.validation.scoring import score_cohort  # noqa: E402
-from msqmri.core.registration import ants_image  # noqa: E402
+from msqmri.anat import template
+from msqmri.anat.bias import n4
+from msqmri.cli.run import find_snakefile
+from msqmri.core.registration import ants_image
+from msqmri.lesions.components import label_lesions
+from msqmri.phantom import CohortSpec, generate_cohort
+from msqmri.validation.scoring import score_cohort
+from msqmri.workflow import layout
 
-COMMON = {"resolution": 1.0, "modalities": ("T1w", "FLAIR"), "bias_amplitude": 0.3, "orientations": ("RAS", "LAS", "oblique")}
+COMMON = {
+    "resolution": 1.0,
+    "modalities": ("T1w", "FLAIR"),
+    "bias_amplitude": 0.3,
+    "orientations": ("RAS", "LAS", "oblique"),
+}
 TARGETS = (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE, layout.LESION_CHANGES_TABLE)
 
 
 def cohorts(subjects: int, active: int, seed: int = 0) -> dict[str, CohortSpec]:
     return {
-        "lesion-free": CohortSpec(n_subjects=subjects, n_sessions=2, lesions=False, pbvc=(0.0, 0.0),
-                                  seed=101 + 100 * seed, **COMMON),
-        "scan-rescan": CohortSpec(n_subjects=subjects, n_sessions=2, lesion_activity=False, pbvc=(0.0, 0.0),
-                                  seed=102 + 100 * seed, **COMMON),
+        "lesion-free": CohortSpec(
+            n_subjects=subjects, n_sessions=2, lesions=False, pbvc=(0.0, 0.0), seed=101 + 100 * seed, **COMMON
+        ),
+        "scan-rescan": CohortSpec(
+            n_subjects=subjects, n_sessions=2, lesion_activity=False, pbvc=(0.0, 0.0), seed=102 + 100 * seed, **COMMON
+        ),
         "active": (spec := CohortSpec(n_subjects=active, n_sessions=3, seed=103 + 100 * seed, **COMMON)),
         "2d-flair": replace(spec, seed=104 + 100 * seed, flair_voxel=(1.0, 1.0, 3.0)),
-    }  # fmt: skip
+    }
+
+
 #: the cohorts run when ``--cohorts`` is not given
 DEFAULT_COHORTS = ("lesion-free", "scan-rescan", "active")
 
 
 #: the workflow's lesion rules, rerun with ``--rerun-lesions`` after a change to the lesion algorithms
-LESION_RULES = ("flair_normalization", "lesion_mask", "session_metrics", "lesion_activity", "lesion_tracking",
-                "lesion_identities")  # fmt: skip
+LESION_RULES = (
+    "flair_normalization",
+    "lesion_mask",
+    "session_metrics",
+    "lesion_activity",
+    "lesion_tracking",
+    "lesion_identities",
+)
 
 
 def run_workflow(bids: Path, out: Path, cores: int, rerun: bool) -> float:
     """msqmri's workflow on the cohort's lesion targets; seconds taken."""
     start = time.perf_counter()
-    command = [sys.executable, "-m", "snakemake", *(str(out / t) for t in TARGETS), "--snakefile", str(find_snakefile()),
-               "--directory", str(out), "--cores", str(cores), *(["--forcerun", *LESION_RULES] if rerun else []),
-               "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *(str(out / t) for t in TARGETS),
+        "--snakefile",
+        str(find_snakefile()),
+        "--directory",
+        str(out),
+        "--cores",
+        str(cores),
+        *(["--forcerun", *LESION_RULES] if rerun else []),
+        "--config",
+        f"bids_dir={bids}",
+        f"output_dir={out}",
+        "pbvc_methods=[siena]",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"workflow failed on {bids}:\n{result.stderr[-3000:]}")
@@ -98,10 +127,14 @@ def baseline_masks(bids: Path, out: Path) -> tuple[dict[str, Path], list[float]]
         img = nib.load(str(t1w))
         like = ants_image(np.zeros(img.shape, np.float32), img.affine)
         brain = np.asarray(nib.load(str(anat / f"{stem}_desc-brain_mask.nii.gz")).dataobj) > 0
-        flair = ants_image(np.asarray(nib.load(str(anat / f"{stem}_space-T1w_desc-preproc_FLAIR.nii.gz")).dataobj), img.affine)
+        flair = ants_image(
+            np.asarray(nib.load(str(anat / f"{stem}_space-T1w_desc-preproc_FLAIR.nii.gz")).dataobj), img.affine
+        )
         flair = n4(flair, flair.new_image_like(brain.astype(np.float32))).numpy()
-        priors = {c: template.warped(c, like, str(anat / f"{stem}_from-MNI152NLin2009aSym_to-T1w_mode-image_xfm.h5"))
-                  for c in lesion_baseline.CLASSES}  # fmt: skip
+        priors = {
+            c: template.warped(c, like, str(anat / f"{stem}_from-MNI152NLin2009aSym_to-T1w_mode-image_xfm.h5"))
+            for c in lesion_baseline.CLASSES
+        }
         voxel_mm3 = float(np.prod(nib.affines.voxel_sizes(img.affine)))
         mask = lesion_baseline.segment(np.asarray(img.dataobj, dtype=np.float32), flair, brain, priors, voxel_mm3)
         nib.save(nib.Nifti1Image(label_lesions(mask)[0].astype(np.int16), img.affine), str(path))
@@ -123,13 +156,21 @@ def summary(name: str, sessions: pd.DataFrame, method: str, seconds: list[float]
     recall = total.found / total.planned if total.planned else float("nan")
     precision = (total.detections - total["false"]) / total.detections if total.detections else float("nan")
     subjects = sessions.groupby("subject")["false"].max()
-    return {"cohort": name, "method": method, "subjects": len(subjects), "sessions": len(sessions),
-            "planned lesions": int(total.planned), "recall": recall, "precision": precision,
-            "F1": 2 * recall * precision / (recall + precision) if recall + precision else 0.0,
-            "Dice (median)": sessions.dice.median(), "false lesions / session": total["false"] / len(sessions),
-            "sessions with <= 1 false": int((sessions["false"] <= 1).sum()),
-            "subjects with <= 1 false in every session": int((subjects <= 1).sum()),
-            "s / session": float(np.median(seconds)) if seconds else float("nan")}  # fmt: skip
+    return {
+        "cohort": name,
+        "method": method,
+        "subjects": len(subjects),
+        "sessions": len(sessions),
+        "planned lesions": int(total.planned),
+        "recall": recall,
+        "precision": precision,
+        "F1": 2 * recall * precision / (recall + precision) if recall + precision else 0.0,
+        "Dice (median)": sessions.dice.median(),
+        "false lesions / session": total["false"] / len(sessions),
+        "sessions with <= 1 false": int((sessions["false"] <= 1).sum()),
+        "subjects with <= 1 false in every session": int((subjects <= 1).sum()),
+        "s / session": float(np.median(seconds)) if seconds else float("nan"),
+    }
 
 
 def finished(workdir: Path, cohort: str) -> bool:
@@ -145,7 +186,9 @@ def tagged(scores: pd.DataFrame, cohort: str, run: int) -> pd.DataFrame:
 def activity_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per cohort: planned and found new and enlarging lesions, false ones per pair, and the pairs and
     subjects without a false new or enlarging lesion."""
-    by = pairs.groupby("cohort")[["new", "new_found", "enlarging", "enlarging_found", "false_new", "false_enlarging"]].sum()
+    by = pairs.groupby("cohort")[
+        ["new", "new_found", "enlarging", "enlarging_found", "false_new", "false_enlarging"]
+    ].sum()
     by["pairs"] = pairs.groupby("cohort").size()
     by["new sensitivity"] = by.new_found / by.new.where(by.new > 0)
     by["enlarging sensitivity"] = by.enlarging_found / by.enlarging.where(by.enlarging > 0)
@@ -153,19 +196,29 @@ def activity_table(pairs: pd.DataFrame) -> pd.DataFrame:
     clean = pairs.assign(clean=(pairs.false_new == 0) & (pairs.false_enlarging == 0))
     by["pairs without false new/enlarging"] = clean.groupby("cohort").clean.sum()
     subjects = clean.groupby(["cohort", "subject"]).clean.all().groupby("cohort")
-    by["subjects without false new/enlarging"] = subjects.sum().astype(int).astype(str) + " of " + subjects.size().astype(str)
+    by["subjects without false new/enlarging"] = (
+        subjects.sum().astype(int).astype(str) + " of " + subjects.size().astype(str)
+    )
     return by
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("bench-lesions"))
-    parser.add_argument("--also", type=Path, nargs="+", default=[], metavar="WORKDIR",
-                        help="earlier runs' workdirs (other seeds): their cohorts' outputs, as they stand, are scored with this run's")
+    parser.add_argument(
+        "--also",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="WORKDIR",
+        help="earlier runs' workdirs (other seeds): their cohorts' outputs, as they stand, are scored with this run's",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--subjects", type=int, default=10)
     parser.add_argument("--active-subjects", type=int, default=4)
-    parser.add_argument("--rerun-lesions", action="store_true", help="recompute the lesion steps (not the registrations)")
+    parser.add_argument(
+        "--rerun-lesions", action="store_true", help="recompute the lesion steps (not the registrations)"
+    )
     parser.add_argument("--cohorts", nargs="+", choices=list(cohorts(1, 1)), default=list(DEFAULT_COHORTS))
     parser.add_argument("--seed", type=int, default=0, help="other subjects: 100 x SEED added to each cohort's seed")
     args = parser.parse_args()
@@ -189,13 +242,27 @@ def main() -> None:
             masks, seconds = baseline_masks(bids, out)
             theirs = score_cohort(bids, out, detections=masks)
             scored.setdefault(name, []).append(
-                (tagged(ours.sessions, name, run), tagged(theirs.sessions, name, run), tagged(ours.pairs, name, run),
-                 ours.subjects, segmentation_time(out), seconds))  # fmt: skip
+                (
+                    tagged(ours.sessions, name, run),
+                    tagged(theirs.sessions, name, run),
+                    tagged(ours.pairs, name, run),
+                    ours.subjects,
+                    segmentation_time(out),
+                    seconds,
+                )
+            )
     rows, pairs, located, identities = [], [], [], []
     for name, runs in scored.items():
         ours, theirs, pair, subject, our_seconds, their_seconds = (list(part) for part in zip(*runs, strict=True))
-        rows += [summary(name, pd.concat(ours), "msqmri", sum(our_seconds, [])),
-                 summary(name, pd.concat(theirs), "outlier GMM (Van Leemput 2001)", sum(their_seconds, []))]  # fmt: skip
+        rows += [
+            summary(name, pd.concat(ours), "msqmri", [s for seconds in our_seconds for s in seconds]),
+            summary(
+                name,
+                pd.concat(theirs),
+                "outlier GMM (Van Leemput 2001)",
+                [s for seconds in their_seconds for s in seconds],
+            ),
+        ]
         pairs += pair
         if name != "lesion-free":
             located += ours
@@ -209,12 +276,16 @@ def main() -> None:
             return
         sessions = pd.concat(located, ignore_index=True)
         print("\nLocation classes and black holes (sessions of the lesion cohorts)")
-        print(f"location class right for {sessions.located.sum()} of {sessions.location_scored.sum()} detected planned "
-              f"lesions ({sessions.located.sum() / sessions.location_scored.sum():.3f}); black holes exact in "
-              f"{(sessions.black_holes == sessions.black_holes_planned).sum()} of {len(sessions)} sessions")  # fmt: skip
+        print(
+            f"location class right for {sessions.located.sum()} of {sessions.location_scored.sum()} detected planned "
+            f"lesions ({sessions.located.sum() / sessions.location_scored.sum():.3f}); black holes exact in "
+            f"{(sessions.black_holes == sessions.black_holes_planned).sum()} of {len(sessions)} sessions"
+        )
         subjects = pd.concat(identities, ignore_index=True)
-        print(f"persistent identities: {subjects.with_one_identity.sum()} of {subjects.planned_lesions_seen.sum()} "
-              "planned lesions keep one identity across their subject's sessions")  # fmt: skip
+        print(
+            f"persistent identities: {subjects.with_one_identity.sum()} of {subjects.planned_lesions_seen.sum()} "
+            "planned lesions keep one identity across their subject's sessions"
+        )
 
 
 if __name__ == "__main__":

@@ -25,34 +25,50 @@ from pathlib import Path
 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from structural import PeakRSS  # noqa: E402
+import numpy as np
+import pandas as pd
+from structural import PeakRSS
 
-from msqmri.workflow import layout  # noqa: E402
-from msqmri.atrophy import jacobian, siena  # noqa: E402
-from msqmri.atrophy.halfway import halfway_images, register_pair  # noqa: E402
-from msqmri.atrophy.stage import load_scan  # noqa: E402
-from msqmri.atrophy.qc import qc_flag  # noqa: E402
-from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
-from msqmri.phantom.cohort import session_pairs  # noqa: E402
-from msqmri.core.registration import ants_image  # noqa: E402
-from msqmri.anat.stage import run_structural  # noqa: E402
+from msqmri.anat.stage import run_structural
+from msqmri.atrophy import jacobian, siena
+from msqmri.atrophy.halfway import halfway_images, register_pair
+from msqmri.atrophy.qc import qc_flag
+from msqmri.atrophy.stage import load_scan
+from msqmri.core.registration import ants_image
+from msqmri.phantom import CohortSpec, generate_cohort
+from msqmri.phantom.cohort import session_pairs
+from msqmri.workflow import layout
 
 #: the true lesion masks are given as a user's, so that the lesions are filled as WM (SIENAX -lm)
 SPEC = CohortSpec(
-    n_subjects=1, n_sessions=4, resolution=1.0, modalities=("T1w",), seed=31, orientations=("RAS",),
-    pbvc=(0.0, 0.0, -0.6, -2.0), user_lesion_masks=True,
-)  # fmt: skip
+    n_subjects=1,
+    n_sessions=4,
+    resolution=1.0,
+    modalities=("T1w",),
+    seed=31,
+    orientations=("RAS",),
+    pbvc=(0.0, 0.0, -0.6, -2.0),
+    user_lesion_masks=True,
+)
 CASES = {
     "iso": SPEC,
     "drift": replace(SPEC, drift=(0.0, 0.006, -0.006, 0.006)),
     "aniso": replace(SPEC, t1w_voxel=(1.0, 1.0, 1.2), orientations=("LAS",), seed=32),
-    "whole-oblique": replace(SPEC, n_sessions=3, pbvc=(0.0, 0.0, -0.8), head="whole", coil=0.3,
-                             orientations=("oblique",), seed=33),
-    "whole-aniso": replace(SPEC, n_sessions=3, pbvc=(0.0, -0.4, -1.0), head="whole", coil=0.3,
-                           t1w_voxel=(1.0, 1.0, 1.3), orientations=("LAS",), t1w_sequences=("FLASH",),
-                           drift=(0.0, 0.005, -0.005), seed=34),
+    "whole-oblique": replace(
+        SPEC, n_sessions=3, pbvc=(0.0, 0.0, -0.8), head="whole", coil=0.3, orientations=("oblique",), seed=33
+    ),
+    "whole-aniso": replace(
+        SPEC,
+        n_sessions=3,
+        pbvc=(0.0, -0.4, -1.0),
+        head="whole",
+        coil=0.3,
+        t1w_voxel=(1.0, 1.0, 1.3),
+        orientations=("LAS",),
+        t1w_sequences=("FLASH",),
+        drift=(0.0, 0.005, -0.005),
+        seed=34,
+    ),
 }
 
 
@@ -69,7 +85,9 @@ def prepare(root: Path, spec: CohortSpec) -> list[str]:
         outputs = structural_paths(root, ses)
         if not Path(outputs["volumes"]).exists():
             t1w = root / f"sub-01/ses-{ses}/anat/sub-01_ses-{ses}_T1w.nii.gz"
-            lesion = root / f"derivatives/lesions/sub-01/ses-{ses}/anat/sub-01_ses-{ses}_space-T1w_label-lesion_mask.nii.gz"
+            lesion = (
+                root / f"derivatives/lesions/sub-01/ses-{ses}/anat/sub-01_ses-{ses}_space-T1w_label-lesion_mask.nii.gz"
+            )
             inputs = {"t1w": str(t1w), **({"lesion": str(lesion)} if lesion.exists() else {})}
             run_structural(inputs, outputs, {"participant_id": "sub-01", "session_id": f"ses-{ses}"})
     return sessions
@@ -86,15 +104,21 @@ def measure_pair(root: Path, a: str, b: str, with_jacobian: bool, with_siena: bo
         with PeakRSS() as m:
             result = siena.siena(scan_a, scan_b, reg)
         row.update(
-            siena=result.pbvc, fwd=result.pbvc_forward, bwd=-result.pbvc_backward,
-            self_calibrated=result.pbvc_self_calibrated, siena_s=m.seconds, siena_gb=m.peak / 1e9,
-            shared_edges=result.shared_edges, qc=qc_flag(result.qc_figures()),
+            siena=result.pbvc,
+            fwd=result.pbvc_forward,
+            bwd=-result.pbvc_backward,
+            self_calibrated=result.pbvc_self_calibrated,
+            siena_s=m.seconds,
+            siena_gb=m.peak / 1e9,
+            shared_edges=result.shared_edges,
+            qc=qc_flag(result.qc_figures()),
         )
     if with_jacobian:
         with PeakRSS() as m:
             grid, half = halfway_images(scan_a, scan_b, reg)
-            jac = jacobian.jacobian_pbvc(ants_image(half["a"], grid.affine), ants_image(half["b"], grid.affine),
-                                         half["brain_a"], half["brain_b"])
+            jac = jacobian.jacobian_pbvc(
+                ants_image(half["a"], grid.affine), ants_image(half["b"], grid.affine), half["brain_a"], half["brain_b"]
+            )
         row.update(jacobian=jac.pbvc, jacobian_s=m.seconds, jacobian_gb=m.peak / 1e9)
     return row
 
@@ -120,16 +144,22 @@ def main() -> None:
             if true is None:  # the swapped pair
                 back = truth[(truth.session_from == f"ses-{b}") & (truth.session_to == f"ses-{a}")].pbvc.iloc[0]
                 true = ((1 / (1 + back / 100)) - 1) * 100
-            row = {"case": case, "pair": f"{a}->{b}", "truth": true,
-                   **measure_pair(root, a, b, case in args.jacobian_cases, not args.no_siena)}
+            row = {
+                "case": case,
+                "pair": f"{a}->{b}",
+                "truth": true,
+                **measure_pair(root, a, b, case in args.jacobian_cases, not args.no_siena),
+            }
             rows.append(row)
             print(pd.DataFrame([row]).round(3).to_string(index=False, header=len(rows) == 1), flush=True)
     table = pd.DataFrame(rows)
     if args.no_siena:
         table["jacobian_err"] = table.jacobian - table.truth
         print("\nPer pair\n" + table.round(3).to_string(index=False))
-        print(f"Jacobian MAE {table.jacobian_err.abs().mean():.3f} %, max {table.jacobian_err.abs().max():.3f} %, "
-              f"time per pair {table.jacobian_s.mean():.0f} s, peak {table.jacobian_gb.max():.2f} GB")
+        print(
+            f"Jacobian MAE {table.jacobian_err.abs().mean():.3f} %, max {table.jacobian_err.abs().max():.3f} %, "
+            f"time per pair {table.jacobian_s.mean():.0f} s, peak {table.jacobian_gb.max():.2f} GB"
+        )
         return
     table["siena_err"] = table.siena - table.truth
     table["self_calibrated_err"] = table.self_calibrated - table.truth
@@ -140,14 +170,20 @@ def main() -> None:
     for case, group in table.groupby("case", sort=False):
         forward = group[~group.pair.isin(["04->01"])]
         rescan = forward[forward.truth.abs() < 1e-3]
-        line = (f"{case}: MAE {forward.siena_err.abs().mean():.3f} %, max |err| {forward.siena_err.abs().max():.3f} %,"
-                f" scan-rescan |PBVC| {rescan.siena.abs().max():.3f} %")
+        line = (
+            f"{case}: MAE {forward.siena_err.abs().mean():.3f} %, max |err| {forward.siena_err.abs().max():.3f} %,"
+            f" scan-rescan |PBVC| {rescan.siena.abs().max():.3f} %"
+        )
         line += f", SIENA self-calibration alone MAE {forward.self_calibrated_err.abs().mean():.3f} %"
         if "jacobian_err" in group and group.jacobian_err.notna().any():
-            line += f", Jacobian MAE {forward.jacobian_err.abs().mean():.3f} % (max {forward.jacobian_err.abs().max():.3f})"
-        line += (f", time per pair {(forward.register_s + forward.siena_s).mean():.0f} s (+ Jacobian "
-                 f"{forward.get('jacobian_s', pd.Series([np.nan])).mean():.0f} s), peak "
-                 f"{forward[['register_gb', 'siena_gb']].max().max():.2f} GB")
+            line += (
+                f", Jacobian MAE {forward.jacobian_err.abs().mean():.3f} % (max {forward.jacobian_err.abs().max():.3f})"
+            )
+        line += (
+            f", time per pair {(forward.register_s + forward.siena_s).mean():.0f} s (+ Jacobian "
+            f"{forward.get('jacobian_s', pd.Series([np.nan])).mean():.0f} s), peak "
+            f"{forward[['register_gb', 'siena_gb']].max().max():.2f} GB"
+        )
         print(line)
     whole = table[table.case.str.startswith("whole")]
     for method in ("siena", "jacobian"):

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
-from msqmri.qmri import r2star
 from msqmri.inputs.bids import Echo
+from msqmri.qmri import r2star
 
 STEM = "sub-01_ses-01"
 TISSUES = ("gm", "wm", "dgm")
@@ -35,8 +35,15 @@ def build(workdir: Path) -> Path:
     if not (root / "sourcedata" / "ground_truth" / "tissues.tsv").is_file():
         from msqmri.phantom import CohortSpec, generate_cohort
 
-        spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=1.0, modalities=("T1w", "MEGRE"),
-                          orientations=("RAS",), seed=0, lesions=False)  # fmt: skip
+        spec = CohortSpec(
+            n_subjects=1,
+            n_sessions=1,
+            resolution=1.0,
+            modalities=("T1w", "MEGRE"),
+            orientations=("RAS",),
+            seed=0,
+            lesions=False,
+        )
         generate_cohort(root, spec)
     return root
 
@@ -58,13 +65,14 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     root = build(args.workdir)
-    from msqmri.inputs.checks import load_echoes
     from msqmri.core.registration import ants_image, resample_mask
+    from msqmri.inputs.checks import load_echoes
 
     anat = root / "sub-01" / "ses-01" / "anat"
     truth = root / "sourcedata" / "ground_truth" / "sub-01" / "ses-01"
-    echoes = tuple(Echo(k, anat / f"{STEM}_echo-{k}_MEGRE.nii.gz", anat / f"{STEM}_echo-{k}_MEGRE.json")
-                   for k in range(1, 9))  # fmt: skip
+    echoes = tuple(
+        Echo(k, anat / f"{STEM}_echo-{k}_MEGRE.nii.gz", anat / f"{STEM}_echo-{k}_MEGRE.json") for k in range(1, 9)
+    )
     start = time.perf_counter()
     img, data, times = load_echoes(echoes)
     load_s = time.perf_counter() - start
@@ -75,8 +83,10 @@ def main() -> None:
     labels = {t.name: (k, t.r2star) for k, t in enumerate(tissues.itertuples(), start=1) if t.name in TISSUES}
     sigma = r2star.background_sigma(data[..., 0])
     n_voxels = int(brain.sum())
-    print(f"1 mm brain, grid {data.shape[:3]}, {len(times)} echoes {times[0] * 1000:g}-{times[-1] * 1000:g} ms, "
-          f"{n_voxels} brain voxels, loaded in {load_s:.1f} s, noise sigma {sigma:.2f}, {args.threads} threads\n")  # fmt: skip
+    print(
+        f"1 mm brain, grid {data.shape[:3]}, {len(times)} echoes {times[0] * 1000:g}-{times[-1] * 1000:g} ms, "
+        f"{n_voxels} brain voxels, loaded in {load_s:.1f} s, noise sigma {sigma:.2f}, {args.threads} threads\n"
+    )
 
     rows = []
     for method in r2star.FIT_METHODS:
@@ -98,8 +108,9 @@ def main() -> None:
     reference = scipy_fit(signal, times)
     per_voxel = (time.perf_counter() - start) / len(sample)
     ours = r2star.fit_signals(signal, times, "nlls")[0]
-    rows.append({"method": f"scipy curve_fit (per voxel, {len(sample)} sampled, extrapolated)",
-                 "brain_s": per_voxel * n_voxels})  # fmt: skip
+    rows.append(
+        {"method": f"scipy curve_fit (per voxel, {len(sample)} sampled, extrapolated)", "brain_s": per_voxel * n_voxels}
+    )
 
     table = pd.DataFrame(rows)
     table["x_faster_than_scipy"] = table.brain_s.iloc[-1] / table.brain_s
@@ -107,7 +118,9 @@ def main() -> None:
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
     agreement = np.median(np.abs(ours / reference - 1)) * 100
-    print(f"\nmsqmri nlls vs scipy curve_fit on the {len(sample)} sampled voxels: median |difference| {agreement:.2e} %")
+    print(
+        f"\nmsqmri nlls vs scipy curve_fit on the {len(sample)} sampled voxels: median |difference| {agreement:.2e} %"
+    )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,18 @@ def build(workdir: Path) -> Path:
 
 def run(bids: Path, out: Path, cores: int) -> None:
     for stage in ("participant", "group"):
-        command = [sys.executable, "-m", "msqmri", str(bids), str(out), stage, "--cores", str(cores),
-                   "--config", "pbvc_methods=[siena,jacobian]"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "msqmri",
+            str(bids),
+            str(out),
+            stage,
+            "--cores",
+            str(cores),
+            "--config",
+            "pbvc_methods=[siena,jacobian]",
+        ]
         subprocess.run(command, check=True)
 
 

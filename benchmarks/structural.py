@@ -32,22 +32,24 @@ from typing import Any
 
 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
 
-import nibabel as nib  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import psutil  # noqa: E402
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import psutil
 
-from msqmri.phantom import CohortSpec, generate_cohort  # noqa: E402
+from msqmri.phantom import CohortSpec, generate_cohort
 
 SPEC = CohortSpec(n_subjects=1, n_sessions=1, resolution=1.0, modalities=("T1w",), seed=21, orientations=("RAS",))
 WHOLE = replace(SPEC, head="whole", coil=0.3)  # neck, face, dura, sinuses; a multichannel coil's profile
 CASES = {
-    "1mm-RAS": SPEC, "1x1x1.2mm-LAS": replace(SPEC, t1w_voxel=(1.0, 1.0, 1.2), orientations=("LAS",), seed=22),
+    "1mm-RAS": SPEC,
+    "1x1x1.2mm-LAS": replace(SPEC, t1w_voxel=(1.0, 1.0, 1.2), orientations=("LAS",), seed=22),
     "whole-head-oblique-MPRAGE": replace(WHOLE, orientations=("oblique",), seed=23),
-    "whole-head-1x1x1.3mm-LAS-FLASH": replace(WHOLE, t1w_voxel=(1.0, 1.0, 1.3), orientations=("LAS",),
-                                              t1w_sequences=("FLASH",), seed=24),
+    "whole-head-1x1x1.3mm-LAS-FLASH": replace(
+        WHOLE, t1w_voxel=(1.0, 1.0, 1.3), orientations=("LAS",), t1w_sequences=("FLASH",), seed=24
+    ),
     "whole-head-RAS-MPRAGE": replace(WHOLE, seed=25),
-}  # fmt: skip
+}
 
 
 class PeakRSS:
@@ -88,11 +90,11 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: list, side: list) -> None:
     from msqmri.anat import brain_extraction as be
     from msqmri.anat import template
-    from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
     from msqmri.anat.bias import n4
     from msqmri.anat.segmentation import hard_labels
     from msqmri.anat.skull import intracranial_mask
     from msqmri.anat.stage import load_t1w, measured_fractions
+    from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 
     t1_path = root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     truth_dir = root / "sourcedata/ground_truth/sub-01/ses-01"
@@ -103,15 +105,21 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     timed(rows, case, "rough brain (morphology)", lambda: be.rough_brain(data, head, corrected.spacing))
     start = time.perf_counter()
     extraction = timed(rows, case, "brain extraction: N4 + registration + Atropos + PV", lambda: be.extract_brain(t1w))
-    side.append({"case": case, "backend": "template (antspyx)", "seconds": round(time.perf_counter() - start, 1),
-                 "dice": None})
+    side.append(
+        {"case": case, "backend": "template (antspyx)", "seconds": round(time.perf_counter() - start, 1), "dice": None}
+    )
     template_icv = extraction.template_icv
-    icv, _ = timed(rows, case, "ICV estimate",
-                   lambda: intracranial_mask(data, extraction.mask, head, t1w.spacing, template_icv))
-    vscale = timed(rows, case, "vscale (ICV affine)", lambda: volume_scaling(t1w.new_image_like(icv.astype(np.float32))))
+    icv, _ = timed(
+        rows, case, "ICV estimate", lambda: intracranial_mask(data, extraction.mask, head, t1w.spacing, template_icv)
+    )
+    vscale = timed(
+        rows, case, "vscale (ICV affine)", lambda: volume_scaling(t1w.new_image_like(icv.astype(np.float32)))
+    )
     truth = np.asarray(nib.load(str(truth_dir / "sub-01_ses-01_space-T1w_desc-brain_mask.nii.gz")).dataobj) > 0
-    pv = {t: np.asarray(nib.load(str(truth_dir / f"sub-01_ses-01_space-T1w_label-{t}_probseg.nii.gz")).dataobj)
-          for t in ("CSF", "GM", "WM")}
+    pv = {
+        t: np.asarray(nib.load(str(truth_dir / f"sub-01_ses-01_space-T1w_label-{t}_probseg.nii.gz")).dataobj)
+        for t in ("CSF", "GM", "WM")
+    }
     voxel_ml = float(np.prod(t1w.spacing)) / 1000
     fractions = measured_fractions(extraction.fractions, extraction.mask, icv)
     volumes = tissue_volumes(fractions, None, voxel_ml)
@@ -122,15 +130,21 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     true_icv = float(pd.read_csv(root / "sourcedata/ground_truth/volumes.tsv", sep="\t").icv_ml.iloc[0])
     template_icv_ml = float(template.array("icv").sum()) / 1000  # 1 mm grid
     side[-1]["dice"] = round(dice(extraction.mask, truth), 4)
-    accuracy.append({
-        "case": case, "brain_dice": round(dice(extraction.mask, truth), 4),
-        "brain_ml": round(volumes["brain_volume_ml"], 1), "true_brain_ml": round(true_brain, 1),
-        "brain_error_pct": round(100 * (volumes["brain_volume_ml"] / true_brain - 1), 2),
-        "gm_dice": round(dice(dseg == 2, (hard == 2) & truth), 4), "wm_dice": round(dice(dseg == 3, (hard == 3) & truth), 4),
-        "icv_error_pct": round(100 * (float(icv.sum()) * voxel_ml / true_icv - 1), 2),
-        "vscale": round(vscale, 4), "head_scale^-3": round(float(head_scale) ** -3, 4),
-        "template_icv/true_icv": round(template_icv_ml / true_icv, 4),
-    })  # fmt: skip
+    accuracy.append(
+        {
+            "case": case,
+            "brain_dice": round(dice(extraction.mask, truth), 4),
+            "brain_ml": round(volumes["brain_volume_ml"], 1),
+            "true_brain_ml": round(true_brain, 1),
+            "brain_error_pct": round(100 * (volumes["brain_volume_ml"] / true_brain - 1), 2),
+            "gm_dice": round(dice(dseg == 2, (hard == 2) & truth), 4),
+            "wm_dice": round(dice(dseg == 3, (hard == 3) & truth), 4),
+            "icv_error_pct": round(100 * (float(icv.sum()) * voxel_ml / true_icv - 1), 2),
+            "vscale": round(vscale, 4),
+            "head_scale^-3": round(float(head_scale) ** -3, 4),
+            "template_icv/true_icv": round(template_icv_ml / true_icv, 4),
+        }
+    )
     side[-1]["brain_error_pct"] = accuracy[-1]["brain_error_pct"]
     for backend in backends:
         if backend == "deepbet":
@@ -142,18 +156,25 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
             # the volume as the pipeline measures it with this backend's mask (same tissue fractions)
             icv_cnn, _ = intracranial_mask(data, mask, head, t1w.spacing, template_icv)
             cnn = tissue_volumes(measured_fractions(extraction.fractions, mask, icv_cnn), None, voxel_ml)
-            side.append({"case": case, "backend": "deepbet (CNN, CPU)", "seconds": round(time.perf_counter() - start, 1),
-                         "dice": round(dice(mask, truth), 4), "cnn_mask_dice": round(dice(raw, truth), 4),
-                         "brain_error_pct": round(100 * (cnn["brain_volume_ml"] / true_brain - 1), 2)})
+            side.append(
+                {
+                    "case": case,
+                    "backend": "deepbet (CNN, CPU)",
+                    "seconds": round(time.perf_counter() - start, 1),
+                    "dice": round(dice(mask, truth), 4),
+                    "cnn_mask_dice": round(dice(raw, truth), 4),
+                    "brain_error_pct": round(100 * (cnn["brain_volume_ml"] / true_brain - 1), 2),
+                }
+            )
 
 
 def run_real_head(workdir: Path, backends: list[str], real: list) -> None:
     """Colin27 at 1 mm through structural preprocessing, each backend against BET's mask (module docstring)."""
     from scipy import ndimage
 
-    from msqmri.qc.plots import mosaic
     from msqmri.anat.reference_heads import colin27_dir, write_colin27
     from msqmri.anat.stage import load_t1w, preprocess
+    from msqmri.qc.plots import mosaic
 
     folder = colin27_dir()
     if folder is None:
@@ -167,12 +188,19 @@ def run_real_head(workdir: Path, backends: list[str], real: list) -> None:
         seconds = time.perf_counter() - start
         voxel_ml = float(np.prod(result.corrected.spacing)) / 1000
         brain = result.brain
-        real.append({"backend": backend, "seconds": round(seconds, 1), "dice_vs_bet": round(dice(brain, bet), 4),
-                     "mask/bet": round(float(brain.sum() / bet.sum()), 3),
-                     "beyond_bet_ml": round(float((brain & ~ndimage.binary_dilation(bet)).sum()) * voxel_ml, 1),
-                     "brain_ml": round(result.volumes["brain_volume_ml"], 1),
-                     "bet_ml": round(float(bet.sum()) * voxel_ml, 1), "icv_ml": round(result.volumes["icv_volume_ml"], 1),
-                     "vscale": round(result.volumes["vscale"], 4)})  # fmt: skip
+        real.append(
+            {
+                "backend": backend,
+                "seconds": round(seconds, 1),
+                "dice_vs_bet": round(dice(brain, bet), 4),
+                "mask/bet": round(float(brain.sum() / bet.sum()), 3),
+                "beyond_bet_ml": round(float((brain & ~ndimage.binary_dilation(bet)).sum()) * voxel_ml, 1),
+                "brain_ml": round(result.volumes["brain_volume_ml"], 1),
+                "bet_ml": round(float(bet.sum()) * voxel_ml, 1),
+                "icv_ml": round(result.volumes["icv_volume_ml"], 1),
+                "vscale": round(result.volumes["vscale"], 4),
+            }
+        )
         # Colin27 is stored RAS: the report's whole-head mosaic of the mask straight from the arrays
         png = mosaic(result.corrected.numpy(), brain, contours=[(brain, "cyan")])
         (workdir / f"colin27_{backend}_mask.png").write_bytes(png)
@@ -192,7 +220,7 @@ def main() -> None:
     for case, spec in ((case, CASES[case]) for case in args.cases):
         root = args.workdir / f"structural-{case}"
         if not (root / "dataset_description.json").is_file():
-            timed(rows, case, "phantom generation", lambda: generate_cohort(root, spec))
+            timed(rows, case, "phantom generation", lambda root=root, spec=spec: generate_cohort(root, spec))
         run_case(case, root, args.backends, rows, accuracy, side)
     if not args.no_real_head:
         run_real_head(args.workdir, args.backends, real)

@@ -44,7 +44,9 @@ def _private_tempdir() -> Iterator[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest files first, the others in their usual order."""
-    items.sort(key=lambda item: LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES))
+    items.sort(
+        key=lambda item: LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES)
+    )
 
 
 def write_image(path: Path, shape: tuple[int, ...] = SHAPE, *, seed: int = 0, affine: np.ndarray | None = None) -> Path:
@@ -66,8 +68,9 @@ def phantom_head() -> np.ndarray:
     """T1w voxels of a 4 mm synthetic head (RAS order), built once per test process."""
     from msqmri.phantom import CohortSpec, generate_cohort
 
-    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=4.0, modalities=("T1w",), lesions=False,
-                      orientations=("RAS",), seed=2)
+    spec = CohortSpec(
+        n_subjects=1, n_sessions=1, resolution=4.0, modalities=("T1w",), lesions=False, orientations=("RAS",), seed=2
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = generate_cohort(tmp, spec)
         return np.asarray(nib.load(str(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz")).dataobj, np.float32)
@@ -153,10 +156,16 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 def make_tiny_bids(root: Path) -> Path:
     """sub-01 with two sessions (ses-01 has every modality), sub-02 sessionless with a T1w only."""
     write_json(root / "dataset_description.json", {"Name": "tiny", "BIDSVersion": "1.10.0"})
-    write_tsv(root / "participants.tsv", ["participant_id", "age", "sex", "site"],
-              [["sub-01", "34", "F", "A"], ["sub-02", "n/a", "M", "B"]])  # fmt: skip
-    write_tsv(root / "sub-01" / "sub-01_sessions.tsv", ["session_id", "acq_time"],
-              [["ses-01", "2020-01-15T09:00:00"], ["ses-02", "2021-01-20T09:00:00"]])  # fmt: skip
+    write_tsv(
+        root / "participants.tsv",
+        ["participant_id", "age", "sex", "site"],
+        [["sub-01", "34", "F", "A"], ["sub-02", "n/a", "M", "B"]],
+    )
+    write_tsv(
+        root / "sub-01" / "sub-01_sessions.tsv",
+        ["session_id", "acq_time"],
+        [["ses-01", "2020-01-15T09:00:00"], ["ses-02", "2021-01-20T09:00:00"]],
+    )
     anat = root / "sub-01" / "ses-01" / "anat"
     write_t1w(anat / "sub-01_ses-01_T1w.nii.gz")
     write_t1w(anat / "sub-01_ses-01_FLAIR.nii.gz")  # a head image on the FLAIR's own grid

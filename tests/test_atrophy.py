@@ -16,10 +16,10 @@ from scipy import ndimage
 
 from msqmri.atrophy import halfway, qc, siena
 from msqmri.atrophy.halfway import Scan, log_mean, matrix_root, register_pair
-from msqmri.core.registration import read_matrix, write_matrix
 from msqmri.atrophy.stage import annualised, load_scan
-from msqmri.core.io import MsqmriInputError, save_array
 from msqmri.cohort.tables import PBVC_COLUMNS, pbvc_table
+from msqmri.core.io import MsqmriInputError, save_array
+from msqmri.core.registration import read_matrix, write_matrix
 
 RADII = np.array([52.0, 44.0, 40.0])  # brain ellipsoid (mm)
 VENTRICLE = (np.array([16.0, 9.0, 8.0]), np.array([0.0, 6.0, 5.0]))  # radii, centre offset
@@ -35,8 +35,9 @@ def _fraction(points: np.ndarray, radii: np.ndarray, centre: np.ndarray, voxel: 
     return np.clip((1.0 - q) * radii.min() / voxel + 0.5, 0.0, 1.0)
 
 
-def analytic_scan(pbvc: float, rotation_deg: float, shift_mm: tuple, drift: float = 1.0, seed: int = 0,
-                  shells: tuple = SHELLS) -> Scan:
+def analytic_scan(
+    pbvc: float, rotation_deg: float, shift_mm: tuple, drift: float = 1.0, seed: int = 0, shells: tuple = SHELLS
+) -> Scan:
     """One session of the analytic head on a 2 mm grid: the brain shrinks, the shells outside it stay."""
     voxel, n = 2.0, 84
     affine = np.diag([voxel, voxel, voxel, 1.0])
@@ -64,10 +65,12 @@ def analytic_scan(pbvc: float, rotation_deg: float, shift_mm: tuple, drift: floa
     icv = _fraction(subject, RADII + shells[-3][0], zero, voxel / drift).reshape(shape) >= 0.5
     # the image and its brain fraction blurred alike, as a segmentation's partial-volume map follows the image
     return Scan(
-        image=ndimage.gaussian_filter(image.reshape(shape), BLUR_VOXELS).astype(np.float32), affine=affine,
-        brain=ndimage.binary_fill_holes(brain.reshape(shape) >= 0.5), icv=icv,
+        image=ndimage.gaussian_filter(image.reshape(shape), BLUR_VOXELS).astype(np.float32),
+        affine=affine,
+        brain=ndimage.binary_fill_holes(brain.reshape(shape) >= 0.5),
+        icv=icv,
         brain_fraction=ndimage.gaussian_filter(tissue.reshape(shape), BLUR_VOXELS).astype(np.float32),
-    )  # fmt: skip
+    )
 
 
 def pbvc(a: Scan, b: Scan) -> float:
@@ -108,8 +111,9 @@ def test_transform_helpers_round_trip_and_are_symmetric(tmp_path) -> None:
     np.testing.assert_allclose(read_matrix(write_matrix(b, str(tmp_path / "b.mat"))), b, atol=1e-6)
     np.testing.assert_allclose(log_mean(np.linalg.inv(b), np.linalg.inv(b)), np.linalg.inv(b), atol=1e-9)
     np.testing.assert_allclose(matrix_root(b, 0.5) @ matrix_root(b, 0.5), b, atol=1e-9)
-    np.testing.assert_allclose(log_mean(np.linalg.inv(b), np.linalg.inv(b @ b)), np.linalg.inv(
-        log_mean(b, b @ b)), atol=1e-9)
+    np.testing.assert_allclose(
+        log_mean(np.linalg.inv(b), np.linalg.inv(b @ b)), np.linalg.inv(log_mean(b, b @ b)), atol=1e-9
+    )
 
 
 def test_siena_recovers_known_atrophy_rescan_swap_and_drift(sessions) -> None:
@@ -150,16 +154,21 @@ def test_pair_qc_passes_consistent_pairs_and_flags_a_mask_that_is_not_the_same_a
     # brainstem elsewhere): its edges there run through tissue, and it no longer matches the baseline's
     cut = sessions["atrophy"]
     z = (np.indices(cut.brain.shape)[2] * cut.affine[2, 2] + cut.affine[2, 3]) < RADII[2] - 20.0
-    short = Scan(image=cut.image, affine=cut.affine, brain=cut.brain & z, icv=cut.icv,
-                 brain_fraction=cut.brain_fraction * z)  # fmt: skip
+    short = Scan(
+        image=cut.image, affine=cut.affine, brain=cut.brain & z, icv=cut.icv, brain_fraction=cut.brain_fraction * z
+    )
     bad = siena.siena(sessions["base"], short, registration)
     assert "masks" in qc.qc_flag(bad.qc_figures()) and bad.shared_edges < qc.SHARED_EDGE_FRACTION, bad.qc_figures()
     # the edges only one mask has (the baseline's cap, the follow-up's cut face) are left out of both
     # directions: the PBVC stays the truth's (-1 %) instead of following the mask
     assert good.shared_edges > 0.99 and bad.pbvc == pytest.approx(-1.0, abs=0.15), (good.pbvc, bad.pbvc)
     assert qc.qc_flag({"pbvc_forward": -0.5, "pbvc_backward": 0.5}) == qc.PASS  # the jacobian's figures
-    assert qc.qc_flag({"pbvc_forward": -0.9, "pbvc_backward": 0.2, "self_calibration_from": 1.0,
-                       "self_calibration_to": 2.0}) == "forward_backward;calibration"  # fmt: skip
+    assert (
+        qc.qc_flag(
+            {"pbvc_forward": -0.9, "pbvc_backward": 0.2, "self_calibration_from": 1.0, "self_calibration_to": 2.0}
+        )
+        == "forward_backward;calibration"
+    )
 
 
 def test_annualised_rate_and_table_columns(tmp_path) -> None:
@@ -170,9 +179,20 @@ def test_annualised_rate_and_table_columns(tmp_path) -> None:
     reports = []
     for method, value in (("siena", -0.4), ("jacobian", -0.3)):
         path = tmp_path / f"{method}.json"
-        path.write_text(json.dumps({"participant_id": "sub-01", "session_from": "ses-01", "session_to": "ses-02",
-                                    "interval_days": 200.0, "pbvc": value, "pbvc_per_year": value * 365.25 / 200,
-                                    "method": method, "edge_points": 3}))
+        path.write_text(
+            json.dumps(
+                {
+                    "participant_id": "sub-01",
+                    "session_from": "ses-01",
+                    "session_to": "ses-02",
+                    "interval_days": 200.0,
+                    "pbvc": value,
+                    "pbvc_per_year": value * 365.25 / 200,
+                    "method": method,
+                    "edge_points": 3,
+                }
+            )
+        )
         reports.append(path)
     table = pbvc_table(reports)
     assert list(table.columns) == list(PBVC_COLUMNS)

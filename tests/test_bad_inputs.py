@@ -40,7 +40,9 @@ def _anat(root: Path, sub: str) -> Path:
 
 def _save(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(data.astype(np.float32), head_affine(data.shape[:3]) if affine is None else affine), str(path))
+    nib.save(
+        nib.Nifti1Image(data.astype(np.float32), head_affine(data.shape[:3]) if affine is None else affine), str(path)
+    )
     return path
 
 
@@ -61,7 +63,9 @@ def _wrong_magic(root: Path, sub: str) -> Path:
 def _shaped(ndim: int):
     def make(root: Path, sub: str) -> Path:
         head = phantom_head()
-        data = head[:, :, head.shape[2] // 2] if ndim == 2 else np.broadcast_to(head[..., None, None], (*head.shape, 2, 2))
+        data = (
+            head[:, :, head.shape[2] // 2] if ndim == 2 else np.broadcast_to(head[..., None, None], (*head.shape, 2, 2))
+        )
         return _save(Path(f"{_anat(root, sub)}_T1w.nii.gz"), data, head_affine(head.shape))
 
     return make
@@ -121,7 +125,15 @@ def _mt_shapes(root: Path, sub: str) -> Path:
 
 
 def _lesion_grid(root: Path, sub: str) -> Path:
-    mask = root / "derivatives" / "lesions" / f"sub-{sub}" / "ses-01" / "anat" / f"sub-{sub}_ses-01_space-T1w_label-lesion_mask.nii.gz"
+    mask = (
+        root
+        / "derivatives"
+        / "lesions"
+        / f"sub-{sub}"
+        / "ses-01"
+        / "anat"
+        / f"sub-{sub}_ses-01_space-T1w_label-lesion_mask.nii.gz"
+    )
     return write_image(mask, (9, 9, 9))
 
 
@@ -143,7 +155,11 @@ CASES = {
 
 
 def checksums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_bad_input_corpus(tmp_path: Path) -> None:

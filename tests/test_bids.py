@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import write_image, write_tsv
 
-from msqmri.inputs.bids import bids_prefix, discover, session_pairs
 from msqmri.core.io import MsqmriInputError
+from msqmri.inputs.bids import bids_prefix, discover, session_pairs
 
 
 def test_discovers_sessions_and_modalities(tiny_bids: Path) -> None:
@@ -120,7 +120,9 @@ def test_treatment_start_is_read_and_checked(tmp_path: Path) -> None:
     write_tsv(table, ["session_id", "acq_time", "treatment_start"], rows)
     sessions = discover(root).subjects[0].sessions
     assert [s.treatment_start.date().isoformat() if s.treatment_start else None for s in sessions] == [
-        "2020-11-01", None, None
+        "2020-11-01",
+        None,
+        None,
     ]
     write_tsv(table, ["session_id", "acq_time", "treatment_start"], [["ses-a", "2021-01-01", "soon"]])
     with pytest.raises(MsqmriInputError, match="treatment_start 'soon'"):

@@ -47,6 +47,9 @@ def test_every_t1w_session_gets_a_structural_job(name: str, tmp_path: Path) -> N
     jobs = re.search(r"^structural\s+(\d+)$", dry.stdout, re.M)
     assert jobs is not None and int(jobs.group(1)) == len(expected), text[-2000:]
     for subject, session in expected:
-        prefix = f"sub-{subject}/anat/sub-{subject}" if session is None else (
-            f"sub-{subject}/ses-{session}/anat/sub-{subject}_ses-{session}")  # fmt: skip
+        prefix = (
+            f"sub-{subject}/anat/sub-{subject}"
+            if session is None
+            else (f"sub-{subject}/ses-{session}/anat/sub-{subject}_ses-{session}")
+        )
         assert f"{prefix}_desc-brain_mask.nii.gz" in dry.stdout, (subject, session)

@@ -62,7 +62,7 @@ def test_post_contrast_t1w_is_its_own_role(tmp_path: Path) -> None:
 
 
 def test_a_post_contrast_only_session_is_dropped_with_its_reason(tmp_path: Path) -> None:
-    root = _images(tmp_path, {"ce-gadolinium_T1w": 1.0, f"sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz": 1.0})
+    root = _images(tmp_path, {"ce-gadolinium_T1w": 1.0, "sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz": 1.0})
     dataset = discover(root)
     assert [s.session for s in dataset.sessions()] == ["02"]
     (unusable,) = dataset.unusable
@@ -136,8 +136,11 @@ def test_a_b0_series_of_the_same_phase_encoding_is_merged_the_reverse_one_record
     session = _only(root)
     assert [p.name for p in session.dwi.b0_series] == ["sub-01_ses-01_acq-b0_dir-AP_dwi.nii.gz"]
     assert session.dwi.reverse.name == "sub-01_ses-01_dir-PA_dwi.nii.gz"
-    assert ("dwi_b0", "sub-01_ses-01_acq-b0_dir-AP_dwi.nii.gz", "b=0 series with the same phase encoding: merged") \
-        in session.selection  # fmt: skip
+    assert (
+        "dwi_b0",
+        "sub-01_ses-01_acq-b0_dir-AP_dwi.nii.gz",
+        "b=0 series with the same phase encoding: merged",
+    ) in session.selection
     assert Path(f"{b0}.nii.gz") in session.files()
     write_json(root / f"{DWI}_dir-AP_dwi.json", {"PhaseEncodingDirection": "j-"})
     write_json(Path(f"{b0}.json"), {"PhaseEncodingDirection": "j"})  # the label was wrong: the scanner says j
@@ -172,8 +175,11 @@ def test_dwi_without_gradients_at_any_level_is_skipped_with_one_warning(tmp_path
 
 def test_dates_from_scans_tsv_then_sessions_tsv(tmp_path: Path) -> None:
     root = _images(tmp_path, {"T1w": 1.0})
-    write_tsv(root / "sub-01/ses-01/sub-01_ses-01_scans.tsv", ["filename", "acq_time"],
-              [["anat/sub-01_ses-01_T1w.nii.gz", "2019-06-01T09:30:00"], ["func/sub-01_ses-01_bold.nii.gz", "2000-01-01"]])
+    write_tsv(
+        root / "sub-01/ses-01/sub-01_ses-01_scans.tsv",
+        ["filename", "acq_time"],
+        [["anat/sub-01_ses-01_T1w.nii.gz", "2019-06-01T09:30:00"], ["func/sub-01_ses-01_bold.nii.gz", "2000-01-01"]],
+    )
     session = _only(root)
     assert (session.acq_time, session.acq_time_source) == (datetime(2019, 6, 1, 9, 30), "scans.tsv")
     write_tsv(root / "sub-01/sub-01_sessions.tsv", ["session_id", "acq_time"], [["ses-01", "2019-06-02"]])
@@ -183,18 +189,29 @@ def test_dates_from_scans_tsv_then_sessions_tsv(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "age", "note"),
-    [("41", 41.0, None), ("89+", 89.0, "top-coded 89+"), ("35-40", 37.5, "bin 35-40"), ("n/a", None, None),
-     ("old", None, "not a number: old")],
-)  # fmt: skip
+    [
+        ("41", 41.0, None),
+        ("89+", 89.0, "top-coded 89+"),
+        ("35-40", 37.5, "bin 35-40"),
+        ("n/a", None, None),
+        ("old", None, "not a number: old"),
+    ],
+)
 def test_ages_that_are_not_plain_numbers(value: str, age: float | None, note: str | None) -> None:
     assert read_age(value) == (age, note)
 
 
 def test_binned_ages_never_stop_discovery(tmp_path: Path) -> None:
     root = _images(tmp_path, {"T1w": 1.0, "sub-02/anat/sub-02_T1w.nii.gz": 1.0, "sub-03/anat/sub-03_T1w.nii.gz": 1.0})
-    write_tsv(root / "participants.tsv", ["participant_id", "age"], [["sub-01", "89+"], ["sub-02", "35-40"], ["sub-03", "7"]])
+    write_tsv(
+        root / "participants.tsv", ["participant_id", "age"], [["sub-01", "89+"], ["sub-02", "35-40"], ["sub-03", "7"]]
+    )
     dataset = discover(root)
-    assert [(s.age, s.age_note) for s in dataset.subjects] == [(89.0, "top-coded 89+"), (37.5, "bin 35-40"), (7.0, None)]
+    assert [(s.age, s.age_note) for s in dataset.subjects] == [
+        (89.0, "top-coded 89+"),
+        (37.5, "bin 35-40"),
+        (7.0, None),
+    ]
     (warning,) = dataset.warnings
     assert "participants.tsv: column age: 2 value(s) not plain numbers" in warning
 

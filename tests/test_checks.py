@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import SHAPE, write_image
 
+from msqmri.core.io import MsqmriInputError
 from msqmri.inputs.bids import Session, discover
 from msqmri.inputs.checks import check_session
-from msqmri.core.io import MsqmriInputError
 from msqmri.qc.summary import otsu_threshold, summarize_t1w, t1w_summary
 
 

@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 from scipy.spatial.transform import Rotation
 
+from msqmri.core.io import MsqmriInputError
 from msqmri.dwi import preprocessing as dwi
 from msqmri.dwi import stage as diffusion
 from msqmri.dwi import tensor as dti
-from msqmri.workflow import layout
-from msqmri.core.io import MsqmriInputError
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.phantom.cohort import hemisphere_directions
 from msqmri.phantom.tissues import fractional_anisotropy
+from msqmri.workflow import layout
 
 LAS = np.diag([-2.0, 2.0, 2.0, 1.0])
 RAS = np.diag([2.0, 2.0, 2.5, 1.0])
@@ -121,8 +121,9 @@ def test_tensor_fit_is_exact_on_noise_free_tensors(method: str) -> None:
 
 def test_schemes_that_cannot_support_the_fit_are_named() -> None:
     assert dti.scheme_problem(scheme(), "RESTORE") is None
-    assert "determine only 3 of the 6" in dti.scheme_problem(dwi.Gradients(np.r_[0.0, 1000, 1000, 1000],
-                                                                           np.vstack([np.zeros(3), np.eye(3)])), "WLS")
+    assert "determine only 3 of the 6" in dti.scheme_problem(
+        dwi.Gradients(np.r_[0.0, 1000, 1000, 1000], np.vstack([np.zeros(3), np.eye(3)])), "WLS"
+    )
     seven = dwi.Gradients(np.r_[0.0, np.full(6, 1000.0)], np.vstack([np.zeros(3), hemisphere_directions(6)]))
     assert dti.scheme_problem(seven, "WLS") is None
     assert "RESTORE needs more than 7 volumes" in dti.scheme_problem(seven, "RESTORE")
@@ -147,11 +148,18 @@ def rotated_acquisition(angle_deg: float, seed: int = 1) -> tuple[np.ndarray, dw
     gradients = scheme()
     transforms = np.tile(np.eye(4), (len(gradients.bvals), 1, 1))
     for j in np.flatnonzero(~gradients.b0):
-        transforms[j, :3, :3] = Rotation.from_rotvec(rng.normal(size=3) / np.sqrt(3) * np.radians(angle_deg)).as_matrix()
+        transforms[j, :3, :3] = Rotation.from_rotvec(
+            rng.normal(size=3) / np.sqrt(3) * np.radians(angle_deg)
+        ).as_matrix()
     fibres = np.broadcast_to(np.array([0.6, 0.8, 0.0]), (4, 4, 4, 3))
     head_frame = np.einsum("nji,nj->ni", transforms[:, :3, :3], gradients.bvecs)  # Q_j^T g_j
-    data = np.stack([tensor_signal(fibres, head_frame[j : j + 1], gradients.bvals[j : j + 1], 1.6e-3, 0.35e-3)[..., 0]
-                     for j in range(len(gradients.bvals))], axis=-1)  # fmt: skip
+    data = np.stack(
+        [
+            tensor_signal(fibres, head_frame[j : j + 1], gradients.bvals[j : j + 1], 1.6e-3, 0.35e-3)[..., 0]
+            for j in range(len(gradients.bvals))
+        ],
+        axis=-1,
+    )
     return data.astype(np.float32), gradients, transforms
 
 
@@ -174,8 +182,9 @@ def test_bvec_rotation_undoes_head_rotation() -> None:
 MRTRIX = shutil.which("dwi2tensor") and shutil.which("tensor2metric")
 
 
-@pytest.mark.skipif(not MRTRIX and not os.environ.get("MSQMRI_REQUIRE_MRTRIX"),
-                    reason="MRtrix3 not installed (Debian package mrtrix3)")  # fmt: skip
+@pytest.mark.skipif(
+    not MRTRIX and not os.environ.get("MSQMRI_REQUIRE_MRTRIX"), reason="MRtrix3 not installed (Debian package mrtrix3)"
+)
 def test_fa_md_agree_with_mrtrix_on_real_data(tmp_path: Path) -> None:
     """dipy's small_64D (real data, 64 directions): FA and MD against MRtrix3 dwi2tensor + tensor2metric."""
     files = Path(dipy.__file__).parent / "data" / "files"
@@ -189,8 +198,19 @@ def test_fa_md_agree_with_mrtrix_on_real_data(tmp_path: Path) -> None:
     bvec.write_text("\n".join(" ".join(f"{v:.8f}" for v in row) for row in dwi.to_fsl(gradients.bvecs, img.affine).T))
     nib.save(nib.Nifti1Image(mask.astype(np.uint8), img.affine), str(tmp_path / "mask.nii"))
     run = functools.partial(subprocess.run, check=True, capture_output=True, cwd=tmp_path)
-    run(["dwi2tensor", "-quiet", "-fslgrad", str(bvec), str(files / "small_64D.bval"), "-mask", "mask.nii",
-         str(files / "small_64D.nii"), "tensor.mif"])  # fmt: skip
+    run(
+        [
+            "dwi2tensor",
+            "-quiet",
+            "-fslgrad",
+            str(bvec),
+            str(files / "small_64D.bval"),
+            "-mask",
+            "mask.nii",
+            str(files / "small_64D.nii"),
+            "tensor.mif",
+        ]
+    )
     run(["tensor2metric", "-quiet", "-mask", "mask.nii", "-fa", "fa.nii", "-adc", "md.nii", "tensor.mif"])
     fa = np.asarray(nib.load(str(tmp_path / "fa.nii")).dataobj)[mask]
     md = np.asarray(nib.load(str(tmp_path / "md.nii")).dataobj)[mask]
@@ -208,8 +228,10 @@ def dwi_phantoms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The same subject's DWI at 3 mm without and with 2 degrees of random head motion per volume."""
     root = tmp_path_factory.mktemp("dwi")
     spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, modalities=("dwi",), lesions=False, seed=3)
-    return {name: generate_cohort(root / name, replace(spec, dwi_motion_deg=motion))
-            for name, motion in (("still", 0.0), ("moving", 2.0))}  # fmt: skip
+    return {
+        name: generate_cohort(root / name, replace(spec, dwi_motion_deg=motion))
+        for name, motion in (("still", 0.0), ("moving", 2.0))
+    }
 
 
 def run_dwi_stage(root: Path, out: Path, motion_correction: bool) -> dict[str, str]:
@@ -217,8 +239,11 @@ def run_dwi_stage(root: Path, out: Path, motion_correction: bool) -> dict[str, s
     stem = root / "sub-01" / "ses-01" / "dwi" / "sub-01_ses-01_dwi"
     fill = {"sesdir": "sub-01/ses-01", "stem": "sub-01_ses-01"}
     paths = {k: str(out / p.format(**fill)) for k, p in {**layout.DWI_PREPROC, **layout.DTI}.items()}
-    diffusion.preprocess({"dwi": f"{stem}.nii.gz", "bval": f"{stem}.bval", "bvec": f"{stem}.bvec"}, paths,
-                         motion_correction=motion_correction)  # fmt: skip
+    diffusion.preprocess(
+        {"dwi": f"{stem}.nii.gz", "bval": f"{stem}.bval", "bvec": f"{stem}.bvec"},
+        paths,
+        motion_correction=motion_correction,
+    )
     diffusion.fit(paths, paths)
     return paths
 
@@ -236,10 +261,24 @@ def tissue_errors(root: Path, paths: dict[str, str]) -> pd.DataFrame:
             voxels = (pure == label) & mask
             fa_err.append(np.abs(fa[voxels] - row.fa))
             md_err.append(np.abs(md[voxels] / row.md - 1))
-            rows.append({"tissue": row.name, "n": int(voxels.sum()), "fa": np.median(fa_err[-1]),
-                         "md": np.median(md_err[-1]), "md_bias": np.median(md[voxels]) / row.md - 1})  # fmt: skip
-    rows.append({"tissue": "pooled", "n": sum(r["n"] for r in rows), "fa": np.median(np.concatenate(fa_err)),
-                 "md": np.median(np.concatenate(md_err)), "md_bias": 0.0})  # fmt: skip
+            rows.append(
+                {
+                    "tissue": row.name,
+                    "n": int(voxels.sum()),
+                    "fa": np.median(fa_err[-1]),
+                    "md": np.median(md_err[-1]),
+                    "md_bias": np.median(md[voxels]) / row.md - 1,
+                }
+            )
+    rows.append(
+        {
+            "tissue": "pooled",
+            "n": sum(r["n"] for r in rows),
+            "fa": np.median(np.concatenate(fa_err)),
+            "md": np.median(np.concatenate(md_err)),
+            "md_bias": 0.0,
+        }
+    )
     return pd.DataFrame(rows).set_index("tissue")
 
 
@@ -257,7 +296,9 @@ def test_phantom_tensor_accuracy_and_motion_correction(dwi_phantoms: dict[str, P
     # not worse than without motion (realignment interpolates, which also smooths the noise: often better)
     assert (moving.fa <= still.fa + 0.01).all()
     # the estimated head motion matches the simulated one
-    truth = dwi_phantoms["moving"] / "sourcedata/ground_truth/sub-01/ses-01/sub-01_ses-01_space-dwi_desc-motion_xfm.json"
+    truth = (
+        dwi_phantoms["moving"] / "sourcedata/ground_truth/sub-01/ses-01/sub-01_ses-01_space-dwi_desc-motion_xfm.json"
+    )
     simulated = np.array(json.loads(truth.read_text())["reference_to_volume"])
     estimated = pd.read_csv(paths["motion"], sep="\t")
     rotations = Rotation.from_euler("xyz", estimated[["rot_x", "rot_y", "rot_z"]].to_numpy())  # R = Rz Ry Rx
@@ -298,10 +339,15 @@ def ndimage_smooth(vectors: np.ndarray) -> np.ndarray:
     return smooth / np.linalg.norm(smooth, axis=-1, keepdims=True)
 
 
-def _write_series(tmp_path: Path, data: np.ndarray, gradients: dwi.Gradients, stem: str = "sub-01_dwi") -> dict[str, str]:
+def _write_series(
+    tmp_path: Path, data: np.ndarray, gradients: dwi.Gradients, stem: str = "sub-01_dwi"
+) -> dict[str, str]:
     """A DWI series on a 2 mm RAS grid with its FSL .bval/.bvec; the stage functions' input dict."""
-    paths = {"dwi": str(tmp_path / f"{stem}.nii.gz"), "bval": str(tmp_path / f"{stem}.bval"),
-             "bvec": str(tmp_path / f"{stem}.bvec")}  # fmt: skip
+    paths = {
+        "dwi": str(tmp_path / f"{stem}.nii.gz"),
+        "bval": str(tmp_path / f"{stem}.bval"),
+        "bvec": str(tmp_path / f"{stem}.bvec"),
+    }
     nib.save(nib.Nifti1Image(data.astype(np.float32), RAS), paths["dwi"])
     Path(paths["bval"]).write_text(" ".join(f"{b:g}" for b in gradients.bvals) + "\n")
     fsl = dwi.to_fsl(gradients.bvecs, RAS).T

@@ -11,17 +11,26 @@ import pandas as pd
 import pytest
 from workflow_helpers import snakemake
 
-from msqmri.workflow import layout
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.validation.scoring import CohortScore, score_cohort
+from msqmri.workflow import layout
 
 pytestmark = pytest.mark.slow
 
 #: the hardest contrast for a FLAIR threshold (cortex, deep GM and brainstem all 1.3 x WM), +-30 % bias
 #: fields, an oblique prescription; the lesions do not change between the two sessions
-RESCAN = CohortSpec(n_subjects=1, n_sessions=2, resolution=2.0, lesion_activity=False, pbvc=(0.0, 0.0),
-                    flair_gm_wm=(1.3, 1.3), bias_amplitude=0.3, modalities=("T1w", "FLAIR"),
-                    orientations=("oblique",), seed=32)  # fmt: skip
+RESCAN = CohortSpec(
+    n_subjects=1,
+    n_sessions=2,
+    resolution=2.0,
+    lesion_activity=False,
+    pbvc=(0.0, 0.0),
+    flair_gm_wm=(1.3, 1.3),
+    bias_amplitude=0.3,
+    modalities=("T1w", "FLAIR"),
+    orientations=("oblique",),
+    seed=32,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +39,9 @@ def rescan(tmp_path_factory: pytest.TempPathFactory) -> tuple[CohortScore, Path]
     root = tmp_path_factory.mktemp("rescan")
     bids, out = generate_cohort(root / "bids", RESCAN), root / "derivatives"
     targets = [out / t for t in (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE)]
-    result = snakemake(*targets, "--cores", "2", "--config", f"bids_dir={bids}", f"output_dir={out}",
-                       "pbvc_methods=[siena]", cwd=root)  # fmt: skip
+    result = snakemake(
+        *targets, "--cores", "2", "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]", cwd=root
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return score_cohort(bids, out), out
 
@@ -54,5 +64,7 @@ def test_scan_rescan_with_lesions(rescan: tuple[CohortScore, Path]) -> None:
     counts = pd.read_csv(out / layout.LESION_COUNTS_TABLE, sep="\t")
     lesions = pd.read_csv(out / layout.LESIONS_TABLE, sep="\t")
     assert counts.n_lesions.tolist() == lesions.groupby("session_id").size().tolist()
-    assert (counts[[f"n_{c}" for c in ("periventricular", "juxtacortical", "infratentorial", "deep_wm")]].sum(axis=1)
-            == counts.n_lesions).all()  # fmt: skip
+    assert (
+        counts[[f"n_{c}" for c in ("periventricular", "juxtacortical", "infratentorial", "deep_wm")]].sum(axis=1)
+        == counts.n_lesions
+    ).all()

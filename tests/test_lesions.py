@@ -1,7 +1,7 @@
 """Lesions, regions and their algorithms on known arrays: connected components and per-lesion measures,
-local NAWM normalisation, the segmentation's rejection of the ventricle lining, location classes and black holes, the pair's noise model and status bands,
-subtraction-based activity, mask-overlap activity and persistent identities. (Detection from the images
-of the phantom is tested in test_lesion_detection.py.)"""
+local NAWM normalisation, the segmentation's rejection of the ventricle lining, location classes and black
+holes, the pair's noise model and status bands, subtraction-based activity, mask-overlap activity and
+persistent identities. (Detection from the images of the phantom is tested in test_lesion_detection.py.)"""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from msqmri.lesions import regions
+from msqmri.lesions import (
+    activity,
+    components,
+    location,
+    longitudinal,
+    normalization,
+    regions,
+    segmentation,
+    stage,
+    tracking,
+)
 from msqmri.workflow import layout
-from msqmri.core.io import MsqmriInputError
-from msqmri.lesions import activity, components, location, longitudinal, normalization, segmentation, stage, tracking
 
 STEM = "sub-01_ses-01"
 
@@ -96,7 +104,9 @@ def test_region_masks_and_rows() -> None:
     fa[lesion] = 0.3
     rows = {(r["region"], r["metric"]): r for r in regions.region_rows(masks, {"fa": fa}, 0.001)}
     assert rows[("lesion", "fa")]["mean"] == pytest.approx(0.3) and rows[("lesion", "fa")]["n_voxels"] == 8
-    assert rows[("nawm", "fa")]["std"] == pytest.approx(0.0) and rows[("gm", "fa")]["volume_ml"] == pytest.approx(4 * 26 * 26 / 1000)
+    assert rows[("nawm", "fa")]["std"] == pytest.approx(0.0) and rows[("gm", "fa")]["volume_ml"] == pytest.approx(
+        4 * 26 * 26 / 1000
+    )
     empty = regions.region_masks(brain, dseg, np.zeros(shape, bool), (1.0, 1.0, 1.0))
     assert (empty["nawm"] == empty["wm"]).all() and not empty["perilesional"].any()
     none = {(r["region"], r["metric"]): r for r in regions.region_rows(empty, {"fa": fa}, 0.001)}
@@ -119,7 +129,8 @@ def test_mask_overlap_activity() -> None:
     after[34:36, 2:4, 2:4], after[36:38, 2:4, 2:4] = 5, 6
     changes, core = activity.match(before, after, 0.001)
     assert activity.counts(changes) == pytest.approx(
-        {"n_new": 1, "n_enlarging": 1, "n_shrinking": 1, "n_resolved": 1, "n_stable": 2, "new_volume_ml": 0.008})
+        {"n_new": 1, "n_enlarging": 1, "n_shrinking": 1, "n_resolved": 1, "n_stable": 2, "new_volume_ml": 0.008}
+    )
     split = [c for c in changes if len(c.to_ids) == 2]
     assert len(split) == 1 and split[0].status == "stable" and split[0].from_ids == (5,)
     new = next(c for c in changes if c.status == "new")
@@ -140,8 +151,8 @@ def test_mtr_change_threshold_and_fractions() -> None:
     assert activity.mtr_change_fractions(change, lesion, threshold) == (1.0, 0.0)
 
 
-def _save(path: Path, data: np.ndarray, affine: np.ndarray = np.eye(4)) -> str:
-    nib.save(nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine), str(path))
+def _save(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> str:
+    nib.save(nib.Nifti1Image(np.asarray(data, dtype=np.float32), np.eye(4) if affine is None else affine), str(path))
     return str(path)
 
 
@@ -159,22 +170,34 @@ def test_black_holes_and_mtr_change_in_the_activity_stage(tmp_path: Path, interv
     for k, box in enumerate((np.s_[6:10, 6:10, 6:10], np.s_[6:10, 20:24, 6:10], np.s_[18:24, 18:24, 14:20]), start=1):
         labels[box] = k
     inputs = {"transform": str(tmp_path / "t.json"), "grid": _save(tmp_path / "grid.nii.gz", np.zeros(shape))}
-    Path(inputs["transform"]).write_text(json.dumps({"halfway_to_from": np.eye(4).tolist(), "halfway_to_to": np.eye(4).tolist()}))
+    Path(inputs["transform"]).write_text(
+        json.dumps({"halfway_to_from": np.eye(4).tolist(), "halfway_to_to": np.eye(4).tolist()})
+    )
     demyelinated = np.zeros(shape, bool)
     demyelinated[18:24, 18:24, 14:17] = True
     for side, holes in (("from", [True, True, False]), ("to", [True, False, False])):
         mtr = 40.0 + rng.normal(0, 1.0, shape) - 8.0 * (demyelinated & (side == "to"))
-        inputs |= {f"{side}_labels": _save(tmp_path / f"{side}_labels.nii.gz", labels),
-                   f"{side}_dseg": _save(tmp_path / f"{side}_dseg.nii.gz", dseg),
-                   f"{side}_mtr": _save(tmp_path / f"{side}_mtr.nii.gz", mtr),
-                   f"{side}_lesions": str(tmp_path / f"{side}_lesions.tsv")}  # fmt: skip
-        pd.DataFrame({"lesion_id": [1, 2, 3], "black_hole": holes}).to_csv(inputs[f"{side}_lesions"], sep="\t", index=False)
-    outs = {k: str(tmp_path / v.format(subject="sub-01", pair="sub-01_ses-01to02")) for k, v in layout.LESION_ACTIVITY.items()}
+        inputs |= {
+            f"{side}_labels": _save(tmp_path / f"{side}_labels.nii.gz", labels),
+            f"{side}_dseg": _save(tmp_path / f"{side}_dseg.nii.gz", dseg),
+            f"{side}_mtr": _save(tmp_path / f"{side}_mtr.nii.gz", mtr),
+            f"{side}_lesions": str(tmp_path / f"{side}_lesions.tsv"),
+        }
+        pd.DataFrame({"lesion_id": [1, 2, 3], "black_hole": holes}).to_csv(
+            inputs[f"{side}_lesions"], sep="\t", index=False
+        )
+    outs = {
+        k: str(tmp_path / v.format(subject="sub-01", pair="sub-01_ses-01to02"))
+        for k, v in layout.LESION_ACTIVITY.items()
+    }
     ids = {"participant_id": "sub-01", "session_from": "ses-01", "session_to": "ses-02", "interval_days": interval_days}
     stage.lesion_activity(inputs, outs, ids)
     rows = pd.read_csv(outs["changes"], sep="\t").set_index("lesion_id")
     assert list(rows.columns) == list(stage.CHANGE_COLUMNS[:3] + stage.CHANGE_COLUMNS[4:])
-    assert list(rows["status"]) == ["stable"] * 3 and json.loads(Path(outs["counts"]).read_text())["Method"] == "mask overlap"
+    assert (
+        list(rows["status"]) == ["stable"] * 3
+        and json.loads(Path(outs["counts"]).read_text())["Method"] == "mask overlap"
+    )
     assert rows["mtr_change_threshold_pu"].iloc[0] == pytest.approx(1.96 * np.sqrt(2.0), rel=0.1)
     assert list(rows["volume_from_ml"]) == pytest.approx([0.064, 0.064, 0.216])  # clusters in scan order: a, b, c
     assert list(rows["from_lesions"].astype(str)) == ["1", "2", "3"]
@@ -225,11 +248,17 @@ def test_segmentation_keeps_a_periventricular_lesion_and_rejects_the_lining() ->
     brain[2:-2, 2:-2, 2:-2] = True
     csf, wm = ventricle.astype(np.float32), (brain & ~ventricle).astype(np.float32)
     zero = np.zeros(shape, dtype=np.float32)
-    tissues = segmentation.Tissues(brain=brain, fractions={"csf": csf, "gm": zero, "wm": wm},
-                                   priors={"csf": csf, "gm": zero, "wm": wm}, ventricles=csf, septum=zero,
-                                   t1w=t1w.astype(np.float32), voxel_size=(1.0, 1.0, 1.0))  # fmt: skip
+    tissues = segmentation.Tissues(
+        brain=brain,
+        fractions={"csf": csf, "gm": zero, "wm": wm},
+        priors={"csf": csf, "gm": zero, "wm": wm},
+        ventricles=csf,
+        septum=zero,
+        t1w=t1w.astype(np.float32),
+        voxel_size=(1.0, 1.0, 1.0),
+    )
     result = segmentation.segment(flair, tissues, min_size_mm3=3.0)
-    labels, n = components.label_lesions(result.mask)
+    _, n = components.label_lesions(result.mask)
     assert n == 1 and not (result.mask & rim).any(), result.rejected
     assert (result.mask & lesion).sum() >= 0.9 * lesion.sum() and (result.mask & ~lesion).sum() <= 0.2 * lesion.sum()
     assert result.rejected["ventricle_lining"] >= 1
@@ -292,16 +321,43 @@ def test_status_bands() -> None:
     1992: 50 % under 400 mm^3, 25 % above), with a region of significant change."""
     assert longitudinal.relative_band(100.0) == 0.5 and longitudinal.relative_band(1000.0) == 0.25
     common = {"change_sd": 2.0, "min_size": 3.0}
-    assert longitudinal.classify(0.0, 40.0, has_from=False, has_to=True, increased=True, decreased=False, **common) == "new"
-    assert longitudinal.classify(30.0, 40.0, has_from=False, has_to=True, increased=True, decreased=False, **common) == "stable"
-    assert longitudinal.classify(100.0, 160.0, has_from=True, has_to=True, increased=True, decreased=False, **common) == "enlarging"
-    assert longitudinal.classify(100.0, 140.0, has_from=True, has_to=True, increased=True, decreased=False, **common) == "stable"
-    assert longitudinal.classify(1000.0, 1300.0, has_from=True, has_to=True, increased=True, decreased=False, **common) == "enlarging"
-    assert longitudinal.classify(100.0, 160.0, has_from=True, has_to=True, increased=False, decreased=False, **common) == "stable"
+    assert (
+        longitudinal.classify(0.0, 40.0, has_from=False, has_to=True, increased=True, decreased=False, **common)
+        == "new"
+    )
+    assert (
+        longitudinal.classify(30.0, 40.0, has_from=False, has_to=True, increased=True, decreased=False, **common)
+        == "stable"
+    )
+    assert (
+        longitudinal.classify(100.0, 160.0, has_from=True, has_to=True, increased=True, decreased=False, **common)
+        == "enlarging"
+    )
+    assert (
+        longitudinal.classify(100.0, 140.0, has_from=True, has_to=True, increased=True, decreased=False, **common)
+        == "stable"
+    )
+    assert (
+        longitudinal.classify(1000.0, 1300.0, has_from=True, has_to=True, increased=True, decreased=False, **common)
+        == "enlarging"
+    )
+    assert (
+        longitudinal.classify(100.0, 160.0, has_from=True, has_to=True, increased=False, decreased=False, **common)
+        == "stable"
+    )
     noisy = {"change_sd": 30.0, "min_size": 3.0}  # +60 mm^3 is within 3 noise SDs
-    assert longitudinal.classify(100.0, 160.0, has_from=True, has_to=True, increased=True, decreased=False, **noisy) == "stable"
-    assert longitudinal.classify(100.0, 50.0, has_from=True, has_to=True, increased=False, decreased=True, **common) == "shrinking"
-    assert longitudinal.classify(100.0, 10.0, has_from=True, has_to=False, increased=False, decreased=True, **common) == "resolved"
+    assert (
+        longitudinal.classify(100.0, 160.0, has_from=True, has_to=True, increased=True, decreased=False, **noisy)
+        == "stable"
+    )
+    assert (
+        longitudinal.classify(100.0, 50.0, has_from=True, has_to=True, increased=False, decreased=True, **common)
+        == "shrinking"
+    )
+    assert (
+        longitudinal.classify(100.0, 10.0, has_from=True, has_to=False, increased=False, decreased=True, **common)
+        == "resolved"
+    )
 
 
 def test_subtraction_activity_on_a_synthetic_pair() -> None:
@@ -313,22 +369,32 @@ def test_subtraction_activity_on_a_synthetic_pair() -> None:
     grid = np.indices(shape).astype(float)
 
     def ball(centre: tuple[float, ...], radius: float, shift: float = 0.0) -> np.ndarray:
-        d = np.sqrt(((grid - np.array(centre)[:, None, None, None] - np.array([shift, 0, 0])[:, None, None, None]) ** 2).sum(0))
+        d = np.sqrt(
+            ((grid - np.array(centre)[:, None, None, None] - np.array([shift, 0, 0])[:, None, None, None]) ** 2).sum(0)
+        )
         return np.clip(radius - d + 0.5, 0.0, 1.0)
 
-    spheres = {"stable": ((10, 20, 20), 3.0, 3.0), "enlarging": ((22, 20, 20), 2.5, 3.6), "new": ((34, 20, 20), 0.0, 3.0),
-               "missed": ((46, 20, 20), 3.0, 3.0), "resolved": ((58, 20, 20), 3.0, 0.0)}  # fmt: skip
+    spheres = {
+        "stable": ((10, 20, 20), 3.0, 3.0),
+        "enlarging": ((22, 20, 20), 2.5, 3.6),
+        "new": ((34, 20, 20), 0.0, 3.0),
+        "missed": ((46, 20, 20), 3.0, 3.0),
+        "resolved": ((58, 20, 20), 3.0, 0.0),
+    }
     images, masks = {}, {}
     for side, shift in (("from", 0.0), ("to", 0.3)):
-        fraction = sum(ball(c, r_from if side == "from" else r_to, shift) * ((r_from if side == "from" else r_to) > 0)
-                       for c, r_from, r_to in spheres.values())  # fmt: skip
+        fraction = sum(
+            ball(c, r_from if side == "from" else r_to, shift) * ((r_from if side == "from" else r_to) > 0)
+            for c, r_from, r_to in spheres.values()
+        )
         images[side] = 1.0 + 0.8 * fraction + rng.normal(0, 0.02, shape)
         masks[side] = fraction >= 0.5
     masks["from"][40:52] = False  # the earlier segmentation missed the fourth lesion
     labels = {side: components.label_lesions(m)[0] for side, m in masks.items()}
     nawm = ~ndimage.binary_dilation(masks["from"] | masks["to"] | (images["to"] > 1.3), iterations=3)
-    changes, core, noise = longitudinal.detect(images["from"], images["to"], labels["from"], labels["to"], nawm,
-                                               np.zeros(shape, bool), (1.0, 1.0, 1.0), 3.0)  # fmt: skip
+    changes, core, noise = longitudinal.detect(
+        images["from"], images["to"], labels["from"], labels["to"], nawm, np.zeros(shape, bool), (1.0, 1.0, 1.0), 3.0
+    )
     by_x = {int(np.argwhere(core == c.cluster_id)[:, 0].mean() // 12): c for c in changes}
     assert [by_x[k].status for k in range(5)] == ["stable", "enlarging", "new", "stable", "resolved"]
     assert noise.sd == pytest.approx(0.02 * np.sqrt(2), rel=0.1)
@@ -342,11 +408,20 @@ def test_persistent_identities() -> None:
     """Three sessions: lesion 1 stays, 2 and 3 merge, 4 splits, 5 resolves, a new one appears; the merged
     lesion keeps the older identity, the larger part of the split keeps its identity; chronic black holes
     need a black hole under the same identity 6 months earlier."""
-    volumes = {"a": {1: 0.1, 2: 0.1, 3: 0.1, 4: 0.3, 5: 0.1}, "b": {1: 0.1, 2: 0.25, 3: 0.2, 4: 0.1},
-               "c": {1: 0.1, 2: 0.25, 3: 0.2, 4: 0.1, 5: 0.05}}  # fmt: skip
-    first = [tracking.PairCluster("stable", (1,), (1,)), tracking.PairCluster("stable", (2, 3), (2,)),
-             tracking.PairCluster("stable", (4,), (3, 4)), tracking.PairCluster("resolved", (5,), ())]  # fmt: skip
-    second = [tracking.PairCluster("stable", (k,), (k,)) for k in (1, 2, 3, 4)] + [tracking.PairCluster("new", (), (5,))]
+    volumes = {
+        "a": {1: 0.1, 2: 0.1, 3: 0.1, 4: 0.3, 5: 0.1},
+        "b": {1: 0.1, 2: 0.25, 3: 0.2, 4: 0.1},
+        "c": {1: 0.1, 2: 0.25, 3: 0.2, 4: 0.1, 5: 0.05},
+    }
+    first = [
+        tracking.PairCluster("stable", (1,), (1,)),
+        tracking.PairCluster("stable", (2, 3), (2,)),
+        tracking.PairCluster("stable", (4,), (3, 4)),
+        tracking.PairCluster("resolved", (5,), ()),
+    ]
+    second = [tracking.PairCluster("stable", (k,), (k,)) for k in (1, 2, 3, 4)] + [
+        tracking.PairCluster("new", (), (5,))
+    ]
     ids = {(i.session, i.component): i for i in tracking.track(["a", "b", "c"], volumes, [first, second])}
     assert [ids["a", k].lesion_id for k in range(1, 6)] == [1, 2, 3, 4, 5]
     assert ids["b", 1].lesion_id == 1 and ids["b", 2].lesion_id == 2 and ids["b", 2].merged_from == (3,)

@@ -6,22 +6,38 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri.core.io import save_json
 from msqmri.cohort.monitoring import pair_flags
 from msqmri.cohort.protocol import acquisition, compliance_from_files, compliance_table, issues
+from msqmri.core.io import save_json
 
 
 def _sessions(times, treatment=None):
-    rows = [{"participant_id": "sub-01", "session_id": f"ses-0{k + 1}", "acq_time": t,
-             "treatment_start": treatment if k == 0 else None} for k, t in enumerate(times)]  # fmt: skip
+    rows = [
+        {
+            "participant_id": "sub-01",
+            "session_id": f"ses-0{k + 1}",
+            "acq_time": t,
+            "treatment_start": treatment if k == 0 else None,
+        }
+        for k, t in enumerate(times)
+    ]
     return pd.DataFrame(rows)
 
 
 def _pair(a, b, pbvc_per_year, n_new=0, n_enlarging=0, method="siena"):
     keys = {"participant_id": "sub-01", "session_from": f"ses-0{a}", "session_to": f"ses-0{b}"}
-    return ({**keys, "interval_days": 1.0, "pbvc": pbvc_per_year, "pbvc_per_year": pbvc_per_year, "method": method},
-            {**keys, "n_new": n_new, "n_enlarging": n_enlarging, "n_shrinking": 0, "n_resolved": 0, "n_stable": 2,
-             "new_volume_ml": 0.0})  # fmt: skip
+    return (
+        {**keys, "interval_days": 1.0, "pbvc": pbvc_per_year, "pbvc_per_year": pbvc_per_year, "method": method},
+        {
+            **keys,
+            "n_new": n_new,
+            "n_enlarging": n_enlarging,
+            "n_shrinking": 0,
+            "n_resolved": 0,
+            "n_stable": 2,
+            "new_volume_ml": 0.0,
+        },
+    )
 
 
 def test_flags_follow_the_guideline():
@@ -29,10 +45,16 @@ def test_flags_follow_the_guideline():
     made = [_pair(1, 2, -0.2), _pair(2, 3, -0.5, n_enlarging=1), _pair(1, 3, -0.45, n_new=2)]
     pbvc = pd.DataFrame([p for p, _ in made] + [{**made[0][0], "method": "jacobian", "pbvc_per_year": -0.9}])
     flags = pair_flags(pbvc, pd.DataFrame([a for _, a in made]), sessions).set_index(["session_from", "session_to"])
-    first, second, baseline = flags.loc[("ses-01", "ses-02")], flags.loc[("ses-02", "ses-03")], flags.loc[("ses-01", "ses-03")]
+    first, second, baseline = (
+        flags.loc[("ses-01", "ses-02")],
+        flags.loc[("ses-02", "ses-03")],
+        flags.loc[("ses-01", "ses-03")],
+    )
     assert first["pbvc_method"] == "siena" and not first["atrophy_beyond_cutoff"]  # siena preferred over jacobian
     assert first["interval_outside_3_12_months"] and second["interval_outside_3_12_months"]
-    assert second["new_or_enlarging_lesions"] and second["atrophy_beyond_cutoff"] and not second["pseudo_atrophy_caution"]
+    assert (
+        second["new_or_enlarging_lesions"] and second["atrophy_beyond_cutoff"] and not second["pseudo_atrophy_caution"]
+    )
     assert baseline["pair_type"] == "baseline" and pd.isna(baseline["interval_outside_3_12_months"])
     assert baseline["new_or_enlarging_lesions"] and "PBVC beyond -0.37 %/y" in baseline["flags"]
     assert not first["new_or_enlarging_lesions"] and "new/enlarging" not in (first["flags"] or "")
@@ -51,10 +73,24 @@ def test_pseudo_atrophy_caution_within_12_months_of_treatment_start():
 def test_protocol_change_flags_the_pair():
     sessions = _sessions(["2021-01-01", "2021-07-01"])
     made = [_pair(1, 2, -0.1)]
-    compliance = pd.DataFrame([
-        {"participant_id": "sub-01", "session_id": "ses-01", "modality": "T1w", "scanner_changed": False, "protocol_changed": False},
-        {"participant_id": "sub-01", "session_id": "ses-02", "modality": "T1w", "scanner_changed": True, "protocol_changed": False},
-    ])  # fmt: skip
+    compliance = pd.DataFrame(
+        [
+            {
+                "participant_id": "sub-01",
+                "session_id": "ses-01",
+                "modality": "T1w",
+                "scanner_changed": False,
+                "protocol_changed": False,
+            },
+            {
+                "participant_id": "sub-01",
+                "session_id": "ses-02",
+                "modality": "T1w",
+                "scanner_changed": True,
+                "protocol_changed": False,
+            },
+        ]
+    )
     row = pair_flags(pd.DataFrame([made[0][0]]), pd.DataFrame([made[0][1]]), sessions, compliance).iloc[0]
     assert row["protocol_changed"] and "unreliable" in row["flags"]
 
@@ -71,7 +107,9 @@ def test_protocol_requirements(tmp_path):
     coarse = _image(tmp_path / "c_T1w.nii.gz", (1.2, 1.2, 1.2))
     assert issues(acquisition(iso, {"MagneticFieldStrength": 3, "MRAcquisitionType": "3D"})) == ("pass", [])
     status, reasons = issues(acquisition(thick, {"MagneticFieldStrength": 1.0}))
-    assert status == "fail" and any("1 T < 1.5" in r for r in reasons) and any("slice thickness 5" in r for r in reasons)
+    assert (
+        status == "fail" and any("1 T < 1.5" in r for r in reasons) and any("slice thickness 5" in r for r in reasons)
+    )
     assert any("taken as 2D" in r for r in reasons)  # inferred from the voxel shape
     status, reasons = issues(acquisition(coarse, {"MagneticFieldStrength": 3, "MRAcquisitionType": "3D"}))
     assert status == "fail" and "not 1 mm isotropic" in reasons[0]
@@ -84,11 +122,22 @@ def test_compliance_table_flags_scanner_and_protocol_changes(tmp_path):
     items = []
     for k, (maker, field, tr) in enumerate(scanners, start=1):
         sidecar = tmp_path / f"s{k}.json"
-        save_json({"Manufacturer": maker, "MagneticFieldStrength": field, "RepetitionTime": tr,
-                   "MRAcquisitionType": "3D"}, sidecar)  # fmt: skip
-        items.append({"participant_id": "sub-01", "session_id": f"ses-0{k}", "modality": "T1w", "image": image,
-                      "sidecar": sidecar})  # fmt: skip
-    items.append({"participant_id": "sub-02", "session_id": "ses-01", "modality": "T1w", "image": image, "sidecar": None})
+        save_json(
+            {"Manufacturer": maker, "MagneticFieldStrength": field, "RepetitionTime": tr, "MRAcquisitionType": "3D"},
+            sidecar,
+        )
+        items.append(
+            {
+                "participant_id": "sub-01",
+                "session_id": f"ses-0{k}",
+                "modality": "T1w",
+                "image": image,
+                "sidecar": sidecar,
+            }
+        )
+    items.append(
+        {"participant_id": "sub-02", "session_id": "ses-01", "modality": "T1w", "image": image, "sidecar": None}
+    )
     table = compliance_from_files(items)
     assert table["scanner_changed"].tolist() == [False, False, False, True, False]
     assert table["protocol_changed"].tolist() == [False, False, True, False, False]

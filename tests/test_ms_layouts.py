@@ -1,7 +1,8 @@
 """The layouts MS studies write, end to end on phantom images: two T1w runs, a post-gadolinium T1w, a 2D and
-a 3D FLAIR, AP/PA DWI with dataset-level gradient tables and sidecars and a b=0 pair stored apart, dates only in scans.tsv or in the
-sidecar, a T1w stored as two repeats, MP2RAGE (UNIT1 with its noisy background and the INV2 magnitude); and beside them the sessions the
-rules cannot use, which are skipped with one line while the others run."""
+a 3D FLAIR, AP/PA DWI with dataset-level gradient tables and sidecars and a b=0 pair stored apart, dates only in
+scans.tsv or in the sidecar, a T1w stored as two repeats, MP2RAGE (UNIT1 with its noisy background and the INV2
+magnitude); and beside them the sessions the rules cannot use, which are skipped with one line while the others
+run."""
 
 from __future__ import annotations
 
@@ -14,18 +15,31 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import ndimage
 from conftest import write_dwi, write_json, write_tsv
+from scipy import ndimage
 from workflow_helpers import msqmri
 
 from msqmri.phantom import CohortSpec, generate_cohort
 
 #: two subjects, two sessions each, a true brain volume change of -0.8 % between them (3 mm: fast)
-SPEC = CohortSpec(n_subjects=2, n_sessions=2, resolution=3.0, truth_step=2.0, seed=11, modalities=("T1w", "FLAIR"),
-                  lesions=False, pbvc=(0.0, -0.8), orientations=("RAS", "LAS"))  # fmt: skip
+SPEC = CohortSpec(
+    n_subjects=2,
+    n_sessions=2,
+    resolution=3.0,
+    truth_step=2.0,
+    seed=11,
+    modalities=("T1w", "FLAIR"),
+    lesions=False,
+    pbvc=(0.0, -0.8),
+    orientations=("RAS", "LAS"),
+)
 #: the session dates the layouts carry (scans.tsv for sub-01, UNIT1 sidecars for sub-02)
-DATES = {("01", "01"): "2020-03-02T10:00:00", ("01", "02"): "2021-03-01T10:00:00",
-         ("02", "01"): "2020-05-04T09:30:00", ("02", "02"): "2020-11-02T09:30:00"}  # fmt: skip
+DATES = {
+    ("01", "01"): "2020-03-02T10:00:00",
+    ("01", "02"): "2021-03-01T10:00:00",
+    ("02", "01"): "2020-05-04T09:30:00",
+    ("02", "02"): "2020-11-02T09:30:00",
+}
 
 
 def _move(source: Path, target: Path) -> Path:
@@ -62,7 +76,9 @@ def make_ms_layouts(root: Path) -> tuple[Path, Path]:
     shutil.move(generated, bids)
     (bids / "sub-01" / "sub-01_sessions.tsv").unlink()
     (bids / "sub-02" / "sub-02_sessions.tsv").unlink()
-    write_tsv(bids / "participants.tsv", ["participant_id", "age", "sex"], [["sub-01", "41", "F"], ["sub-02", "35-40", "M"]])
+    write_tsv(
+        bids / "participants.tsv", ["participant_id", "age", "sex"], [["sub-01", "41", "F"], ["sub-02", "35-40", "M"]]
+    )
     write_json(bids / "T1w.json", {"MRAcquisitionType": "3D", "Manufacturer": "Siemens", "MagneticFieldStrength": 3})
     # sub-01 ses-01: two T1w runs, a post-gadolinium T1w, 2D and 3D FLAIR, AP/PA DWI, the gradient table at the
     # dataset level; ses-02: a T1w and a post-gadolinium T1w; dates in scans.tsv
@@ -70,22 +86,28 @@ def make_ms_layouts(root: Path) -> tuple[Path, Path]:
     _copy(anat / f"{stem}_T1w.nii.gz", anat / f"{stem}_run-1_T1w.nii.gz", 0.9)
     t1w = _move(anat / f"{stem}_T1w.nii.gz", anat / f"{stem}_run-2_T1w.nii.gz")
     flair = nib.load(_move(anat / f"{stem}_FLAIR.nii.gz", anat / f"{stem}_acq-3D_FLAIR.nii.gz"))
-    nib.save(nib.Nifti1Image(np.asarray(flair.dataobj)[:, :, ::2], flair.affine @ np.diag([1, 1, 2, 1])),
-             anat / f"{stem}_acq-2D_FLAIR.nii.gz")  # every other slice, twice as thick  # fmt: skip
+    nib.save(
+        nib.Nifti1Image(np.asarray(flair.dataobj)[:, :, ::2], flair.affine @ np.diag([1, 1, 2, 1])),
+        anat / f"{stem}_acq-2D_FLAIR.nii.gz",
+    )  # every other slice, twice as thick
     write_json(anat / f"{stem}_acq-2D_FLAIR.json", {"MRAcquisitionType": "2D"})
     series = nib.load(write_dwi(dwi / f"{stem}_dir-AP", head=nib.load(t1w)))
     for ext in (".bval", ".bvec"):
         _move(dwi / f"{stem}_dir-AP_dwi{ext}", bids / f"dir-AP_dwi{ext}")
     for entities in ("dir-PA", "acq-b0_dir-AP"):  # a reverse-encoded b=0 pair, and a b=0 pair stored apart
-        nib.save(nib.Nifti1Image(np.asarray(series.dataobj)[..., :1].repeat(2, axis=3), series.affine),
-                 dwi / f"{stem}_{entities}_dwi.nii.gz")  # fmt: skip
+        nib.save(
+            nib.Nifti1Image(np.asarray(series.dataobj)[..., :1].repeat(2, axis=3), series.affine),
+            dwi / f"{stem}_{entities}_dwi.nii.gz",
+        )
         (dwi / f"{stem}_{entities}_dwi.bval").write_text("0 0\n")
         (dwi / f"{stem}_{entities}_dwi.bvec").write_text("0 0\n0 0\n0 0\n")
     (bids / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_FLAIR.nii.gz").unlink()
     for ses, t1w_name in (("01", t1w.name), ("02", "sub-01_ses-02_T1w.nii.gz")):
         base = bids / "sub-01" / f"ses-{ses}"
         _copy(base / "anat" / t1w_name, base / "anat" / f"sub-01_ses-{ses}_ce-gadolinium_T1w.nii.gz", 1.15)
-        write_tsv(base / f"sub-01_ses-{ses}_scans.tsv", ["filename", "acq_time"], [[f"anat/{t1w_name}", DATES["01", ses]]])
+        write_tsv(
+            base / f"sub-01_ses-{ses}_scans.tsv", ["filename", "acq_time"], [[f"anat/{t1w_name}", DATES["01", ses]]]
+        )
     # sub-01 ses-02's T1w stored as two repeats, the second moved by a voxel: realigned and averaged
     repeats = nib.load(bids / "sub-01" / "ses-02" / "anat" / "sub-01_ses-02_T1w.nii.gz")
     head = np.asarray(repeats.dataobj, np.float32)
@@ -102,8 +124,10 @@ def make_ms_layouts(root: Path) -> tuple[Path, Path]:
     for ext in (".bval", ".bvec"):
         (bids / "sub-02" / "ses-02" / "dwi" / f"sub-02_ses-02_dwi{ext}").unlink()
     # sessions the rules cannot use: a post-contrast T1w only, and two UNIT1 files with the same entities
-    _copy(bids / "sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz",
-          bids / "sub-01/ses-03/anat/sub-01_ses-03_ce-gadolinium_T1w.nii.gz")
+    _copy(
+        bids / "sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz",
+        bids / "sub-01/ses-03/anat/sub-01_ses-03_ce-gadolinium_T1w.nii.gz",
+    )
     for name in ("sub-02_ses-03_UNIT1.nii.gz", "sub-02_ses-03_UNIT1.nii"):
         _copy(bids / "sub-02/ses-02/anat/sub-02_ses-02_UNIT1.nii.gz", bids / "sub-02/ses-03/anat" / name)
     return bids, bids / "sourcedata" / "ground_truth"
@@ -125,8 +149,14 @@ def ms_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, 
 def test_the_documented_inputs_are_chosen(ms_run: tuple[Path, Path, Path, str]) -> None:
     _, _, out, _ = ms_run
     sessions = pd.read_csv(out / "group" / "sessions.tsv", sep="\t", dtype=str, keep_default_na=False).set_index(
-        ["participant_id", "session_id"])  # fmt: skip
-    assert list(sessions.index) == [("sub-01", "ses-01"), ("sub-01", "ses-02"), ("sub-02", "ses-01"), ("sub-02", "ses-02")]
+        ["participant_id", "session_id"]
+    )
+    assert list(sessions.index) == [
+        ("sub-01", "ses-01"),
+        ("sub-01", "ses-02"),
+        ("sub-02", "ses-01"),
+        ("sub-02", "ses-02"),
+    ]
     first = sessions.loc["sub-01", "ses-01"]
     assert first.t1w_file == "sub-01_ses-01_run-2_T1w.nii.gz"
     assert first.t1w_ce_file == "sub-01_ses-01_ce-gadolinium_T1w.nii.gz"

@@ -21,9 +21,18 @@ from msqmri.phantom.lesions import ENLARGE
 from msqmri.phantom.subject import make_subject
 from msqmri.phantom.tissues import INDEX, NAMES, TISSUES, FlairContrast
 
-CLEAN = CohortSpec(n_subjects=2, n_sessions=3, resolution=3.0, noise=False, pbvc=(0.0, -0.6, -1.5), seed=7,
-                   t1w_voxel=(3.0, 3.0, 3.6), flair_voxel=(3.0, 3.0, 6.0), orientations=("RAS", "LAS"),
-                   user_lesion_masks=True)  # fmt: skip
+CLEAN = CohortSpec(
+    n_subjects=2,
+    n_sessions=3,
+    resolution=3.0,
+    noise=False,
+    pbvc=(0.0, -0.6, -1.5),
+    seed=7,
+    t1w_voxel=(3.0, 3.0, 3.6),
+    flair_voxel=(3.0, 3.0, 6.0),
+    orientations=("RAS", "LAS"),
+    user_lesion_masks=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +96,9 @@ def test_mtr_r2star_fa_equal_configured_values_in_pure_tissue(clean_cohort: Path
 
     labels = _pure(clean_cohort, "01", "02", "MEGRE")
     echoes = sorted(anat.glob("*_MEGRE.nii.gz"), key=lambda p: int(p.name.split("echo-")[1].split("_")[0]))
-    te = np.array([pd.read_json(p.with_name(p.name.replace(".nii.gz", ".json")), typ="series")["EchoTime"]
-                   for p in echoes])
+    te = np.array(
+        [pd.read_json(p.with_name(p.name.replace(".nii.gz", ".json")), typ="series")["EchoTime"] for p in echoes]
+    )
     signal = np.stack([_load(p) for p in echoes], axis=-1)
     for tissue in ("wm", "gm", "dgm"):
         mask = _pure_voxels(labels, tissue)
@@ -111,12 +121,16 @@ def test_mtr_r2star_fa_equal_configured_values_in_pure_tissue(clean_cohort: Path
 def _tensor_fa_md(signal: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ordinary least-squares log-linear tensor fit (exact on noise-free data)."""
     g = bvecs
-    design = np.column_stack([np.ones_like(bvals)] + [-bvals * g[:, i] * g[:, j] * (1 if i == j else 2)
-                                                       for i, j in ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))])
+    design = np.column_stack(
+        [np.ones_like(bvals)]
+        + [
+            -bvals * g[:, i] * g[:, j] * (1 if i == j else 2)
+            for i, j in ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+        ]
+    )
     coef = np.linalg.lstsq(design, np.log(signal).T, rcond=None)[0]
     dxx, dyy, dzz, dxy, dxz, dyz = coef[1:]
-    tensor = np.stack([np.stack([dxx, dxy, dxz], -1), np.stack([dxy, dyy, dyz], -1),
-                       np.stack([dxz, dyz, dzz], -1)], -2)
+    tensor = np.stack([np.stack([dxx, dxy, dxz], -1), np.stack([dxy, dyy, dyz], -1), np.stack([dxz, dyz, dzz], -1)], -2)
     ev = np.linalg.eigvalsh(tensor)
     md = ev.mean(-1)
     fa = np.sqrt(1.5 * ((ev - md[:, None]) ** 2).sum(-1) / (ev**2).sum(-1))
@@ -155,7 +169,9 @@ def test_lesion_history_and_masks(clean_cohort: Path) -> None:
     holes = lesions[lesions.black_hole & (lesions.session_id == "ses-01")]
     assert 2 <= len(holes) <= 4 and (holes.status == "present").all()
     assert lesions.volume_ml[lesions.status != "absent"].min() * 1000 < 30  # small lesions too
-    mask = _load(clean_cohort / "derivatives/lesions/sub-01/ses-02/anat/sub-01_ses-02_space-T1w_label-lesion_mask.nii.gz")
+    mask = _load(
+        clean_cohort / "derivatives/lesions/sub-01/ses-02/anat/sub-01_ses-02_space-T1w_label-lesion_mask.nii.gz"
+    )
     t1w = nib.load(str(clean_cohort / "sub-01/ses-02/anat/sub-01_ses-02_T1w.nii.gz"))
     assert mask.shape == t1w.shape and mask.sum() > 0
     flair = _load(clean_cohort / "sub-01/ses-02/anat/sub-01_ses-02_FLAIR.nii.gz")
@@ -171,8 +187,10 @@ def test_lesions_stay_where_planned() -> None:
     region = dict(zip(REGIONS, anatomy.regions, strict=True))
     step = anatomy.step
     wm, cortex = anatomy.brain[1], anatomy.brain[0]
-    distance = {"ventricle": ndimage.distance_transform_edt(region["ventricle"] < 0.5, sampling=step),
-                "cortex": ndimage.distance_transform_edt(cortex < 0.5, sampling=step)}  # fmt: skip
+    distance = {
+        "ventricle": ndimage.distance_transform_edt(region["ventricle"] < 0.5, sampling=step),
+        "cortex": ndimage.distance_transform_edt(cortex < 0.5, sampling=step),
+    }
     points = anatomy.grid_points()
     for lesion in anatomy.lesions:
         session = int(np.argmax(np.asarray(lesion.scale) > 0))
@@ -195,8 +213,9 @@ def test_lesions_stay_where_planned() -> None:
 def test_flair_confounders_and_contrast() -> None:
     """The FLAIR signal model: tissue ratios to WM as drawn, the brainstem's WM brighter, hyperintense
     cortical patches, and the ependyma, septum, choroid plexus and CSF flow blended to their own signal."""
-    contrast = FlairContrast(gm=1.3, dgm=1.3, brainstem=1.25, lesion=2.0, ependyma=1.7, septum=1.6, choroid=1.5,
-                             flow=2.0, cortical_patch=1.1)  # fmt: skip
+    contrast = FlairContrast(
+        gm=1.3, dgm=1.3, brainstem=1.25, lesion=2.0, ependyma=1.7, septum=1.6, choroid=1.5, flow=2.0, cortical_patch=1.1
+    )
     wm = TISSUES[INDEX["wm"]].flair
     frac = np.zeros((len(REGIONS) + 3, len(NAMES)), np.float32)
     frac[:, INDEX["wm"]] = 1.0
@@ -205,7 +224,7 @@ def test_flair_confounders_and_contrast() -> None:
     frac[-2, INDEX["lesion"]] = 1.0
     frac[-1, INDEX["csf"]] = 1.0
     regions = np.zeros((len(frac), len(REGIONS)), np.float32)
-    for k, name in enumerate(REGIONS):
+    for k in range(len(REGIONS)):
         regions[k, k] = 1.0
     signal = flair_signal(frac, regions, contrast) / wm
     by_region = dict(zip(REGIONS, signal[: len(REGIONS)], strict=True))
@@ -243,7 +262,10 @@ def test_thick_slices_average_their_thickness() -> None:
     pose = Pose(np.eye(3), np.zeros(3))
     corner = anatomy.centroid - np.array([12.0, 12.0, 6.0])
     thin, thick = np.diag([3.0, 3.0, 1.0, 1.0]), np.diag([3.0, 3.0, 3.0, 1.0])
-    thin[:3, 3], thick[:3, 3] = corner, corner + [0.0, 0.0, 1.0]  # thick slice k spans thin slices 3k .. 3k + 2
+    thin[:3, 3], thick[:3, 3] = (
+        corner,
+        corner + np.array([0.0, 0.0, 1.0]),
+    )  # thick slice k spans thin slices 3k .. 3k + 2
     fine = render(anatomy, 0, 1.0, pose, (8, 8, 12), thin, (1, 1, 1)).frac
     coarse = render(anatomy, 0, 1.0, pose, (8, 8, 4), thick, (1, 1, 3)).frac
     np.testing.assert_allclose(coarse, fine.reshape(8, 8, 4, 3, -1).mean(3), atol=1e-6)
@@ -251,8 +273,9 @@ def test_thick_slices_average_their_thickness() -> None:
 
 
 def test_noise_bias_and_drift_are_applied(tmp_path: Path) -> None:
-    spec = CohortSpec(n_subjects=1, n_sessions=2, resolution=3.0, modalities=("T1w",), scale_drift=0.006,
-                      pbvc=(0.0, 0.0), seed=3)
+    spec = CohortSpec(
+        n_subjects=1, n_sessions=2, resolution=3.0, modalities=("T1w",), scale_drift=0.006, pbvc=(0.0, 0.0), seed=3
+    )
     root = generate_cohort(tmp_path, spec)
     img = _load(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz")
     labels = _pure(root, "01", "01", "T1w")
@@ -278,7 +301,9 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     digests = []
     for run in ("a", "b"):
         root = generate_cohort(tmp_path / run, spec)
-        digests.append(hashlib.sha256(_load(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz").tobytes()).hexdigest())
+        digests.append(
+            hashlib.sha256(_load(root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz").tobytes()).hexdigest()
+        )
     assert digests[0] == digests[1]
 
 
@@ -291,8 +316,16 @@ def test_session_pairs_and_directions() -> None:
 
 
 def test_whole_head_adds_neck_face_dura_and_sinuses_around_the_same_brain(tmp_path: Path) -> None:
-    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, noise=False, modalities=("T1w",), seed=11,
-                      orientations=("RAS",), lesions=False)  # fmt: skip
+    spec = CohortSpec(
+        n_subjects=1,
+        n_sessions=1,
+        resolution=3.0,
+        noise=False,
+        modalities=("T1w",),
+        seed=11,
+        orientations=("RAS",),
+        lesions=False,
+    )
     skull, whole = (generate_cohort(tmp_path / head, replace(spec, head=head)) for head in ("skull", "whole"))
     volumes = [pd.read_csv(root / "sourcedata/ground_truth/volumes.tsv", sep="\t").iloc[0] for root in (skull, whole)]
     # the brain and the intracranial volume are the skull-only subject's: the dura and sinuses take CSF only
@@ -301,7 +334,9 @@ def test_whole_head_adds_neck_face_dura_and_sinuses_around_the_same_brain(tmp_pa
     assert volumes[1]["csf_ml"] < volumes[0]["csf_ml"]
     stem = "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
     imgs = [nib.load(str(root / stem)) for root in (skull, whole)]
-    extent = [nib.affines.apply_affine(img.affine, np.array([[0, 0, 0], np.array(img.shape) - 1]))[:, 2] for img in imgs]
+    extent = [
+        nib.affines.apply_affine(img.affine, np.array([[0, 0, 0], np.array(img.shape) - 1]))[:, 2] for img in imgs
+    ]
     assert extent[1].min() < extent[0].min() - 40.0  # the field of view reaches down the neck
     truth = whole / "sourcedata/ground_truth/sub-01/ses-01"
     pure = np.asarray(nib.load(str(truth / "sub-01_ses-01_space-T1w_desc-pure_dseg.nii.gz")).dataobj)

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 from scipy.optimize import curve_fit
 
+from msqmri.core.io import MsqmriInputError
+from msqmri.inputs.bids import Echo
+from msqmri.inputs.checks import load_echoes, load_mt_pair
+from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.qmri import mtr, r2star
 from msqmri.qmri import stage as quantitative
 from msqmri.workflow import layout
-from msqmri.inputs.checks import load_echoes, load_mt_pair
-from msqmri.core.io import MsqmriInputError
-from msqmri.inputs.bids import Echo
-from msqmri.phantom import CohortSpec, generate_cohort
 
 STEM = "sub-01_ses-01"
 #: pure-tissue classes checked against the truth
@@ -40,7 +40,9 @@ def test_mtr_formula_mask_and_clipping() -> None:
     np.testing.assert_array_equal(mtr.mtr_map(on, off, mask), [40.0, 0.0, 100.0, 0.0, 0.0])
     assert mtr.mtr_map(on, off, mask).dtype == np.float64
     # float64: an MTR of 1e-6 pu survives int16-scale signals
-    assert mtr.mtr_map(np.array([29999.9997]), np.array([30000.0]), np.array([True]))[0] == pytest.approx(1e-6, rel=1e-3)
+    assert mtr.mtr_map(np.array([29999.9997]), np.array([30000.0]), np.array([True]))[0] == pytest.approx(
+        1e-6, rel=1e-3
+    )
 
 
 def test_mt_state() -> None:
@@ -55,17 +57,28 @@ def test_mt_state() -> None:
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One 3 mm session (LAS) with T1w, MT-on 1 mm away from MT-off (SNR 40) and 8 echoes (SNR 50)."""
-    spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, modalities=("T1w", "MTR", "MEGRE"),
-                      mt_misalignment_mm=1.0, orientations=("LAS",), seed=3, lesions=False)  # fmt: skip
+    spec = CohortSpec(
+        n_subjects=1,
+        n_sessions=1,
+        resolution=3.0,
+        modalities=("T1w", "MTR", "MEGRE"),
+        mt_misalignment_mm=1.0,
+        orientations=("LAS",),
+        seed=3,
+        lesions=False,
+    )
     return generate_cohort(tmp_path_factory.mktemp("qmri") / "bids", spec)
 
 
 def stage_inputs(root: Path) -> dict[str, str]:
     """Raw T1w and the true brain mask stand in for the structural outputs."""
     anat, truth = root / "sub-01" / "ses-01" / "anat", root / "sourcedata" / "ground_truth" / "sub-01" / "ses-01"
-    return {"mt_on": str(anat / f"{STEM}_mt-on_MTR.nii.gz"), "mt_off": str(anat / f"{STEM}_mt-off_MTR.nii.gz"),
-            "t1w": str(anat / f"{STEM}_T1w.nii.gz"),
-            "t1w_mask": str(truth / f"{STEM}_space-T1w_desc-brain_mask.nii.gz")}  # fmt: skip
+    return {
+        "mt_on": str(anat / f"{STEM}_mt-on_MTR.nii.gz"),
+        "mt_off": str(anat / f"{STEM}_mt-off_MTR.nii.gz"),
+        "t1w": str(anat / f"{STEM}_T1w.nii.gz"),
+        "t1w_mask": str(truth / f"{STEM}_space-T1w_desc-brain_mask.nii.gz"),
+    }
 
 
 def outputs(patterns: dict[str, str], out: Path) -> dict[str, str]:
@@ -75,7 +88,9 @@ def outputs(patterns: dict[str, str], out: Path) -> dict[str, str]:
 def tissue_errors(map_path: str, root: Path, space: str, column: str, relative: bool = False) -> dict[str, np.ndarray]:
     """Per tissue, the map's errors in that tissue's pure voxels (percent of truth when ``relative``)."""
     values = np.asarray(nib.load(map_path).dataobj, dtype=float)
-    pure_path = root / "sourcedata" / "ground_truth" / "sub-01" / "ses-01" / f"{STEM}_space-{space}_desc-pure_dseg.nii.gz"
+    pure_path = (
+        root / "sourcedata" / "ground_truth" / "sub-01" / "ses-01" / f"{STEM}_space-{space}_desc-pure_dseg.nii.gz"
+    )
     pure = np.asarray(nib.load(str(pure_path)).dataobj)
     tissues = pd.read_csv(root / "sourcedata" / "ground_truth" / "tissues.tsv", sep="\t")
     errors = {}
@@ -110,8 +125,17 @@ def test_mtr_registration_removes_misalignment_error(tmp_path: Path) -> None:
     removes most of that error (what remains is resampling a 3 mm image with sharp borders)."""
     maps = {}
     for shift in (1.5, 0.0):
-        spec = CohortSpec(n_subjects=1, n_sessions=1, resolution=3.0, modalities=("T1w", "MTR"), noise=False,
-                          mt_misalignment_mm=shift, orientations=("RAS",), seed=4, lesions=False)  # fmt: skip
+        spec = CohortSpec(
+            n_subjects=1,
+            n_sessions=1,
+            resolution=3.0,
+            modalities=("T1w", "MTR"),
+            noise=False,
+            mt_misalignment_mm=shift,
+            orientations=("RAS",),
+            seed=4,
+            lesions=False,
+        )
         root = generate_cohort(tmp_path / f"bids{shift}", spec)
         inputs, outs = stage_inputs(root), outputs(layout.MTR, tmp_path / f"out{shift}")
         quantitative.mtr(inputs, outs)
@@ -140,7 +164,11 @@ def test_mt_swapped_is_one_line_error(phantom: Path, tmp_path: Path) -> None:
     for state, other in (("on", "off"), ("off", "on")):
         (bad / f"{STEM}_mt-{state}_MTR.json").unlink()
         shutil.copy(inputs[f"mt_{other}"], bad / f"{STEM}_mt-{state}_MTR.nii.gz")
-    swapped = {**inputs, "mt_on": str(bad / f"{STEM}_mt-on_MTR.nii.gz"), "mt_off": str(bad / f"{STEM}_mt-off_MTR.nii.gz")}
+    swapped = {
+        **inputs,
+        "mt_on": str(bad / f"{STEM}_mt-on_MTR.nii.gz"),
+        "mt_off": str(bad / f"{STEM}_mt-off_MTR.nii.gz"),
+    }
     with pytest.raises(MsqmriInputError, match="mt-on_MTR.nii.gz: brighter than .* look swapped"):
         quantitative.mtr(swapped, outputs(layout.MTR, tmp_path / "out"))
 
@@ -192,7 +220,9 @@ def test_noise_floor_echoes_are_dropped() -> None:
                 assert abs(dropped - every) <= 0.01, method
     n_used = r2star.fit_signals(signal, UNIFORM_TE, "wls", 2 * sigma)[3]
     assert n_used.min() >= 2 and n_used.max() == UNIFORM_TE.size
-    np.testing.assert_array_equal(r2star.used_echoes(np.array([[5.0, 2.0, 0.9, 0.3]]), 1.0), [[True, True, False, False]])
+    np.testing.assert_array_equal(
+        r2star.used_echoes(np.array([[5.0, 2.0, 0.9, 0.3]]), 1.0), [[True, True, False, False]]
+    )
 
 
 def test_background_sigma() -> None:
@@ -228,9 +258,12 @@ def test_bad_echoes_are_one_line_errors(tmp_path: Path, phantom: Path) -> None:
     anat = phantom / "sub-01" / "ses-01" / "anat"
     bad = tmp_path / "anat"
     shutil.copytree(anat, bad)
-    echoes = tuple(Echo(k, bad / f"{STEM}_echo-{k}_MEGRE.nii.gz", bad / f"{STEM}_echo-{k}_MEGRE.json")
-                   for k in range(1, 9))  # fmt: skip
-    with pytest.raises(MsqmriInputError, match=rf"{STEM}_echo-1_MEGRE.nii.gz: 1 MEGRE echo\(es\) found; R2\* needs at least 3"):
+    echoes = tuple(
+        Echo(k, bad / f"{STEM}_echo-{k}_MEGRE.nii.gz", bad / f"{STEM}_echo-{k}_MEGRE.json") for k in range(1, 9)
+    )
+    with pytest.raises(
+        MsqmriInputError, match=rf"{STEM}_echo-1_MEGRE.nii.gz: 1 MEGRE echo\(es\) found; R2\* needs at least 3"
+    ):
         load_echoes(echoes[:1])
     (bad / f"{STEM}_echo-3_MEGRE.json").write_text(json.dumps({"RepetitionTime": 0.05}))
     with pytest.raises(MsqmriInputError, match=rf"{STEM}_echo-3_MEGRE.json: EchoTime missing"):
@@ -239,8 +272,11 @@ def test_bad_echoes_are_one_line_errors(tmp_path: Path, phantom: Path) -> None:
     for k, te in uneven.items():
         (bad / f"{STEM}_echo-{k}_MEGRE.json").write_text(json.dumps({"EchoTime": te}))
     with pytest.raises(MsqmriInputError, match=rf"{STEM}_echo-3_MEGRE.json: ARLO needs evenly spaced echoes"):
-        quantitative.r2star({**stage_inputs(phantom), "echoes": [str(e.image) for e in echoes[:3]]},
-                            outputs(layout.R2STAR, tmp_path / "out"), method="arlo")  # fmt: skip
+        quantitative.r2star(
+            {**stage_inputs(phantom), "echoes": [str(e.image) for e in echoes[:3]]},
+            outputs(layout.R2STAR, tmp_path / "out"),
+            method="arlo",
+        )
     img = nib.load(str(echoes[1].image))
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:-1], img.affine), str(echoes[1].image))
     with pytest.raises(MsqmriInputError, match=rf"{STEM}_echo-2_MEGRE.nii.gz: grid"):

@@ -10,8 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from msqmri.core.io import MsqmriInputError
-from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.core.registration import register_to_t1w, resample_mask, rigid_matrix, to_ants
+from msqmri.phantom import CohortSpec, generate_cohort
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,7 @@ def test_bad_moving_image_is_a_one_line_error(tmp_path: Path, cohort: Path) -> N
     bad = tmp_path / "flair.nii.gz"
     bad.write_bytes(b"not a nifti at all")
     with pytest.raises(MsqmriInputError) as info:
-        register_to_t1w(bad, cohort / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz", tmp_path / "x.mat",
-                        tmp_path / "x.nii.gz")
+        register_to_t1w(
+            bad, cohort / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz", tmp_path / "x.mat", tmp_path / "x.nii.gz"
+        )
     assert str(info.value).startswith(str(bad)) and "\n" not in str(info.value)

@@ -23,7 +23,9 @@ def _locked(out: Path, pid: int | None, host: str | None = None, started: float 
         record = {"pid": pid, "host": host or socket.gethostname(), "stage": "participant", "started": started}
         save_json(record, out / RUN_RECORD)
     # stands in for Snakemake: with --unlock it removes the locks, as Snakemake does
-    script = f"import shutil, sys; assert sys.argv[-1] == '--unlock'; shutil.rmtree({str(out / '.snakemake' / 'locks')!r})"
+    script = (
+        f"import shutil, sys; assert sys.argv[-1] == '--unlock'; shutil.rmtree({str(out / '.snakemake' / 'locks')!r})"
+    )
     return [sys.executable, "-c", script]
 
 
@@ -43,8 +45,11 @@ def test_lock_of_a_killed_run_is_released(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_lock_of_a_live_or_unknown_run_is_kept(tmp_path: Path) -> None:
-    for name, pid, host, words in (("live", None, None, "in use by msqmri pid"), ("unknown", None, None, "--unlock"),
-                                   ("remote", 1, "elsewhere", "msqmri on elsewhere")):  # fmt: skip
+    for name, pid, host, words in (
+        ("live", None, None, "in use by msqmri pid"),
+        ("unknown", None, None, "--unlock"),
+        ("remote", 1, "elsewhere", "msqmri on elsewhere"),
+    ):
         out = tmp_path / name
         command = _locked(out, os.getpid() if name == "live" else pid, host)
         with pytest.raises(MsqmriError, match=words):

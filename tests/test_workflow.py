@@ -27,14 +27,14 @@ from workflow_helpers import (
     snakemake,
 )
 
-from msqmri.workflow import layout
-from msqmri.workflow.adapter import report_errors
-from msqmri.inputs.bids import discover
 from msqmri.cli import main
 from msqmri.cli.run import bundled_profile, collect_errors, failed_job_logs, find_snakefile
 from msqmri.core.io import MsqmriInputError
-from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
+from msqmri.inputs.bids import discover
 from msqmri.lesions.regions import REGIONS
+from msqmri.lesions.stage import LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
+from msqmri.workflow import layout
+from msqmri.workflow.adapter import report_errors
 
 pytestmark = pytest.mark.slow
 
@@ -55,10 +55,19 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     )
     for ses, model in (("01", "Prisma"), ("02", "Skyra")):
         sidecar = tiny_bids / "sub-01" / f"ses-{ses}" / "anat" / f"sub-01_ses-{ses}_T1w.json"
-        sidecar.write_text(json.dumps({"Manufacturer": "Siemens", "ManufacturersModelName": model,
-                                       "MagneticFieldStrength": 3, "MRAcquisitionType": "3D"}))  # fmt: skip
-    participant = msqmri(tiny_bids, out, "participant", "--cores", "2", "--config", "pbvc_methods=[siena]",
-                         cwd=tmp_path)
+        sidecar.write_text(
+            json.dumps(
+                {
+                    "Manufacturer": "Siemens",
+                    "ManufacturersModelName": model,
+                    "MagneticFieldStrength": 3,
+                    "MRAcquisitionType": "3D",
+                }
+            )
+        )
+    participant = msqmri(
+        tiny_bids, out, "participant", "--cores", "2", "--config", "pbvc_methods=[siena]", cwd=tmp_path
+    )
     assert participant.returncode == 0, participant.stderr
     dataset = discover(tiny_bids)
     for path in layout.participant_targets(dataset, ("siena",)):
@@ -91,7 +100,9 @@ def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     assert set(first.metric) == {"fa", "md", "mtr", "r2star"} and set(first.region) == set(REGIONS)
     assert regional[regional.session_id != "ses-01"].empty  # T1w-only sessions have no maps to summarise
     lesion_columns = list(pd.read_csv(out / "group" / "lesions.tsv", sep="\t").columns)
-    assert lesion_columns == list(TRACKED_LESION_COLUMNS) and lesion_columns[: len(LESION_COLUMNS)] == list(LESION_COLUMNS)
+    assert lesion_columns == list(TRACKED_LESION_COLUMNS) and lesion_columns[: len(LESION_COLUMNS)] == list(
+        LESION_COLUMNS
+    )
     check_group_reports(tiny_bids, out, tmp_path)
     check_kill_and_resume(tiny_bids, out, tmp_path)
 
@@ -103,13 +114,25 @@ def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
     measured memory and time, leaves no partial output, and its outputs equal the uninterrupted run's."""
     out = tmp_path / "killed"
     with read_only(bids) as source:
-        command = [sys.executable, "-m", "msqmri", str(source), str(out), "participant", "--participant-label", "02",
-                   "--cores", "2"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "msqmri",
+            str(source),
+            str(out),
+            "participant",
+            "--participant-label",
+            "02",
+            "--cores",
+            "2",
+        ]
         first = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE, text=True)
         job = running_job(first.pid, "structural")
         targets = [out / path for path in layout.participant_targets(discover(bids, ["02"]))]
-        quick = [out / layout.INPUT_CHECK.format(sesdir="sub-02", stem="sub-02"),
-                 out / layout.T1W_SUMMARY.format(sesdir="sub-02", stem="sub-02")]  # fmt: skip
+        quick = [
+            out / layout.INPUT_CHECK.format(sesdir="sub-02", stem="sub-02"),
+            out / layout.T1W_SUMMARY.format(sesdir="sub-02", stem="sub-02"),
+        ]
         while job.is_running() and not all(path.exists() for path in quick):  # the quick jobs beside it finish
             time.sleep(0.2)
         time.sleep(3)  # and Snakemake records them as complete; the structural job is still running
@@ -121,8 +144,9 @@ def check_kill_and_resume(bids: Path, reference: Path, tmp_path: Path) -> None:
         done = {path: path.stat().st_mtime_ns for path in targets if path.exists()}
         assert done and len(done) < len(targets)  # killed half way
         assert not [p for p in out.rglob("*") if ".tmp" in p.name]  # no partial output survives the kill
-        second = subprocess.Popen([*command, "--retries", "1"], cwd=tmp_path, start_new_session=True,
-                                  stderr=subprocess.PIPE, text=True)  # fmt: skip
+        second = subprocess.Popen(
+            [*command, "--retries", "1"], cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE, text=True
+        )
         running_job(second.pid, "structural").kill()
         _, stderr = second.communicate(timeout=600)
     assert second.returncode == 0, stderr
@@ -225,7 +249,10 @@ def test_errors_are_read_whole_from_job_logs(tmp_path: Path) -> None:
     runner = tmp_path / "logs" / "snakemake_participant.log"
     runner.write_text(f"{line}\n{line}Execute 1 jobs...\nmsqmri: error: unrelated\n")
     events = runner.with_suffix(".events.jsonl")
-    events.write_text('{"event": "progress", "done": 1, "total": 3}\n'
-                      '{"event": "job_error", "rule": "check_inputs", "logs": ["logs/check_inputs/sub-01/ses-01/sub-01_ses-01.log"]}\n')
+    events.write_text(
+        '{"event": "progress", "done": 1, "total": 3}\n'
+        '{"event": "job_error", "rule": "check_inputs", '
+        '"logs": ["logs/check_inputs/sub-01/ses-01/sub-01_ses-01.log"]}\n'
+    )
     assert failed_job_logs(events) == [job_log]
     assert collect_errors(failed_job_logs(events)) == [line]

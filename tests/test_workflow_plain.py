@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from workflow_helpers import check_quantitative_maps, check_tensor_maps, snakemake
 
-from msqmri.workflow import layout
 from msqmri.inputs.bids import discover
+from msqmri.workflow import layout
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,17 @@ def test_plain_snakemake_run(tiny_bids: Path, tmp_path: Path) -> None:
     never deletes its own)."""
     out, scratch = tmp_path / "out", tmp_path / "tmp"
     scratch.mkdir()
-    config = [f"bids_dir={tiny_bids}", f"output_dir={out}", "pbvc_methods=[jacobian]", "dwi_denoise=mppca",
-              "dti_fit=NLLS", "dwi_mask=t1w", "dwi_to_t1w=affine", "r2star_fit=arlo",
-              "participant_label=[01]"]  # fmt: skip
+    config = [
+        f"bids_dir={tiny_bids}",
+        f"output_dir={out}",
+        "pbvc_methods=[jacobian]",
+        "dwi_denoise=mppca",
+        "dti_fit=NLLS",
+        "dwi_mask=t1w",
+        "dwi_to_t1w=affine",
+        "r2star_fit=arlo",
+        "participant_label=[01]",
+    ]
     result = snakemake("--cores", "2", "--config", *config, cwd=tmp_path, env={"TMPDIR": str(scratch)})
     assert result.returncode == 0, result.stderr
     left = [p.name for p in scratch.rglob("*") if p.suffix in (".mat", ".h5", ".gz")]

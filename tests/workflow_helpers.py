@@ -30,8 +30,9 @@ def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 def snakemake(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Plain Snakemake on msqmri's Snakefile (``env``: variables added to the environment)."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", find_snakefile(), "--directory", cwd, *args]
-    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})}
+    )
 
 
 def check_tensor_maps(stem: Path, bids: Path) -> None:
@@ -62,14 +63,25 @@ def check_quantitative_maps(stem: Path, r2star_fit: str) -> None:
 def render_in_chromium(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
     """Open ``page`` in headless Chromium: (the DOM after the load event, the console messages logged).
     Skips where Chromium is not installed, unless MSQMRI_REQUIRE_CHROMIUM is set (as in CI)."""
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    browser = next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
     if browser is None:
         if os.environ.get("MSQMRI_REQUIRE_CHROMIUM"):
             pytest.fail("Chromium is required (MSQMRI_REQUIRE_CHROMIUM) but not installed")
         pytest.skip("Chromium is not installed")
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--enable-logging=stderr", "--v=0", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-               "--dump-dom", page.resolve().as_uri()]  # fmt: skip
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout, [line for line in result.stderr.splitlines() if ":CONSOLE" in line]
@@ -92,7 +104,8 @@ def check_report_renders(page: Path, tmp_path: Path) -> str:
 @contextmanager
 def read_only(path: Path) -> Iterator[Path]:
     """``path`` as a read-only directory: a read-only bind mount when root (root ignores permission bits),
-    else the tree with its write bits removed; restored afterwards."""
+    else the tree with its write bits removed; restored afterwards. Where root cannot bind-mount, the test
+    skips, unless ``MSQMRI_REQUIRE_READ_ONLY=1`` (set by .ci/run): then it fails."""
     if os.geteuid() != 0:
         modes = {p: p.stat().st_mode for p in [path, *path.rglob("*")]}
         for p, mode in modes.items():
@@ -108,6 +121,8 @@ def read_only(path: Path) -> Iterator[Path]:
     try:
         subprocess.run(["mount", "--bind", str(path), str(mount)], check=True, capture_output=True)
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        if os.environ.get("MSQMRI_REQUIRE_READ_ONLY") == "1":
+            pytest.fail(f"MSQMRI_REQUIRE_READ_ONLY=1 but no read-only bind mount here: {exc}")
         pytest.skip(f"cannot make a read-only bind mount here: {exc}")
     try:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True, capture_output=True)

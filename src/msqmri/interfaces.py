@@ -26,8 +26,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from nipype.interfaces.base import (
-    BaseInterfaceInputSpec, File, InputMultiObject, SimpleInterface, TraitedSpec, isdefined, traits,
-)  # fmt: skip
+    BaseInterfaceInputSpec,
+    File,
+    InputMultiObject,
+    SimpleInterface,
+    TraitedSpec,
+    isdefined,
+    traits,
+)
 
 from msqmri.core.io import private_tempdir
 from msqmri.workflow.step import Input, Param, Step
@@ -94,8 +100,12 @@ class _StepInterface(SimpleInterface):
         """The job's ids, as the workflow's ``ids`` parameter (a pair's ``interval_days`` None when unknown)."""
         if self.step.scope == "pair":
             interval = self.inputs.interval_days if isdefined(self.inputs.interval_days) else None
-            return {"participant_id": self.inputs.participant_id, "session_from": self.inputs.session_from,
-                    "session_to": self.inputs.session_to, "interval_days": interval}  # fmt: skip
+            return {
+                "participant_id": self.inputs.participant_id,
+                "session_from": self.inputs.session_from,
+                "session_to": self.inputs.session_to,
+                "interval_days": interval,
+            }
         subject, _, session = self.inputs.stem.partition("_")
         return {"participant_id": subject, "session_id": session or None}
 
@@ -125,18 +135,31 @@ class _StepInterface(SimpleInterface):
 def _interface(step: Step) -> type:
     """The interface class of ``step``; its specs are defined in this module (nipype pickles results, so every
     class must be importable by name)."""
-    settable = {name: _param_trait(name, spec) for name, spec in step.params.items()
-                if name not in ("ids", "participant_id")}  # fmt: skip
+    settable = {
+        name: _param_trait(name, spec) for name, spec in step.params.items() if name not in ("ids", "participant_id")
+    }
     inputs = {key: _input_trait(spec) for key, spec in step.inputs.items()}
     fields = {"__module__": __name__, **SCOPE_TRAITS[step.scope], **inputs, **settable}
     outputs = {"__module__": __name__, **{key: File(desc=key) for key in step.outputs}}
-    specs = {"input_spec": type(f"_{step.interface}InputSpec", (BaseInterfaceInputSpec,), fields),
-             "output_spec": type(f"_{step.interface}OutputSpec", (TraitedSpec,), outputs)}  # fmt: skip
+    specs = {
+        "input_spec": type(f"_{step.interface}InputSpec", (BaseInterfaceInputSpec,), fields),
+        "output_spec": type(f"_{step.interface}OutputSpec", (TraitedSpec,), outputs),
+    }
     for spec in specs.values():
         globals()[spec.__name__] = spec
     doc = f"{step.doc} (:func:`{step.call.replace(':', '.')}`)."
-    return type(step.interface, (_StepInterface,), {"__module__": __name__, "__doc__": doc, "step": step,
-                                                     "rule": step.name, "outputs_layout": step.outputs, **specs})
+    return type(
+        step.interface,
+        (_StepInterface,),
+        {
+            "__module__": __name__,
+            "__doc__": doc,
+            "step": step,
+            "rule": step.name,
+            "outputs_layout": step.outputs,
+            **specs,
+        },
+    )
 
 
 for _step in STEPS.values():

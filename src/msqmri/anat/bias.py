@@ -19,8 +19,12 @@ def n4(image: ants.ANTsImage, mask: ants.ANTsImage, weight: ants.ANTsImage | Non
     """
     shrink = max(1, int(round(4.0 / min(image.spacing))))
     field = ants.n4_bias_field_correction(
-        image, mask=mask, weight_mask=weight, shrink_factor=shrink, return_bias_field=True,
+        image,
+        mask=mask,
+        weight_mask=weight,
+        shrink_factor=shrink,
+        return_bias_field=True,
         convergence={"iters": [50, 50, 30], "tol": 1e-6},
-    ).numpy()  # fmt: skip
+    ).numpy()
     field = np.clip(field / np.median(field[mask.numpy() > 0]), *FIELD_RANGE)
     return image.new_image_like((image.numpy() / field).astype(np.float32))

@@ -31,11 +31,11 @@ from scipy import ndimage
 
 from msqmri.anat import template
 from msqmri.anat.bias import n4
+from msqmri.anat.segmentation import class_means, partial_volumes, segment
 from msqmri.core.intensity import white_matter_level
 from msqmri.core.io import MsqmriError
 from msqmri.core.morphology import ball, largest_component
 from msqmri.core.registration import register
-from msqmri.anat.segmentation import class_means, partial_volumes, segment
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
 REGISTRATION_RESOLUTION = 2.0
@@ -124,19 +124,21 @@ def extract_brain(
 ) -> BrainExtraction:
     """Brain mask and the intermediate images of a T1w head image (any orientation and voxel size).
 
-    ``backend`` "deepbet" takes the brain mask from the CNN (reading ``t1w_path``); registration,
-    priors and tissue fractions are computed the same way for both backends.
+    ``backend`` "deepbet" takes the brain from the CNN (reading ``t1w_path``): its mask, rather than the
+    morphological rough brain, restricts the template registration, and the template's own brain estimate is not
+    made; the registration still brings the tissue priors, the ventricles and the intracranial mask, and gives the
+    MNI transforms, so it runs for both backends.
     """
-    if backend == "deepbet":
-        _deepbet_run_bet()  # a missing backend fails at once, not after the registration
+    cnn = deepbet_mask(t1w_path) if backend == "deepbet" else None
     head = head_mask(t1w)
     corrected = n4(t1w, t1w.new_image_like(head.astype(np.float32)))
     data = corrected.numpy()
-    rough = rough_brain(data, head, corrected.spacing)
+    rough = rough_brain(data, head, corrected.spacing) if cnn is None else cnn & head
     fixed = corrected * corrected.new_image_like(rough.astype(np.float32))
     moving = functools.partial(template.image, resolution=REGISTRATION_RESOLUTION)
-    reg = register(fixed, moving("t1w"), seed, type_of_transform="antsRegistrationSyNQuick[s]",
-                   write_composite_transform=True)  # fmt: skip
+    reg = register(
+        fixed, moving("t1w"), seed, type_of_transform="antsRegistrationSyNQuick[s]", write_composite_transform=True
+    )
     priors = {
         name: ants.apply_transforms(fixed=corrected, moving=moving(name), transformlist=reg["fwdtransforms"])
         for name in ("csf", "gm", "wm", "icv", "brain", "ventricles")
@@ -149,17 +151,28 @@ def extract_brain(
     classified = (posteriors["gm"] + posteriors["wm"]) >= 0.5
     # class means inside the hole-filled brain and the template's ventricles: its CSF is ventricular, purer
     # than the thin outer rim (and taken where the template expects CSF, not in black holes)
-    means = class_means(data, posteriors, ndimage.binary_fill_holes(classified) | ventricles, priors["csf"].numpy() >= 0.5)
+    means = class_means(
+        data, posteriors, ndimage.binary_fill_holes(classified) | ventricles, priors["csf"].numpy() >= 0.5
+    )
     fractions = partial_volumes(data, means, band)
-    brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
-    brain = largest_component(brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing))
-    if backend == "deepbet":
-        brain = brain_tissue_within(deepbet_mask(t1w_path), fractions)
+    if cnn is not None:
+        brain = brain_tissue_within(cnn, fractions)
+    else:
+        brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
+        brain = largest_component(
+            brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing)
+        )
     return BrainExtraction(
-        mask=whole_brain(brain, ventricles, corrected.spacing), head=head, corrected=corrected, priors=priors,
-        posteriors=posteriors, fractions=fractions, ventricles=ventricles,
-        transforms=_as_list(reg["fwdtransforms"]), inverse_transforms=_as_list(reg["invtransforms"]),
-    )  # fmt: skip
+        mask=whole_brain(brain, ventricles, corrected.spacing),
+        head=head,
+        corrected=corrected,
+        priors=priors,
+        posteriors=posteriors,
+        fractions=fractions,
+        ventricles=ventricles,
+        transforms=_as_list(reg["fwdtransforms"]),
+        inverse_transforms=_as_list(reg["invtransforms"]),
+    )
 
 
 def whole_brain(brain: np.ndarray, ventricles: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ants
 import numpy as np
 
-from msqmri.core.io import private_tempdir
 from msqmri.core.intensity import histogram_mode
+from msqmri.core.io import private_tempdir
 
 CLASSES = ("csf", "gm", "wm")
 
@@ -23,9 +23,7 @@ def segment(
     prior_list = [priors[c] * mask for c in CLASSES]
     # r=0: Atropos's constant internal seed (its default seeds from the clock, so reruns differed)
     with private_tempdir():  # antspyx leaves Atropos's prior and posterior files behind
-        result = ants.atropos(
-            a=image, x=mask, i=prior_list, m="[0.1,1x1x1]", c="[5,0]", priorweight=prior_weight, r=0
-        )
+        result = ants.atropos(a=image, x=mask, i=prior_list, m="[0.1,1x1x1]", c="[5,0]", priorweight=prior_weight, r=0)
         return {c: p.numpy().astype(np.float32) for c, p in zip(CLASSES, result["probabilityimages"], strict=True)}
 
 
@@ -44,8 +42,9 @@ def hard_labels(posteriors: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarr
     return np.where(mask, stack.argmax(0) + 1, 0).astype(np.uint8)
 
 
-def class_means(data: np.ndarray, posteriors: dict[str, np.ndarray], mask: np.ndarray,
-                csf_region: np.ndarray | None = None) -> dict[str, float]:  # fmt: skip
+def class_means(
+    data: np.ndarray, posteriors: dict[str, np.ndarray], mask: np.ndarray, csf_region: np.ndarray | None = None
+) -> dict[str, float]:
     """Pure-tissue intensity of each class: the histogram mode of its confidently classified voxels
     (CSF only inside ``csf_region`` when given, e.g. where the template expects CSF: T1 black holes in the
     white matter are as dark as CSF, and at 3 mm they can outnumber the ventricles' pure voxels).

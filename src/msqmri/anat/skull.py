@@ -19,8 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri.core.intensity import white_matter_level
-from msqmri.core.morphology import ball
 from msqmri.core.io import MsqmriError
+from msqmri.core.morphology import ball
 
 #: intensities below this fraction of WM count as CSF or bone
 DARK_FRACTION = 0.35
@@ -41,8 +41,10 @@ def intracranial_mask(
     brain (a failed registration) is an error, not an ICV of the brain alone."""
     share = (template_icv & brain).sum() / max(int(brain.sum()), 1)
     if share < MIN_TEMPLATE_OVERLAP:
-        raise MsqmriError(f"the template's intracranial mask, registered to the T1w, holds {share:.0%} of the brain "
-                          "mask: the template registration failed, so no ICV or normalised volumes")
+        raise MsqmriError(
+            f"the template's intracranial mask, registered to the T1w, holds {share:.0%} of the brain "
+            "mask: the template registration failed, so no ICV or normalised volumes"
+        )
     dark = data < DARK_FRACTION * white_matter_level(data, head)
     distance = ndimage.distance_transform_edt(~brain, sampling=spacing)  # mm outside the brain
     near_template = ndimage.distance_transform_edt(~template_icv, sampling=spacing) <= TEMPLATE_MARGIN_MM

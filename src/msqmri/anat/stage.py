@@ -20,13 +20,13 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri.anat import template
-from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.anat.brain_extraction import extract_brain
-from msqmri.core.io import MsqmriInputError, atomic_path, save_array, save_json
 from msqmri.anat.mp2rage import head_from_inv2
-from msqmri.core.registration import ras_affine, register_to_t1w, resample_mask, to_ants, to_ants_averaged
 from msqmri.anat.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.anat.skull import intracranial_mask
+from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
+from msqmri.core.io import MsqmriInputError, atomic_path, save_array, save_json
+from msqmri.core.registration import ras_affine, register_to_t1w, resample_mask, to_ants, to_ants_averaged
 
 
 @dataclass
@@ -58,8 +58,9 @@ def load_t1w(
     if inv2_path is not None:
         inv2 = to_ants(inv2_path)
         if inv2.shape != image.shape or not np.allclose(ras_affine(inv2), ras_affine(image), atol=1e-3):
-            raise MsqmriInputError(inv2_path, f"INV2 grid {inv2.shape} differs from the UNIT1's "
-                                              f"({Path(path).name}, {image.shape})")  # fmt: skip
+            raise MsqmriInputError(
+                inv2_path, f"INV2 grid {inv2.shape} differs from the UNIT1's ({Path(path).name}, {image.shape})"
+            )
         image = image * image.new_image_like(head_from_inv2(inv2.numpy(), inv2.spacing).astype(np.float32))
     return image
 
@@ -97,14 +98,22 @@ def preprocess(
     voxel_ml = float(np.prod(t1w.spacing)) / 1000.0
     volumes = tissue_volumes(fractions, lesion, voxel_ml)
     vscale = volume_scaling(t1w.new_image_like(icv.astype(np.float32)), seed=seed)
-    volumes.update(vscale=vscale, normalized_brain_volume_ml=volumes["brain_volume_ml"] * vscale,
-                   icv_volume_ml=float(icv.sum()) * voxel_ml)
+    volumes.update(
+        vscale=vscale,
+        normalized_brain_volume_ml=volumes["brain_volume_ml"] * vscale,
+        icv_volume_ml=float(icv.sum()) * voxel_ml,
+    )
     to_template, from_template = extraction.inverse_transforms, extraction.transforms
     return Structural(
-        corrected=extraction.corrected, brain=extraction.mask, icv=icv, fractions=fractions,
-        dseg=hard_labels(fractions, extraction.mask), volumes=volumes,
-        to_template=to_template[0], from_template=from_template[0],
-    )  # fmt: skip
+        corrected=extraction.corrected,
+        brain=extraction.mask,
+        icv=icv,
+        fractions=fractions,
+        dseg=hard_labels(fractions, extraction.mask),
+        volumes=volumes,
+        to_template=to_template[0],
+        from_template=from_template[0],
+    )
 
 
 def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
@@ -123,12 +132,16 @@ def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: Mapping
     for key, source in (("to_template", result.to_template), ("from_template", result.from_template)):
         with atomic_path(outputs[key]) as tmp:
             shutil.copyfile(source, tmp)
-    save_json({**result.volumes, "Sources": [str(Path(t1w_path).name)], "TemplateSpace": template.SPACE},
-              outputs["volumes"])
+    save_json(
+        {**result.volumes, "Sources": [str(Path(t1w_path).name)], "TemplateSpace": template.SPACE}, outputs["volumes"]
+    )
 
 
 def run_structural(
-    inputs: Mapping[str, str], outputs: Mapping[str, str], ids: dict[str, str | None], seed: int = 1,
+    inputs: Mapping[str, str],
+    outputs: Mapping[str, str],
+    ids: dict[str, str | None],
+    seed: int = 1,
     backend: str = "template",
 ) -> None:
     """Load, preprocess and write one session (the ``structural`` step); ``ids`` are its BIDS ids.

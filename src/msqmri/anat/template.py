@@ -60,7 +60,7 @@ def _mni_coordinates(shape: tuple[int, ...], affine: np.ndarray) -> tuple[np.nda
     return tuple(
         (np.arange(n) * affine[a, a] + affine[a, 3]).reshape([-1 if b == a else 1 for b in range(3)])
         for a, n in enumerate(shape)
-    )  # fmt: skip
+    )
 
 
 def infratentorial(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ def _region(name: str) -> np.ndarray:
     return {"ventricles": _ventricles, "septum": _septum, "deep_gm": _deep_gm}[name]()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def array(name: str) -> np.ndarray:
     """Template image ``name`` on the 1 mm grid: ``t1w``, ``brain`` (GM+WM >= 0.5, hole-filled), ``icv``
     (intracranial: the skull-stripped extent), the ``csf``, ``gm``, ``wm`` priors (sum to 1 in ICV) or one
@@ -160,7 +160,7 @@ def regions() -> dict[str, np.ndarray]:
     return {name: array(name) for name in REGIONS}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def image(name: str, resolution: float = 1.0) -> ants.ANTsImage:
     """Template image ``name`` (:func:`array`) as a float32 ANTs image at ``resolution`` mm."""
     out = ants.image_read(paths()["t1w"]).new_image_like(np.asarray(array(name), dtype=np.float32))

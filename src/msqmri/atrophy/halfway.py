@@ -141,15 +141,29 @@ def log_mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.real(linalg.expm((np.real(linalg.logm(a)) + np.real(linalg.logm(b))) / 2.0))
 
 
-def _register(fixed: ants.ANTsImage, moving: ants.ANTsImage, mask: np.ndarray, kind: str, seed: int,
-              initial: np.ndarray | None, tmpdir: str, metric: str = "meansquares") -> np.ndarray:
+def _register(
+    fixed: ants.ANTsImage,
+    moving: ants.ANTsImage,
+    mask: np.ndarray,
+    kind: str,
+    seed: int,
+    initial: np.ndarray | None,
+    tmpdir: str,
+    metric: str = "meansquares",
+) -> np.ndarray:
     """One antspyx linear registration restricted to ``mask`` (fixed grid); 4x4 RAS, fixed -> moving points."""
     init = write_matrix(initial, f"{tmpdir}/init_{kind}.mat") if initial is not None else None
     reg = register(
-        fixed, moving, seed, type_of_transform=kind, initial_transform=init,
-        mask=fixed.new_image_like(mask.astype(np.float32)), outprefix=f"{tmpdir}/{kind}_", aff_metric=metric,
+        fixed,
+        moving,
+        seed,
+        type_of_transform=kind,
+        initial_transform=init,
+        mask=fixed.new_image_like(mask.astype(np.float32)),
+        outprefix=f"{tmpdir}/{kind}_",
+        aff_metric=metric,
         **_LINEAR,
-    )  # fmt: skip
+    )
     return read_matrix(reg["fwdtransforms"][0])
 
 
@@ -187,11 +201,11 @@ def one_way(fixed: Scan, moving: Scan, seed: int, tmpdir: str) -> tuple[np.ndarr
     scale = scale_skew(skull)
     # the scaling is fixed on the moving side (rotated into it), the rigid part refined on the brain
     rotation = linalg.polar(skull[:3, :3], side="right")[0]
-    moving_scale = about(rotation @ scale @ rotation.T, skull[:3, :3] @ centroid(fixed.brain, fixed.affine)
-                         + skull[:3, 3])
+    moving_scale = about(
+        rotation @ scale @ rotation.T, skull[:3, :3] @ centroid(fixed.brain, fixed.affine) + skull[:3, 3]
+    )
     initial = np.linalg.inv(moving_scale) @ skull  # rigid part of the skull transform
-    refined = _register(fixed_img, _rescaled(moving_img, moving_scale), brain_region, "Rigid", seed,
-                        initial, tmpdir)
+    refined = _register(fixed_img, _rescaled(moving_img, moving_scale), brain_region, "Rigid", seed, initial, tmpdir)
     return moving_scale @ refined, scale
 
 
@@ -234,8 +248,9 @@ def halfway_grid(scans: tuple[Scan, Scan], to_halfway: tuple[np.ndarray, np.ndar
     return Grid(shape=shape, affine=affine)  # type: ignore[arg-type]
 
 
-def resample(data: np.ndarray, affine: np.ndarray, grid: Grid, grid_to_world: np.ndarray,
-             order: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def resample(
+    data: np.ndarray, affine: np.ndarray, grid: Grid, grid_to_world: np.ndarray, order: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
     """``data`` sampled at the grid points mapped through ``grid_to_world`` (slab by slab).
 
     Returns the values (float32) and the field-of-view mask: points at least one voxel inside ``data``.

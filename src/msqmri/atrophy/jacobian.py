@@ -59,8 +59,15 @@ class Jacobian:
 def deformation_jacobian(fixed: ants.ANTsImage, moving: ants.ANTsImage, seed: int) -> np.ndarray:
     """Jacobian determinant (on ``fixed``'s grid) of the SyN deformation taking fixed points to moving points."""
     with tempfile.TemporaryDirectory() as tmp:
-        reg = register(fixed, moving, seed, type_of_transform="SyNOnly", initial_transform="Identity",
-                       outprefix=os.path.join(tmp, "syn_"), **SYN)  # fmt: skip
+        reg = register(
+            fixed,
+            moving,
+            seed,
+            type_of_transform="SyNOnly",
+            initial_transform="Identity",
+            outprefix=os.path.join(tmp, "syn_"),
+            **SYN,
+        )
         warps = [t for t in reg["fwdtransforms"] if t.endswith("Warp.nii.gz") and "Inverse" not in t]
         if len(warps) != 1:
             raise MsqmriError(f"SyN returned no single warp field: {reg['fwdtransforms']}")
@@ -83,12 +90,16 @@ def scaled_copies(image: ants.ANTsImage, brain: np.ndarray) -> tuple[ants.ANTsIm
     centre = np.asarray(image.origin) + np.asarray(image.direction) @ (np.asarray(image.spacing) * index_centre)
     copies = []
     for factor in (CALIBRATION_SCALE, 1.0 / CALIBRATION_SCALE):  # sampling farther out shrinks the image
-        tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=3,
-                                        matrix=np.eye(3) * factor, center=centre)
+        tx = ants.create_ants_transform(
+            transform_type="AffineTransform", dimension=3, matrix=np.eye(3) * factor, center=centre
+        )
         copies.append(tx.apply_to_image(image, reference=image, interpolation="linear"))
         if factor > 1:
-            copies.append(tx.apply_to_image(image.new_image_like(brain.astype(np.float32)), reference=image,
-                                            interpolation="linear").numpy())
+            copies.append(
+                tx.apply_to_image(
+                    image.new_image_like(brain.astype(np.float32)), reference=image, interpolation="linear"
+                ).numpy()
+            )
     small, small_brain, large = copies
     return small, large, small_brain
 
@@ -107,8 +118,13 @@ def _coarse(image: ants.ANTsImage, voxel_mm: float) -> ants.ANTsImage:
 
 
 def jacobian_pbvc(
-    a: ants.ANTsImage, b: ants.ANTsImage, brain_a: np.ndarray, brain_b: np.ndarray, seed: int = 1,
-    check: bool = False, voxel_mm: float = JACOBIAN_VOXEL_MM,
+    a: ants.ANTsImage,
+    b: ants.ANTsImage,
+    brain_a: np.ndarray,
+    brain_b: np.ndarray,
+    seed: int = 1,
+    check: bool = False,
+    voxel_mm: float = JACOBIAN_VOXEL_MM,
 ) -> Jacobian:
     """PBVC from A to B (halfway images on one grid; ``brain_a``/``brain_b`` their GM + WM fractions there).
 
@@ -120,8 +136,10 @@ def jacobian_pbvc(
     shared = float(brain_a.sum(dtype=np.float64) + brain_b.sum(dtype=np.float64)) / total if total > 0 else 0.0
     # one intensity scale (white matter = 1), images and brains on the SyN grid
     a, b, brain_a, brain_b = (
-        *(_coarse(image / white_matter_level(image.numpy(), brain >= 0.5), voxel_mm)
-          for image, brain in ((a, brain_a), (b, brain_b))),
+        *(
+            _coarse(image / white_matter_level(image.numpy(), brain >= 0.5), voxel_mm)
+            for image, brain in ((a, brain_a), (b, brain_b))
+        ),
         *(_coarse(a.new_image_like(brain.astype(np.float32)), voxel_mm).numpy() for brain in (brain_a, brain_b)),
     )
     determinant = deformation_jacobian(a, b, seed)
@@ -131,6 +149,12 @@ def jacobian_pbvc(
     if check:
         small, large, small_brain = scaled_copies(a, brain_a)
         calibration = integrate(deformation_jacobian(small, large, seed), small_brain)
-    return Jacobian(pbvc=(forward - backward) / 2.0, pbvc_forward=forward, pbvc_backward=backward,
-                    determinant=determinant.astype(np.float32), grid=a, calibration_check=calibration,
-                    shared_brain=shared)
+    return Jacobian(
+        pbvc=(forward - backward) / 2.0,
+        pbvc_forward=forward,
+        pbvc_backward=backward,
+        determinant=determinant.astype(np.float32),
+        grid=a,
+        calibration_check=calibration,
+        shared_brain=shared,
+    )

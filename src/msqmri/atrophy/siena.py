@@ -31,8 +31,17 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri.atrophy.halfway import (
-    HALFWAY_VOXEL_MM, Grid, Registration, Scan, about, boundary, centroid, halfway_images, near, resample,
-)  # fmt: skip
+    HALFWAY_VOXEL_MM,
+    Grid,
+    Registration,
+    Scan,
+    about,
+    boundary,
+    centroid,
+    halfway_images,
+    near,
+    resample,
+)
 from msqmri.atrophy.qc import non_border_fraction
 from msqmri.core.io import MsqmriError
 
@@ -84,11 +93,15 @@ class Siena:
     def qc_figures(self) -> dict[str, float]:
         """The figures :func:`msqmri.atrophy.qc.qc_flag` checks, by their names in the pair's JSON."""
         return {
-            "pbvc_forward": self.pbvc_forward, "pbvc_backward": self.pbvc_backward,
-            "self_calibration_from": self.calibration[0], "self_calibration_to": self.calibration[1],
-            "edge_points": self.edge_points[0], "edge_points_to": self.edge_points[1],
-            "non_border_edge_fraction": self.non_border, "shared_edge_fraction": self.shared_edges,
-        }  # fmt: skip
+            "pbvc_forward": self.pbvc_forward,
+            "pbvc_backward": self.pbvc_backward,
+            "self_calibration_from": self.calibration[0],
+            "self_calibration_to": self.calibration[1],
+            "edge_points": self.edge_points[0],
+            "edge_points_to": self.edge_points[1],
+            "non_border_edge_fraction": self.non_border,
+            "shared_edge_fraction": self.shared_edges,
+        }
 
     def flow_map(self) -> np.ndarray:
         """The edge-displacement image (mm, outward positive) of A's edges, zero elsewhere."""
@@ -225,8 +238,9 @@ def brain_layer(image: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np
     return image - (1.0 - fraction) * behind, behind
 
 
-def balancing_scale(first: Edges, image: np.ndarray, fraction: np.ndarray, centre: np.ndarray,
-                    measured: float) -> float:
+def balancing_scale(
+    first: Edges, image: np.ndarray, fraction: np.ndarray, centre: np.ndarray, measured: float
+) -> float:
     """The scale k of the brain in ``image`` (halfway grid, about the voxel point ``centre``) at which its
     mean edge displacement against ``first`` is zero, by secant steps from the 1.002-scaled copies.
 
@@ -242,10 +256,12 @@ def balancing_scale(first: Edges, image: np.ndarray, fraction: np.ndarray, centr
     def mean_shift(k: float) -> float:
         linear = np.eye(3) / k
         offset = centre - linear @ centre
-        moved = ndimage.affine_transform(coefficients, linear, offset=offset, order=3, mode="nearest",
-                                         prefilter=False, output=np.float32)  # fmt: skip
-        moved_fraction = ndimage.affine_transform(fraction, linear, offset=offset, order=1, mode="nearest",
-                                                  output=np.float32)  # fmt: skip
+        moved = ndimage.affine_transform(
+            coefficients, linear, offset=offset, order=3, mode="nearest", prefilter=False, output=np.float32
+        )
+        moved_fraction = ndimage.affine_transform(
+            fraction, linear, offset=offset, order=1, mode="nearest", output=np.float32
+        )
         return first.displacement(moved + (1.0 - moved_fraction) * behind).mean
 
     m = CALIBRATION_SCALE
@@ -274,8 +290,10 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     every_edge = len(edge_points(mask_a, valid)) + len(edge_points(mask_b, valid))
     forward, backward = edges_a.displacement(half["b"]), edges_b.displacement(half["a"])
     # scalings are about the mean of the two brain centres (the same point when A and B swap)
-    centre = np.mean([(np.linalg.inv(t) @ np.append(centroid(s.brain, s.affine), 1.0))[:3]
-                      for s, t in ((a, to_a), (b, to_b))], axis=0)
+    centre = np.mean(
+        [(np.linalg.inv(t) @ np.append(centroid(s.brain, s.affine), 1.0))[:3] for s, t in ((a, to_a), (b, to_b))],
+        axis=0,
+    )
     calibration = (self_calibration(a, grid, to_a, centre), self_calibration(b, grid, to_b, centre))
     centre_voxel = np.linalg.solve(grid.affine[:3, :3], centre - grid.affine[:3, 3])
     k_forward = balancing_scale(edges_a, half["b"], half["brain_b"], centre_voxel, forward.mean)
@@ -286,9 +304,14 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     self_calibrated = (calibration[0] * forward.mean - calibration[1] * backward.mean) / 2.0
     profiles = np.concatenate([edges_a.profiles, edges_b.profiles])
     return Siena(
-        pbvc=(pbvc_forward - pbvc_backward) / 2.0, pbvc_forward=pbvc_forward, pbvc_backward=pbvc_backward,
-        pbvc_self_calibrated=self_calibrated, calibration=calibration, forward=forward, grid=grid,
+        pbvc=(pbvc_forward - pbvc_backward) / 2.0,
+        pbvc_forward=pbvc_forward,
+        pbvc_backward=pbvc_backward,
+        pbvc_self_calibrated=self_calibrated,
+        calibration=calibration,
+        forward=forward,
+        grid=grid,
         edge_points=(len(edges_a.points), len(edges_b.points)),
         non_border=non_border_fraction(profiles, PROFILE_MM * SAMPLES_PER_MM, SAMPLES_PER_MM),
         shared_edges=(len(edges_a.points) + len(edges_b.points)) / every_edge,
-    )  # fmt: skip
+    )

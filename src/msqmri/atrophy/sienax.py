@@ -27,9 +27,12 @@ def tissue_volumes(
     csf = float(fractions["csf"].sum(dtype=np.float64)) * voxel_ml
     lesion_ml = float(lesion.sum()) * voxel_ml if lesion is not None else None
     return {
-        "brain_volume_ml": gm + wm, "gm_volume_ml": gm, "wm_volume_ml": wm, "csf_volume_ml": csf,
+        "brain_volume_ml": gm + wm,
+        "gm_volume_ml": gm,
+        "wm_volume_ml": wm,
+        "csf_volume_ml": csf,
         "lesion_volume_ml": lesion_ml,
-    }  # fmt: skip
+    }
 
 
 def volume_scaling(icv: ants.ANTsImage, seed: int = 1) -> float:

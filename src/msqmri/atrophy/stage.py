@@ -18,13 +18,18 @@ import numpy as np
 
 from msqmri.atrophy import jacobian, siena
 from msqmri.atrophy.halfway import (
-    HALFWAY_VOXEL_MM, REGISTRATION_VOXEL_MM, SKULL_BAND_MM, Registration, Scan, halfway_images,
+    HALFWAY_VOXEL_MM,
+    REGISTRATION_VOXEL_MM,
+    SKULL_BAND_MM,
+    Registration,
+    Scan,
+    halfway_images,
     register_pair,
-)  # fmt: skip
+)
 from msqmri.atrophy.qc import qc_flag
 from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
-from msqmri.workflow.layout import SCAN_KEYS
 from msqmri.core.registration import ants_image, ras_affine
+from msqmri.workflow.layout import SCAN_KEYS
 
 DAYS_PER_YEAR = 365.25
 
@@ -41,9 +46,12 @@ def load_scan(paths: Mapping[str, str | os.PathLike[str]]) -> Scan:
     if not (maps["brain_mask"] > 0.5).any():
         raise MsqmriInputError(paths["brain_mask"], "brain mask is empty")
     return Scan(
-        image=image, affine=img.affine, brain=maps["brain_mask"] > 0.5, icv=maps["icv_mask"] > 0.5,
+        image=image,
+        affine=img.affine,
+        brain=maps["brain_mask"] > 0.5,
+        icv=maps["icv_mask"] > 0.5,
         brain_fraction=np.clip(maps["probseg_gm"] + maps["probseg_wm"], 0.0, 1.0),
-    )  # fmt: skip
+    )
 
 
 def annualised(pbvc: float, interval_days: float | None) -> float | None:
@@ -57,11 +65,16 @@ def pbvc_record(method: str, pbvc: float, ids: Mapping[str, Any], **figures: Any
     """The JSON of one pair and method: the pbvc.tsv columns first (with the pair's QC flag,
     :func:`msqmri.atrophy.qc.qc_flag`), then the method's figures."""
     return {
-        "participant_id": ids["participant_id"], "session_from": ids["session_from"],
-        "session_to": ids["session_to"], "interval_days": ids.get("interval_days"), "pbvc": pbvc,
-        "pbvc_per_year": annualised(pbvc, ids.get("interval_days")), "method": method,
-        "qc_flag": qc_flag(figures), **figures,
-    }  # fmt: skip
+        "participant_id": ids["participant_id"],
+        "session_from": ids["session_from"],
+        "session_to": ids["session_to"],
+        "interval_days": ids.get("interval_days"),
+        "pbvc": pbvc,
+        "pbvc_per_year": annualised(pbvc, ids.get("interval_days")),
+        "method": method,
+        "qc_flag": qc_flag(figures),
+        **figures,
+    }
 
 
 def _registration_record(reg: Registration) -> dict[str, Any]:
@@ -106,14 +119,18 @@ def run_halfway(inputs: Mapping[str, str], outputs: Mapping[str, str], seed: int
     save_array(half["brain_a"], grid.affine, outputs["brain_from"], np.float32)
     save_array(half["brain_b"], grid.affine, outputs["brain_to"], np.float32)
     save_json(
-        {**_registration_record(reg), "Sources": [os.path.basename(paths_from["preproc"]),
-                                                  os.path.basename(paths_to["preproc"])],
-         "Method": "skull-constrained two-way rigid registration, halfway space by matrix square root (SIENA)",
-         "RegistrationVoxelSize_mm": REGISTRATION_VOXEL_MM, "SkullBand_mm": list(SKULL_BAND_MM),
-         "HalfwayVoxelSize_mm": HALFWAY_VOXEL_MM, "Seed": seed,
-         "SourceVoxelSizes_mm": [nib.affines.voxel_sizes(s.affine).tolist() for s in (a, b)]},
+        {
+            **_registration_record(reg),
+            "Sources": [os.path.basename(paths_from["preproc"]), os.path.basename(paths_to["preproc"])],
+            "Method": "skull-constrained two-way rigid registration, halfway space by matrix square root (SIENA)",
+            "RegistrationVoxelSize_mm": REGISTRATION_VOXEL_MM,
+            "SkullBand_mm": list(SKULL_BAND_MM),
+            "HalfwayVoxelSize_mm": HALFWAY_VOXEL_MM,
+            "Seed": seed,
+            "SourceVoxelSizes_mm": [nib.affines.voxel_sizes(s.affine).tolist() for s in (a, b)],
+        },
         outputs["transform"],
-    )  # fmt: skip
+    )
 
 
 def run_siena(inputs: Mapping[str, str], outputs: Mapping[str, str], ids: Mapping[str, Any]) -> None:
@@ -125,17 +142,25 @@ def run_siena(inputs: Mapping[str, str], outputs: Mapping[str, str], ids: Mappin
     save_array(result.flow_map(), result.grid.affine, outputs["flow"], np.float32)
     save_json(
         pbvc_record(
-            "siena", result.pbvc, ids, **result.qc_figures(), pbvc_self_calibrated=result.pbvc_self_calibrated,
+            "siena",
+            result.pbvc,
+            ids,
+            **result.qc_figures(),
+            pbvc_self_calibrated=result.pbvc_self_calibrated,
             mean_edge_displacement_mm=result.forward.mean,
             skull_volume_scaling_percent=record["skull_volume_scaling_percent"],
             inverse_consistency_mm=record["inverse_consistency_mm"],
-            parameters={"profile_mm": siena.PROFILE_MM, "search_mm": siena.SEARCH_MM,
-                        "window_mm": siena.WINDOW_MM, "calibration_scale": siena.CALIBRATION_SCALE,
-                        "halfway_voxel_mm": HALFWAY_VOXEL_MM},
+            parameters={
+                "profile_mm": siena.PROFILE_MM,
+                "search_mm": siena.SEARCH_MM,
+                "window_mm": siena.WINDOW_MM,
+                "calibration_scale": siena.CALIBRATION_SCALE,
+                "halfway_voxel_mm": HALFWAY_VOXEL_MM,
+            },
             Sources=[os.path.basename(paths_from["preproc"]), os.path.basename(paths_to["preproc"])],
         ),
         outputs["pbvc"],
-    )  # fmt: skip
+    )
 
 
 def run_jacobian(inputs: Mapping[str, str], outputs: Mapping[str, str], ids: Mapping[str, Any], seed: int = 1) -> None:
@@ -146,17 +171,30 @@ def run_jacobian(inputs: Mapping[str, str], outputs: Mapping[str, str], ids: Map
     _, image_to = load_nifti(inputs["image_to"])
     _, brain_from = load_nifti(inputs["brain_from"], allow_empty=True)
     _, brain_to = load_nifti(inputs["brain_to"], allow_empty=True)
-    result = jacobian.jacobian_pbvc(ants_image(image_from, img.affine), ants_image(image_to, img.affine),
-                                    brain_from, brain_to, seed, voxel_mm=voxel_mm)
+    result = jacobian.jacobian_pbvc(
+        ants_image(image_from, img.affine),
+        ants_image(image_to, img.affine),
+        brain_from,
+        brain_to,
+        seed,
+        voxel_mm=voxel_mm,
+    )
     save_array(result.determinant, ras_affine(result.grid), outputs["jacobian"], np.float32)
     save_json(
         pbvc_record(
-            "jacobian", result.pbvc, ids, pbvc_forward=result.pbvc_forward, pbvc_backward=result.pbvc_backward,
-            calibration_check_pbvc=result.calibration_check, shared_brain_fraction=result.shared_brain,
+            "jacobian",
+            result.pbvc,
+            ids,
+            pbvc_forward=result.pbvc_forward,
+            pbvc_backward=result.pbvc_backward,
+            calibration_check_pbvc=result.calibration_check,
+            shared_brain_fraction=result.shared_brain,
             calibration_check_expected=jacobian.CALIBRATION_EXPECTED,
-            parameters={**{key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
-                        "voxel_mm": voxel_mm},
+            parameters={
+                **{key: list(v) if isinstance(v, tuple) else v for key, v in jacobian.SYN.items()},
+                "voxel_mm": voxel_mm,
+            },
             Sources=[os.path.basename(inputs["image_from"]), os.path.basename(inputs["image_to"])],
         ),
         outputs["pbvc"],
-    )  # fmt: skip
+    )

@@ -34,8 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def bids_app(argv: list[str]) -> int:
     args, snakemake_flags = parse.bids_app().parse_known_args(argv)
-    return run_stage(args.bids_dir, args.output_dir, args.stage, participant_label=args.participant_label,
-                     cores=args.cores, config=args.config, snakemake_flags=snakemake_flags, verbose=args.verbose)  # fmt: skip
+    return run_stage(
+        args.bids_dir,
+        args.output_dir,
+        args.stage,
+        participant_label=args.participant_label,
+        cores=args.cores,
+        config=args.config,
+        snakemake_flags=snakemake_flags,
+        verbose=args.verbose,
+    )
 
 
 def phantom(argv: list[str]) -> int:
@@ -47,9 +55,13 @@ def phantom(argv: list[str]) -> int:
     from msqmri.phantom import CohortSpec, generate_cohort  # heavy imports, only when needed
 
     spec = CohortSpec(
-        n_subjects=args.subjects, n_sessions=args.sessions, resolution=args.resolution, seed=args.seed,
-        noise=not args.no_noise, scale_drift=args.scale_drift,
-    )  # fmt: skip
+        n_subjects=args.subjects,
+        n_sessions=args.sessions,
+        resolution=args.resolution,
+        seed=args.seed,
+        noise=not args.no_noise,
+        scale_drift=args.scale_drift,
+    )
     path = generate_cohort(args.out_dir, spec)
     print(f"msqmri: phantom cohort of {args.subjects} subjects x {args.sessions} sessions in {path}", file=sys.stderr)
     return 0
@@ -82,9 +94,14 @@ def demo(argv: list[str]) -> int:
         partial.rename(bids_dir)
     for stage in STAGES:
         status = run_stage(
-            bids_dir, args.output_dir / "derivatives", stage,
-            cores=args.cores, config=args.config, snakemake_flags=snakemake_flags, verbose=args.verbose,
-        )  # fmt: skip
+            bids_dir,
+            args.output_dir / "derivatives",
+            stage,
+            cores=args.cores,
+            config=args.config,
+            snakemake_flags=snakemake_flags,
+            verbose=args.verbose,
+        )
         if status:
             return status
     return 0

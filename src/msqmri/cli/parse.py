@@ -31,10 +31,13 @@ Logs are in OUTPUT_DIR/logs/. Exit status is 0 only when every requested output 
 def bids_app() -> argparse.ArgumentParser:
     """The BIDS-App parser (unknown options are left for Snakemake: use ``parse_known_args``)."""
     parser = argparse.ArgumentParser(
-        prog="msqmri", usage=USAGE, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="msqmri",
+        usage=USAGE,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Longitudinal quantitative MRI of multiple sclerosis (atrophy, lesions, DTI, MTR, R2*) "
         "on a BIDS dataset. Runs the msqmri Snakemake workflow; unknown options are passed to Snakemake.",
-    )  # fmt: skip
+    )
     parser.add_argument("bids_dir", metavar="BIDS_DIR", type=Path, help="raw BIDS dataset (read only)")
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="where the derivatives are written")
     parser.add_argument("stage", choices=STAGES, help="participant: per-session outputs; group: group tables")
@@ -57,9 +60,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def subcommand(name: str, description: str, example: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
-        prog=f"msqmri {name}", description=description, epilog=f"example:\n  msqmri {name} {example}",
+        prog=f"msqmri {name}",
+        description=description,
+        epilog=f"example:\n  msqmri {name} {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
 
 
 def demo() -> argparse.ArgumentParser:
@@ -70,9 +75,13 @@ def demo() -> argparse.ArgumentParser:
         "/tmp/msqmri-demo --cores 4",
     )
     parser.add_argument(
-        "output_dir", metavar="OUTPUT_DIR", type=Path, nargs="?", default=Path("msqmri-demo"),
+        "output_dir",
+        metavar="OUTPUT_DIR",
+        type=Path,
+        nargs="?",
+        default=Path("msqmri-demo"),
         help="demo directory (default: ./msqmri-demo)",
-    )  # fmt: skip
+    )
     add_run_options(parser)
     return parser
 
@@ -91,9 +100,12 @@ def phantom() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     parser.add_argument("--no-noise", action="store_true", help="noise-free images (ground truth checks)")
     parser.add_argument(
-        "--scale-drift", type=float, default=0.0, metavar="F",
+        "--scale-drift",
+        type=float,
+        default=0.0,
+        metavar="F",
         help="largest scanner scale error of a follow-up session, e.g. 0.006 (default: 0)",
-    )  # fmt: skip
+    )
     return parser
 
 
@@ -107,6 +119,8 @@ def harmonize() -> argparse.ArgumentParser:
     )
     parser.add_argument("model", type=Path, help="saved ComBat model (JSON)")
     parser.add_argument("regional", type=Path, help="regional_metrics.tsv to harmonise")
-    parser.add_argument("participants", type=Path, help="participants.tsv with participant_id, site and the model's covariates")
+    parser.add_argument(
+        "participants", type=Path, help="participants.tsv with participant_id, site and the model's covariates"
+    )
     parser.add_argument("out", type=Path, help="harmonised table to write (TSV)")
     return parser

@@ -28,9 +28,24 @@ from msqmri.workflow.adapter import ERROR_PREFIX
 STAGES = ("participant", "group")
 # Snakemake flags that only inspect the workflow: their output is shown as is and no outputs are expected.
 INSPECTION_FLAGS = {
-    "-n", "--dry-run", "--dryrun", "--lint", "--dag", "--rulegraph", "--filegraph", "--summary",
-    "-S", "--detailed-summary", "-D", "--list-rules", "--list", "-l", "--list-target-rules", "--lt", "--unlock",
-}  # fmt: skip
+    "-n",
+    "--dry-run",
+    "--dryrun",
+    "--lint",
+    "--dag",
+    "--rulegraph",
+    "--filegraph",
+    "--summary",
+    "-S",
+    "--detailed-summary",
+    "-D",
+    "--list-rules",
+    "--list",
+    "-l",
+    "--list-target-rules",
+    "--lt",
+    "--unlock",
+}
 #: seconds between two looks at the run's progress
 POLL_S = 0.5
 
@@ -62,10 +77,22 @@ def run_stage(
     if participant_label:
         entries.append(f"participant_label=[{','.join(participant_label)}]")
     command = [
-        sys.executable, "-m", "snakemake", stage, "--snakefile", str(snakefile),
-        "--directory", str(output_dir), "--cores", str(cores), "--rerun-incomplete", "--keep-going",
-        *bundled_profile(snakemake_flags, snakefile), "--config", *entries,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        stage,
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(output_dir),
+        "--cores",
+        str(cores),
+        "--rerun-incomplete",
+        "--keep-going",
+        *bundled_profile(snakemake_flags, snakefile),
+        "--config",
+        *entries,
+    ]
     if INSPECTION_FLAGS & set(snakemake_flags):
         return subprocess.call(command)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -77,21 +104,31 @@ def run_stage(
     events = log.with_suffix(".events.jsonl")
     started = time.time()
     try:
-        status = _run([*command, "--logger", "msqmri", "--logger-msqmri-events", str(events)], log, events, stage,
-                      verbose, output_dir)  # fmt: skip
+        status = _run(
+            [*command, "--logger", "msqmri", "--logger-msqmri-events", str(events)],
+            log,
+            events,
+            stage,
+            verbose,
+            output_dir,
+        )
     finally:
         (output_dir / RUN_RECORD).unlink(missing_ok=True)
     elapsed = time.time() - started
     targets = layout.stage_targets(stage, dataset, tuple(settings["pbvc_methods"]))
     missing = [path for path in targets if not (output_dir / path).exists()]
     if status == 0 and not missing:
-        print(f"msqmri: {stage} stage done for {counts(dataset)} in {elapsed:.1f} s; outputs in {output_dir}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"msqmri: {stage} stage done for {counts(dataset)} in {elapsed:.1f} s; outputs in {output_dir}",
+            file=sys.stderr,
+        )
         return 0
     for line in collect_errors(failed_job_logs(events)) or _tail(log):
         print(line, file=sys.stderr)
-    print(f"msqmri: {stage} stage failed for {counts(dataset)}: {len(missing)} output(s) missing; Snakemake log: {log}",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"msqmri: {stage} stage failed for {counts(dataset)}: {len(missing)} output(s) missing; Snakemake log: {log}",
+        file=sys.stderr,
+    )
     return status or 1
 
 
@@ -129,9 +166,12 @@ def _run(command: list[str], log: Path, events: Path, stage: str, verbose: bool,
     log.parent.mkdir(parents=True, exist_ok=True)
     events.unlink(missing_ok=True)
     progress = Progress(events, stage, show=not verbose)
-    with open(log, "w", encoding="utf-8") as sink, subprocess.Popen(
-        command, stdout=subprocess.PIPE if verbose else sink, stderr=subprocess.STDOUT, text=True
-    ) as proc:  # fmt: skip
+    with (
+        open(log, "w", encoding="utf-8") as sink,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE if verbose else sink, stderr=subprocess.STDOUT, text=True
+        ) as proc,
+    ):
         record_run(output_dir, proc.pid, stage)
         if verbose:
             for line in proc.stdout:
@@ -163,8 +203,12 @@ class Progress:
             if event["event"] == "progress" and self.show:
                 done, total = event["done"], event["total"]
                 end = "\r" if sys.stderr.isatty() and done != total else "\n"  # on a terminal, in place
-                print(f"msqmri: {self.stage}: {done}/{total} steps done ({format_percentage(done, total)})", end=end,
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"msqmri: {self.stage}: {done}/{total} steps done ({format_percentage(done, total)})",
+                    end=end,
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 def failed_job_logs(events: Path) -> list[Path]:
@@ -183,7 +227,9 @@ def collect_errors(logs: Iterable[Path]) -> list[str]:
     lines = set()
     for path in logs:
         if path.is_file():
-            lines.update(line for line in path.read_text(errors="replace").splitlines() if line.startswith(ERROR_PREFIX))
+            lines.update(
+                line for line in path.read_text(errors="replace").splitlines() if line.startswith(ERROR_PREFIX)
+            )
     return sorted(lines)
 
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from msqmri.core.io import MsqmriError, load_json, save_json, save_tsv
 from msqmri.cohort.tables import read_group_table
+from msqmri.core.io import MsqmriError, load_json, save_json, save_tsv
 
 MIN_PER_SITE = 2  # observations of a feature a site needs for its scale estimate
 MODEL_VERSION = 1
@@ -93,16 +93,20 @@ def _shrink(
     sum_sq = lambda g: np.array([np.sum((v - gi) ** 2) for v, gi in zip(s, g, strict=True)])  # noqa: E731
     gamma, delta = gamma_hat.copy(), delta_hat.copy()
     for _ in range(1000):
-        gamma_new = (n * tau2 * gamma_hat + delta * gamma_bar) / (n * tau2 + delta) if tau2 > 0 else np.full_like(
-            gamma_hat, gamma_bar
+        gamma_new = (
+            (n * tau2 * gamma_hat + delta * gamma_bar) / (n * tau2 + delta)
+            if tau2 > 0
+            else np.full_like(gamma_hat, gamma_bar)
         )
         delta_new = (
             np.full_like(delta, float(np.mean(delta_hat)))
             if not np.isfinite(a)
             else (b + 0.5 * sum_sq(gamma_new)) / (n / 2 + a - 1)
         )
-        change = max(np.max(np.abs(gamma_new - gamma) / np.maximum(np.abs(gamma), 1e-12)),
-                     np.max(np.abs(delta_new - delta) / np.maximum(delta, 1e-12)))  # fmt: skip
+        change = max(
+            np.max(np.abs(gamma_new - gamma) / np.maximum(np.abs(gamma), 1e-12)),
+            np.max(np.abs(delta_new - delta) / np.maximum(delta, 1e-12)),
+        )
         gamma, delta = gamma_new, delta_new
         if change < tol:
             break
@@ -145,8 +149,12 @@ def fit(
         s = (y[rows] - grand_mean - cov[rows] @ coef[len(present) :]) / np.sqrt(var_pooled)
         for site in present:
             standardised[site][name] = s[sites[rows] == site]
-        features[name] = {"grand_mean": grand_mean, "var_pooled": var_pooled,
-                          "beta": [float(v) for v in coef[len(present):]], "sites": {}}  # fmt: skip
+        features[name] = {
+            "grand_mean": grand_mean,
+            "var_pooled": var_pooled,
+            "beta": [float(v) for v in coef[len(present) :]],
+            "sites": {},
+        }
     for site in levels:
         names = list(standardised[site])
         s = [standardised[site][n] for n in names]
@@ -155,8 +163,15 @@ def fit(
         gamma, delta = _shrink(s, gamma_hat, delta_hat, eb)
         for n, g, d in zip(names, gamma, delta, strict=True):
             features[n]["sites"][site] = {"gamma": float(g), "delta": float(max(d, 1e-12))}
-    return {"version": MODEL_VERSION, "method": "ComBat" + (" (empirical Bayes)" if eb else ""), "eb": eb,
-            "sites": levels, "covariates": spec, "features": features, "notes": notes}  # fmt: skip
+    return {
+        "version": MODEL_VERSION,
+        "method": "ComBat" + (" (empirical Bayes)" if eb else ""),
+        "eb": eb,
+        "sites": levels,
+        "covariates": spec,
+        "features": features,
+        "notes": notes,
+    }
 
 
 def apply_model(
@@ -182,8 +197,9 @@ def apply_model(
         rows = sites == site
         usable = [n for n in names if np.sum(np.isfinite(standard[n][2][rows])) >= MIN_PER_SITE]
         s = [standard[n][2][rows][np.isfinite(standard[n][2][rows])] for n in usable]
-        gamma, delta = _shrink(s, np.array([np.mean(v) for v in s]), np.array([np.var(v, ddof=1) for v in s]),
-                               model["eb"])  # fmt: skip
+        gamma, delta = _shrink(
+            s, np.array([np.mean(v) for v in s]), np.array([np.var(v, ddof=1) for v in s]), model["eb"]
+        )
         for n, g, d in zip(usable, gamma, delta, strict=True):
             effects[n][site] = {"gamma": float(g), "delta": float(max(d, 1e-12))}
     out = data.copy()
@@ -225,7 +241,10 @@ def _adjust_regional(
     harmonised = wide.copy()
     harmonised[known], model = adjust(wide[known], info["site"][known].astype(str).to_numpy(), info[known])
     if not known.all():
-        model = {**model, "notes": [*model["notes"], f"{int((~known).sum())} session(s) without a site left as measured"]}
+        model = {
+            **model,
+            "notes": [*model["notes"], f"{int((~known).sum())} session(s) without a site left as measured"],
+        }
     long = harmonised.stack(future_stack=True).rename("value").reset_index()
     long[["region", "metric", "stat"]] = long["level_2"].str.split(":", expand=True)
     values = long.pivot_table(index=[*KEYS, "region", "metric"], columns="stat", values="value", dropna=False)
@@ -243,8 +262,15 @@ def _require_columns(frame: pd.DataFrame, names: Sequence[str], source: str) -> 
 
 
 def _unharmonised(note: str, sites: Sequence[str] = ()) -> dict[str, Any]:
-    return {"version": MODEL_VERSION, "method": "ComBat", "eb": True, "sites": sorted(sites), "features": {},
-            "covariates": {}, "notes": [note]}  # fmt: skip
+    return {
+        "version": MODEL_VERSION,
+        "method": "ComBat",
+        "eb": True,
+        "sites": sorted(sites),
+        "features": {},
+        "covariates": {},
+        "notes": [note],
+    }
 
 
 def harmonize_regional(

@@ -26,10 +26,24 @@ DAYS_PER_MONTH = 365.25 / 12
 #: the PBVC method a flag uses when both ran (SIENA-like edge displacement first)
 METHOD_ORDER = ("siena", "jacobian")
 COLUMNS = (
-    "participant_id", "session_from", "session_to", "pair_type", "interval_days", "interval_months",
-    "n_new", "n_enlarging", "new_or_enlarging_lesions", "pbvc_method", "pbvc", "pbvc_per_year",
-    "atrophy_beyond_cutoff", "pseudo_atrophy_caution", "interval_outside_3_12_months", "protocol_changed", "flags",
-)  # fmt: skip
+    "participant_id",
+    "session_from",
+    "session_to",
+    "pair_type",
+    "interval_days",
+    "interval_months",
+    "n_new",
+    "n_enlarging",
+    "new_or_enlarging_lesions",
+    "pbvc_method",
+    "pbvc",
+    "pbvc_per_year",
+    "atrophy_beyond_cutoff",
+    "pseudo_atrophy_caution",
+    "interval_outside_3_12_months",
+    "protocol_changed",
+    "flags",
+)
 
 
 def preferred_pbvc(pbvc: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +66,8 @@ def pair_flags(
     pairs = pd.concat([activity[keys], pbvc[keys]]).drop_duplicates()
     pbvc = pbvc if "qc_flag" in pbvc else pbvc.assign(qc_flag=None)  # tables written before the QC had none
     table = pairs.merge(activity, on=keys, how="left").merge(
-        preferred_pbvc(pbvc)[[*keys, "interval_days", "pbvc", "pbvc_per_year", "method", "qc_flag"]], on=keys,
+        preferred_pbvc(pbvc)[[*keys, "interval_days", "pbvc", "pbvc_per_year", "method", "qc_flag"]],
+        on=keys,
         how="left",
     )
     dates = sessions.assign(
@@ -61,8 +76,13 @@ def pair_flags(
     changed = set()
     if compliance is not None and not compliance.empty:
         t1w = compliance[(compliance["modality"] == "T1w")]
-        changed = {(p, s) for p, s, a, b in t1w[["participant_id", "session_id", "scanner_changed",
-                                                  "protocol_changed"]].itertuples(index=False) if a or b}  # fmt: skip
+        changed = {
+            (p, s)
+            for p, s, a, b in t1w[["participant_id", "session_id", "scanner_changed", "protocol_changed"]].itertuples(
+                index=False
+            )
+            if a or b
+        }
     order = {key: i for i, key in enumerate(dates.index)}
     rows = []
     for row in table.itertuples(index=False):
@@ -72,34 +92,58 @@ def pair_flags(
         interval = (end["acq_time"] - start["acq_time"]).total_seconds() / 86400 if dated else None
         consecutive = j == i + 1
         treatments = dates.loc[row.participant_id, "treatment_start"].dropna()
-        caution = bool(
-            ((treatments <= end["acq_time"]) & (treatments > start["acq_time"] - pd.Timedelta(days=PSEUDO_ATROPHY_DAYS))).any()
-        ) if interval is not None else False  # fmt: skip
+        caution = (
+            bool(
+                (
+                    (treatments <= end["acq_time"])
+                    & (treatments > start["acq_time"] - pd.Timedelta(days=PSEUDO_ATROPHY_DAYS))
+                ).any()
+            )
+            if interval is not None
+            else False
+        )
         in_between = [s for (p, s), k in order.items() if p == row.participant_id and i < k <= j]
         new_or_enlarging = (row.n_new or 0) + (row.n_enlarging or 0) > 0 if pd.notna(row.n_new) else None
         atrophy = bool(row.pbvc_per_year < PBVC_CUTOFF_PER_YEAR) if pd.notna(row.pbvc_per_year) else None
         months = interval / DAYS_PER_MONTH if interval is not None else None
-        outside = (not INTERVAL_MONTHS[0] <= months <= INTERVAL_MONTHS[1]) if months is not None and consecutive else None
+        outside = (
+            (not INTERVAL_MONTHS[0] <= months <= INTERVAL_MONTHS[1]) if months is not None and consecutive else None
+        )
         protocol = any((row.participant_id, s) in changed for s in in_between)
         failed_qc = isinstance(row.qc_flag, str) and row.qc_flag != PBVC_QC_PASS
         flags = [
-            name for name, on in (
-                ("new/enlarging T2 lesions", new_or_enlarging), ("PBVC beyond -0.37 %/y", atrophy and not caution),
+            name
+            for name, on in (
+                ("new/enlarging T2 lesions", new_or_enlarging),
+                ("PBVC beyond -0.37 %/y", atrophy and not caution),
                 ("PBVC beyond -0.37 %/y (possible pseudo-atrophy: treatment start)", atrophy and caution),
-                ("interval outside 3-12 months", outside), ("scanner/protocol change: PBVC unreliable", protocol),
+                ("interval outside 3-12 months", outside),
+                ("scanner/protocol change: PBVC unreliable", protocol),
                 (f"PBVC failed QC ({row.qc_flag}): check the masks", failed_qc),
-            ) if on
-        ]  # fmt: skip
-        rows.append({
-            "participant_id": row.participant_id, "session_from": row.session_from, "session_to": row.session_to,
-            "pair_type": "consecutive" if consecutive else "baseline",
-            "interval_days": round(interval, 2) if interval is not None else None,
-            "interval_months": round(months, 2) if months is not None else None,
-            "n_new": row.n_new, "n_enlarging": row.n_enlarging, "new_or_enlarging_lesions": new_or_enlarging,
-            "pbvc_method": row.method, "pbvc": row.pbvc, "pbvc_per_year": row.pbvc_per_year,
-            "atrophy_beyond_cutoff": atrophy, "pseudo_atrophy_caution": caution,
-            "interval_outside_3_12_months": outside, "protocol_changed": protocol, "flags": "; ".join(flags) or None,
-        })  # fmt: skip
+            )
+            if on
+        ]
+        rows.append(
+            {
+                "participant_id": row.participant_id,
+                "session_from": row.session_from,
+                "session_to": row.session_to,
+                "pair_type": "consecutive" if consecutive else "baseline",
+                "interval_days": round(interval, 2) if interval is not None else None,
+                "interval_months": round(months, 2) if months is not None else None,
+                "n_new": row.n_new,
+                "n_enlarging": row.n_enlarging,
+                "new_or_enlarging_lesions": new_or_enlarging,
+                "pbvc_method": row.method,
+                "pbvc": row.pbvc,
+                "pbvc_per_year": row.pbvc_per_year,
+                "atrophy_beyond_cutoff": atrophy,
+                "pseudo_atrophy_caution": caution,
+                "interval_outside_3_12_months": outside,
+                "protocol_changed": protocol,
+                "flags": "; ".join(flags) or None,
+            }
+        )
     return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values(keys, kind="stable")
 
 
@@ -110,5 +154,6 @@ def flags_from_files(pbvc: str, activity: str, sessions: str, compliance: str) -
 
 def write_flags(inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
     """The ``monitoring_flags`` step: :func:`flags_from_files` as group/monitoring_flags.tsv."""
-    save_tsv(flags_from_files(inputs["pbvc"], inputs["activity"], inputs["sessions"], inputs["compliance"]),
-             outputs["table"])  # fmt: skip
+    save_tsv(
+        flags_from_files(inputs["pbvc"], inputs["activity"], inputs["sessions"], inputs["compliance"]), outputs["table"]
+    )

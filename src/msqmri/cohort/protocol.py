@@ -28,10 +28,22 @@ TOLERANCE_MM = 0.05  # voxel sizes such as 1.05 mm (rounded headers) still count
 SCANNER_KEYS = ("Manufacturer", "ManufacturersModelName", "MagneticFieldStrength")
 PROTOCOL_KEYS = ("MRAcquisitionType", "RepetitionTime", "EchoTime", "InversionTime", "FlipAngle", "voxel_size_mm")
 COLUMNS = (
-    "participant_id", "session_id", "modality", "file", "manufacturer", "model", "field_strength_t",
-    "acquisition_type", "voxel_size_mm", "slice_thickness_mm", "status", "issues", "scanner_changed",
-    "protocol_changed", "changes",
-)  # fmt: skip
+    "participant_id",
+    "session_id",
+    "modality",
+    "file",
+    "manufacturer",
+    "model",
+    "field_strength_t",
+    "acquisition_type",
+    "voxel_size_mm",
+    "slice_thickness_mm",
+    "status",
+    "issues",
+    "scanner_changed",
+    "protocol_changed",
+    "changes",
+)
 
 
 def acquisition(image: str | os.PathLike[str], sidecar: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,7 +52,7 @@ def acquisition(image: str | os.PathLike[str], sidecar: Mapping[str, Any]) -> di
     than the in-plane voxels)."""
     try:
         zooms = tuple(float(z) for z in nib.load(str(image)).header.get_zooms()[:3])
-    except Exception as exc:  # noqa: BLE001 - any unreadable header is a one-line input error
+    except Exception as exc:
         raise MsqmriInputError(image, f"cannot read the NIfTI header ({exc})") from None
     inplane, through = sorted(zooms)[:2], max(zooms)
     kind = sidecar.get("MRAcquisitionType")
@@ -100,16 +112,25 @@ def compliance_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         scanner = _differences(previous, record, SCANNER_KEYS) if previous else []
         protocol = _differences(previous, record, PROTOCOL_KEYS) if previous else []
         last[key] = record
-        rows.append({
-            "participant_id": record["participant_id"], "session_id": record["session_id"],
-            "modality": record["modality"], "file": record["file"], "manufacturer": record.get("Manufacturer"),
-            "model": record.get("ManufacturersModelName"), "field_strength_t": record.get("MagneticFieldStrength"),
-            "acquisition_type": record["MRAcquisitionType"],
-            "voxel_size_mm": "x".join(f"{z:g}" for z in record["voxel_size_mm"]),
-            "slice_thickness_mm": record["slice_thickness_mm"], "status": status, "issues": "; ".join(reasons) or None,
-            "scanner_changed": bool(scanner), "protocol_changed": bool(protocol),
-            "changes": "; ".join(scanner + protocol) or None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "participant_id": record["participant_id"],
+                "session_id": record["session_id"],
+                "modality": record["modality"],
+                "file": record["file"],
+                "manufacturer": record.get("Manufacturer"),
+                "model": record.get("ManufacturersModelName"),
+                "field_strength_t": record.get("MagneticFieldStrength"),
+                "acquisition_type": record["MRAcquisitionType"],
+                "voxel_size_mm": "x".join(f"{z:g}" for z in record["voxel_size_mm"]),
+                "slice_thickness_mm": record["slice_thickness_mm"],
+                "status": status,
+                "issues": "; ".join(reasons) or None,
+                "scanner_changed": bool(scanner),
+                "protocol_changed": bool(protocol),
+                "changes": "; ".join(scanner + protocol) or None,
+            }
+        )
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -119,15 +140,20 @@ def compliance_from_files(acquisitions: Sequence[Mapping[str, str | None]]) -> p
     records = []
     for item in acquisitions:
         sidecar = load_json(item["sidecar"]) if item.get("sidecar") else {}
-        records.append({
-            "participant_id": item["participant_id"], "session_id": item["session_id"],
-            "modality": item["modality"], "file": Path(str(item["image"])).name,
-            **acquisition(str(item["image"]), sidecar),
-        })  # fmt: skip
+        records.append(
+            {
+                "participant_id": item["participant_id"],
+                "session_id": item["session_id"],
+                "modality": item["modality"],
+                "file": Path(str(item["image"])).name,
+                **acquisition(str(item["image"]), sidecar),
+            }
+        )
     return compliance_table(records)
 
 
-def write_compliance(inputs: Mapping[str, Any], outputs: Mapping[str, str],
-                     acquisitions: Sequence[Mapping[str, str | None]]) -> None:  # fmt: skip
+def write_compliance(
+    inputs: Mapping[str, Any], outputs: Mapping[str, str], acquisitions: Sequence[Mapping[str, str | None]]
+) -> None:
     """The ``protocol_compliance`` step: :func:`compliance_from_files` as group/protocol_compliance.tsv."""
     save_tsv(compliance_from_files(acquisitions), outputs["table"])

@@ -12,13 +12,34 @@ import pandas as pd
 from msqmri.core.io import MsqmriInputError, load_json, save_tsv
 
 SESSION_COLUMNS = (
-    "participant_id", "session_id", "acq_time", "treatment_start", "age", "sex", "site", "modalities",
-    "n_echoes", "n_dwi_volumes", "lesion_mask_spaces",
-    "t1w_shape", "t1w_voxel_size_mm", "t1w_orientation", "t1w_oblique", "t1w_obliquity_deg",
-    "t1w_intensity_p01", "t1w_intensity_p05", "t1w_intensity_p50", "t1w_intensity_p95",
-    "t1w_intensity_p99", "t1w_foreground_volume_ml",
-    "acq_time_source", "age_note", "t1w_file", "t1w_ce_file", "selection",
-)  # fmt: skip
+    "participant_id",
+    "session_id",
+    "acq_time",
+    "treatment_start",
+    "age",
+    "sex",
+    "site",
+    "modalities",
+    "n_echoes",
+    "n_dwi_volumes",
+    "lesion_mask_spaces",
+    "t1w_shape",
+    "t1w_voxel_size_mm",
+    "t1w_orientation",
+    "t1w_oblique",
+    "t1w_obliquity_deg",
+    "t1w_intensity_p01",
+    "t1w_intensity_p05",
+    "t1w_intensity_p50",
+    "t1w_intensity_p95",
+    "t1w_intensity_p99",
+    "t1w_foreground_volume_ml",
+    "acq_time_source",
+    "age_note",
+    "t1w_file",
+    "t1w_ce_file",
+    "selection",
+)
 
 
 def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +67,8 @@ def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: 
         "age_note": demographics.get("age_note"),
         "t1w_file": check["T1w"]["file"],
         "t1w_ce_file": check["T1w_ce"]["file"] if "T1w_ce" in check else None,
-        "selection": "; ".join(f"{role}={c['file']} ({c['rule']})" for role, c in check.get("selection", {}).items()) or None,
+        "selection": "; ".join(f"{role}={c['file']} ({c['rule']})" for role, c in check.get("selection", {}).items())
+        or None,
     }
 
 
@@ -69,9 +91,16 @@ def sessions_table_from_reports(
 
 
 BRAIN_VOLUME_COLUMNS = (
-    "participant_id", "session_id", "brain_volume_ml", "gm_volume_ml", "wm_volume_ml", "csf_volume_ml",
-    "lesion_volume_ml", "vscale", "normalized_brain_volume_ml",
-)  # fmt: skip
+    "participant_id",
+    "session_id",
+    "brain_volume_ml",
+    "gm_volume_ml",
+    "wm_volume_ml",
+    "csf_volume_ml",
+    "lesion_volume_ml",
+    "vscale",
+    "normalized_brain_volume_ml",
+)
 
 
 def brain_volumes_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
@@ -80,9 +109,19 @@ def brain_volumes_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFra
 
 
 PBVC_COLUMNS = (
-    "participant_id", "session_from", "session_to", "interval_days", "pbvc", "pbvc_per_year", "method",
-    "qc_flag", "edge_points", "non_border_edge_fraction", "shared_edge_fraction", "shared_brain_fraction",
-)  # fmt: skip
+    "participant_id",
+    "session_from",
+    "session_to",
+    "interval_days",
+    "pbvc",
+    "pbvc_per_year",
+    "method",
+    "qc_flag",
+    "edge_points",
+    "non_border_edge_fraction",
+    "shared_edge_fraction",
+    "shared_brain_fraction",
+)
 
 
 def pbvc_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
@@ -100,7 +139,9 @@ def read_group_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not Path(path).is_file():
         raise MsqmriInputError(path, "file not found")
     try:
-        frame = pd.read_csv(path, sep="\t", dtype={c: str for c in ID_COLUMNS}, na_values=["n/a"], keep_default_na=False)
+        frame = pd.read_csv(
+            path, sep="\t", dtype={c: str for c in ID_COLUMNS}, na_values=["n/a"], keep_default_na=False
+        )
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     for column in ID_COLUMNS:
@@ -116,9 +157,16 @@ def concatenate(tables: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:
 
 
 LESION_ACTIVITY_COLUMNS = (
-    "participant_id", "session_from", "session_to", "n_new", "n_enlarging", "n_shrinking", "n_resolved", "n_stable",
+    "participant_id",
+    "session_from",
+    "session_to",
+    "n_new",
+    "n_enlarging",
+    "n_shrinking",
+    "n_resolved",
+    "n_stable",
     "new_volume_ml",
-)  # fmt: skip
+)
 
 
 def lesion_activity_table(reports: Sequence[str | os.PathLike[str]]) -> pd.DataFrame:

@@ -66,9 +66,7 @@ def load_nifti(
         data = data[..., 0]
     wanted = (ndim,) if isinstance(ndim, int) else ndim
     if data.ndim not in wanted:
-        raise MsqmriInputError(
-            path, f"expected a {' or '.join(f'{n}D' for n in wanted)} image, got shape {data.shape}"
-        )
+        raise MsqmriInputError(path, f"expected a {' or '.join(f'{n}D' for n in wanted)} image, got shape {data.shape}")
     if min(data.shape[:3]) < 2:
         raise MsqmriInputError(path, f"image has a degenerate spatial shape {data.shape[:3]}")
     if not allow_nonfinite:

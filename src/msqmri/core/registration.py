@@ -27,8 +27,12 @@ def ants_image(data: np.ndarray, affine: np.ndarray) -> ants.ANTsImage:
     """
     lps = FLIP[:3, :3] @ np.asarray(affine, dtype=float)[:3, :]
     spacing = np.linalg.norm(lps[:, :3], axis=0)
-    return ants.from_numpy(np.asarray(data, dtype=np.float32), origin=lps[:, 3].tolist(),
-                           spacing=spacing.tolist(), direction=lps[:, :3] / spacing)
+    return ants.from_numpy(
+        np.asarray(data, dtype=np.float32),
+        origin=lps[:, 3].tolist(),
+        spacing=spacing.tolist(),
+        direction=lps[:, :3] / spacing,
+    )
 
 
 def ras_affine(image: ants.ANTsImage) -> np.ndarray:
@@ -145,13 +149,15 @@ def register_to_t1w(
     save_array(resampled.numpy(), nib.load(os.fspath(t1w_path)).affine, resampled_out, np.float32)
 
 
-def map_to_t1w(data: np.ndarray, affine: np.ndarray, t1w_img: nib.Nifti1Image,
-               transform: str | os.PathLike[str]) -> np.ndarray:  # fmt: skip
+def map_to_t1w(
+    data: np.ndarray, affine: np.ndarray, t1w_img: nib.Nifti1Image, transform: str | os.PathLike[str]
+) -> np.ndarray:
     """A map on the grid ``affine`` resampled onto the T1w grid through the ``transform`` of its
     acquisition to the T1w (linear interpolation)."""
     fixed = ants_image(np.zeros(t1w_img.shape[:3], dtype=np.float32), t1w_img.affine)
-    moved = ants.apply_transforms(fixed=fixed, moving=ants_image(data, affine), transformlist=[os.fspath(transform)],
-                                  interpolator="linear")  # fmt: skip
+    moved = ants.apply_transforms(
+        fixed=fixed, moving=ants_image(data, affine), transformlist=[os.fspath(transform)], interpolator="linear"
+    )
     return moved.numpy()
 
 
@@ -169,7 +175,10 @@ def resample_mask(
         moved = ants.resample_image_to_target(mask, like, interp_type="nearestNeighbor")
     else:
         moved = ants.apply_transforms(
-            fixed=like, moving=mask, transformlist=[os.fspath(transform)], interpolator="nearestNeighbor",
+            fixed=like,
+            moving=mask,
+            transformlist=[os.fspath(transform)],
+            interpolator="nearestNeighbor",
             whichtoinvert=[invert],
         )
     return moved.numpy() > 0.5

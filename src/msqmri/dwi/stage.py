@@ -16,9 +16,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from msqmri.dwi import preprocessing, tensor
 from msqmri.core.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json, save_text, save_tsv
 from msqmri.core.registration import ants_image, map_to_t1w, register, resample_mask
+from msqmri.dwi import preprocessing, tensor
 
 Paths = Mapping[str, str]
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
@@ -26,8 +26,9 @@ MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 REGISTRATIONS = {"rigid": "Rigid", "affine": "Affine"}
 
 
-def load_dwi(image: str | os.PathLike[str], bval: str | os.PathLike[str] | None,
-             bvec: str | os.PathLike[str] | None) -> tuple[np.ndarray, np.ndarray, preprocessing.Gradients]:  # fmt: skip
+def load_dwi(
+    image: str | os.PathLike[str], bval: str | os.PathLike[str] | None, bvec: str | os.PathLike[str] | None
+) -> tuple[np.ndarray, np.ndarray, preprocessing.Gradients]:
     """A validated 4D DWI series (data, affine) and its gradients (one-line errors name the file)."""
     img, data = load_nifti(image, ndim=4)
     if bval is None or bvec is None:
@@ -37,14 +38,17 @@ def load_dwi(image: str | os.PathLike[str], bval: str | os.PathLike[str] | None,
     return data, img.affine, preprocessing.read_gradients(bval, bvec, data.shape[3], img.affine)
 
 
-def load_b0_series(paths: Sequence[str | os.PathLike[str]], shape: tuple[int, ...], affine: np.ndarray) -> list[np.ndarray]:
+def load_b0_series(
+    paths: Sequence[str | os.PathLike[str]], shape: tuple[int, ...], affine: np.ndarray
+) -> list[np.ndarray]:
     """b=0 series stored apart from the DWI series, each (x, y, z, n), validated to lie on its grid."""
     series = []
     for path in paths:
         img, data = load_nifti(path, ndim=(3, 4))
         if data.shape[:3] != shape[:3] or not np.allclose(img.affine, affine, atol=1e-3):
-            raise MsqmriInputError(path, f"b=0 series grid {data.shape[:3]} with its affine differs from the DWI "
-                                         f"series' {shape[:3]}")  # fmt: skip
+            raise MsqmriInputError(
+                path, f"b=0 series grid {data.shape[:3]} with its affine differs from the DWI series' {shape[:3]}"
+            )
         series.append(data.reshape(*shape[:3], -1))
     return series
 
@@ -75,13 +79,15 @@ def preprocess(inputs: Paths, outputs: Paths, denoise: str = "none", motion_corr
     motion["framewise_displacement"] = preprocessing.framewise_displacement(parameters)
     save_tsv(motion, outputs["motion"])
     save_json(
-        {"Sources": [Path(p).name for p in (inputs["dwi"], inputs["bval"], inputs["bvec"], *extra)],
-         "Denoising": denoise,
-         "MotionCorrection": "rigid to the mean b=0, b-vectors rotated" if motion_correction else "none",
-         "MeanFramewiseDisplacement": float(motion["framewise_displacement"].mean()),
-         "BvecFrame": "FSL convention (voxel axes of this image)"},
+        {
+            "Sources": [Path(p).name for p in (inputs["dwi"], inputs["bval"], inputs["bvec"], *extra)],
+            "Denoising": denoise,
+            "MotionCorrection": "rigid to the mean b=0, b-vectors rotated" if motion_correction else "none",
+            "MeanFramewiseDisplacement": float(motion["framewise_displacement"].mean()),
+            "BvecFrame": "FSL convention (voxel axes of this image)",
+        },
         outputs["sidecar"],
-    )  # fmt: skip
+    )
 
 
 def register_b0_to_t1w(inputs: Paths, outputs: Paths, kind: str = "rigid", seed: int = 1) -> None:
@@ -93,14 +99,25 @@ def register_b0_to_t1w(inputs: Paths, outputs: Paths, kind: str = "rigid", seed:
     for key, mask in (("mask", b0_mask), ("t1w_mask", t1w_mask)):
         if not mask.any():
             raise MsqmriInputError(inputs[key], "mask is empty")
-    reg = register(ants_image(t1w * (t1w_mask > 0), t1w_img.affine), ants_image(b0 * (b0_mask > 0), b0_img.affine),
-                   seed, type_of_transform=REGISTRATIONS[kind], aff_metric="mattes")  # fmt: skip
+    reg = register(
+        ants_image(t1w * (t1w_mask > 0), t1w_img.affine),
+        ants_image(b0 * (b0_mask > 0), b0_img.affine),
+        seed,
+        type_of_transform=REGISTRATIONS[kind],
+        aff_metric="mattes",
+    )
     with atomic_path(outputs["transform"]) as tmp:
         shutil.copyfile(reg["fwdtransforms"][0], tmp)
 
 
-def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask_source: str = "b0", threads: int = 1,
-        max_b: float = tensor.TENSOR_MAX_B) -> None:  # fmt: skip
+def fit(
+    inputs: Paths,
+    outputs: Paths,
+    method: str = "WLS",
+    mask_source: str = "b0",
+    threads: int = 1,
+    max_b: float = tensor.TENSOR_MAX_B,
+) -> None:
     """Fit the tensor on the shells up to ``max_b`` (:func:`msqmri.dwi.tensor.tensor_volumes`) in the brain (the b=0
     mask, or the T1w brain mask brought across) and write the maps."""
     if mask_source == "t1w" and not {"t1w_mask", "transform"} <= inputs.keys():
@@ -128,8 +145,15 @@ def fit(inputs: Paths, outputs: Paths, method: str = "WLS", mask_source: str = "
     shells = sorted({round(float(b)) for b in gradients.bvals[~gradients.b0]})
     for name, array in images.items():
         save_array(array, affine, outputs[name], np.float32)
-        save_json({**_sidecar(name, sources, algorithm), "TensorBValues": shells,
-                   "TensorVolumes": int(keep.sum()), "ExcludedVolumes": int((~keep).sum())}, outputs[f"{name}_json"])  # fmt: skip
+        save_json(
+            {
+                **_sidecar(name, sources, algorithm),
+                "TensorBValues": shells,
+                "TensorVolumes": int(keep.sum()),
+                "ExcludedVolumes": int((~keep).sum()),
+            },
+            outputs[f"{name}_json"],
+        )
 
 
 def to_t1w(inputs: Paths, outputs: Paths) -> None:
@@ -139,15 +163,20 @@ def to_t1w(inputs: Paths, outputs: Paths) -> None:
         img, data = load_nifti(inputs[name], allow_empty=True)
         moved = map_to_t1w(data, img.affine, t1w_img, inputs["transform"])
         save_array(np.clip(moved, 0.0, None), t1w_img.affine, outputs[name], np.float32)
-        record = _sidecar(name, [Path(inputs[name]).name, Path(inputs["transform"]).name],
-                          "tensor map resampled to T1w space (linear interpolation)")  # fmt: skip
+        record = _sidecar(
+            name,
+            [Path(inputs[name]).name, Path(inputs["transform"]).name],
+            "tensor map resampled to T1w space (linear interpolation)",
+        )
         save_json(record, outputs[f"{name}_json"])
 
 
 def _sidecar(name: str, sources: list[str], algorithm: str) -> dict[str, Any]:
     units = tensor.SCALARS.get(name, "unitless")
-    description = {"v1": "principal eigenvector, world RAS components",
-                   "colorfa": "direction-encoded colour FA: |V1| x FA as RGB (world x, y, z)"}  # fmt: skip
+    description = {
+        "v1": "principal eigenvector, world RAS components",
+        "colorfa": "direction-encoded colour FA: |V1| x FA as RGB (world x, y, z)",
+    }
     record: dict[str, Any] = {"Sources": sources, "EstimationAlgorithm": algorithm, "Units": units}
     if name in description:
         record["Description"] = description[name]

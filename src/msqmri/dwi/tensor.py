@@ -73,8 +73,9 @@ def scheme_problem(gradients: Gradients, method: str) -> str | None:
     """Why the acquisition cannot support ``method``'s tensor fit, or None: the weighted directions
     must determine the 6 tensor elements, and RESTORE needs spare volumes to reject outliers."""
     g = gradients.bvecs[~gradients.b0]
-    design = np.column_stack([g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, g[:, 0] * g[:, 1], g[:, 0] * g[:, 2],
-                              g[:, 1] * g[:, 2]])  # fmt: skip
+    design = np.column_stack(
+        [g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, g[:, 0] * g[:, 1], g[:, 0] * g[:, 2], g[:, 1] * g[:, 2]]
+    )
     rank = np.linalg.matrix_rank(design, tol=1e-6)
     if rank < 6:
         return f"the {len(g)} diffusion directions determine only {rank} of the 6 tensor elements"

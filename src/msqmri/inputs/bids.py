@@ -301,18 +301,28 @@ def _discover_session(
     choose = functools.partial(_choose, sidecars=sidecars, label=describe(subject, session), warnings=warnings)
     selection: list[tuple[str, str, str]] = []
     t1w = choose(anat, ("T1w", "UNIT1"), filters.get("t1w", {}), selection, "t1w")
-    t1w_ce = choose([f for f in anat if "ce" in f.entities], ("T1w",), filters.get("t1w_ce", {}), selection, "t1w_ce",
-                    allowed={"ce"})  # fmt: skip
+    t1w_ce = choose(
+        [f for f in anat if "ce" in f.entities],
+        ("T1w",),
+        filters.get("t1w_ce", {}),
+        selection,
+        "t1w_ce",
+        allowed={"ce"},
+    )
     if t1w is None:
         where = base / "anat"
         if t1w_ce is not None:
-            raise _Unusable(f"only a post-contrast T1w ({t1w_ce.name}) in {where}, never used for atrophy; session skipped")
+            raise _Unusable(
+                f"only a post-contrast T1w ({t1w_ce.name}) in {where}, never used for atrophy; session skipped"
+            )
         wanted = filters.get("t1w", {})
         present = [f.path.name for f in anat if f.suffix in ("T1w", "UNIT1") and "ce" not in f.entities]
         if wanted and present:
             pins = " ".join(f"{k}-{v}" for k, v in wanted.items())
-            raise _Unusable(f"no T1w image matching the config's inputs t1w {pins} in {where} "
-                            f"(found {', '.join(present)}); session skipped")  # fmt: skip
+            raise _Unusable(
+                f"no T1w image matching the config's inputs t1w {pins} in {where} "
+                f"(found {', '.join(present)}); session skipped"
+            )
         raise _Unusable(f"no T1w image in {where}; session skipped")
     acq_time, source = _session_date(base, subject, session, t1w, sidecars.get(t1w), dates.get("acq_time"))
     inv2 = _second_inversion(anat, t1w)
@@ -351,9 +361,14 @@ def _second_inversion(files: list[_File], t1w: Path) -> Path | None:
     unit1 = next(f for f in files if f.path == t1w)
     if unit1.suffix != "UNIT1":
         return None
-    found = [f.path for f in files if f.suffix == "MP2RAGE" and f.entities.get("inv") == "2"
-             and f.entities.get("part", "mag") == "mag"
-             and {k: v for k, v in f.entities.items() if k not in ("inv", "part")} == unit1.entities]  # fmt: skip
+    found = [
+        f.path
+        for f in files
+        if f.suffix == "MP2RAGE"
+        and f.entities.get("inv") == "2"
+        and f.entities.get("part", "mag") == "mag"
+        and {k: v for k, v in f.entities.items() if k not in ("inv", "part")} == unit1.entities
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -453,34 +468,43 @@ def _choose(
     """The image of a role (see the module docstring), appended to ``selection`` with the rule that chose it;
     candidates the rules leave tied give the first by file name and a warning naming them."""
     candidates = [
-        f for f in files
+        f
+        for f in files
         if f.suffix in suffixes
         and all(f.entities.get(k) == v for k, v in wanted.items())
-        and not (_FOREIGN - set(allowed) - set(wanted)) & (f.entities.keys() - ({"part"} if f.entities.get("part") == "mag" else set()))
-    ]  # fmt: skip
+        and not (_FOREIGN - set(allowed) - set(wanted))
+        & (f.entities.keys() - ({"part"} if f.entities.get("part") == "mag" else set()))
+    ]
     if not candidates:
         return None
     same = [f for f in candidates if sum(g.entities == f.entities and g.suffix == f.suffix for g in candidates) > 1]
     if same:
         names = ", ".join(f.path.name for f in same)
-        raise _Unusable(f"{len(same)} candidate {same[0].suffix} images with the same entities ({names}); "
-                        "msqmri needs exactly one")  # fmt: skip
+        raise _Unusable(
+            f"{len(same)} candidate {same[0].suffix} images with the same entities ({names}); msqmri needs exactly one"
+        )
     if len(candidates) == 1:
         selection.append((role, candidates[0].path.name, "the only candidate"))
         return candidates[0].path
 
     def rank(f: _File) -> tuple[float, ...]:
         run = f.entities.get("run", "0")
-        return (-suffixes.index(f.suffix), _acquisition_is_3d(f, sidecars.get(f.path)), -_voxel_mm3(f.path),
-                float(run) if run.isdigit() else 0.0)  # fmt: skip
+        return (
+            -suffixes.index(f.suffix),
+            _acquisition_is_3d(f, sidecars.get(f.path)),
+            -_voxel_mm3(f.path),
+            float(run) if run.isdigit() else 0.0,
+        )
 
     ranked = sorted(candidates, key=lambda f: (tuple(-k for k in rank(f)), f.path.name))
     best, second = rank(ranked[0]), rank(ranked[1])
     if best == second:
         tied = [f.path.name for f in ranked if rank(f) == best]
-        warnings.append(f"{label}: {role}: {len(tied)} candidates the selection rules cannot tell apart "
-                        f"({', '.join(tied)}): took the first by name; choose with the config's "
-                        f"inputs: {{{role}: {{entity: label}}}}")  # fmt: skip
+        warnings.append(
+            f"{label}: {role}: {len(tied)} candidates the selection rules cannot tell apart "
+            f"({', '.join(tied)}): took the first by name; choose with the config's "
+            f"inputs: {{{role}: {{entity: label}}}}"
+        )
         selection.append((role, ranked[0].path.name, f"first by name of {len(tied)} tied"))
         return ranked[0].path
     names = ["suffix", "3D before 2D", "smallest voxel", "last run"]
@@ -537,8 +561,13 @@ def _dwi(
 ) -> Dwi | None:
     """The session's DWI series with gradients (see the module docstring); a series whose .bval/.bvec is at no
     level of the hierarchy is skipped with a warning, the rest of the session still runs."""
-    series = [f for f in files if f.suffix == "dwi" and all(f.entities.get(k) == v for k, v in wanted.items())
-              and not {"echo", "space", "label"} & f.entities.keys()]  # fmt: skip
+    series = [
+        f
+        for f in files
+        if f.suffix == "dwi"
+        and all(f.entities.get(k) == v for k, v in wanted.items())
+        and not {"echo", "space", "label"} & f.entities.keys()
+    ]
     if not series:
         return None
     tables = {f.path: (inherited(root, f, ".bval"), inherited(root, f, ".bvec")) for f in series}
@@ -552,8 +581,10 @@ def _dwi(
     if len(series) > 1:
         if _diffusion_volumes(bval) == _diffusion_volumes(tables[weighted[1].path][0]):
             names = ", ".join(f.path.name for f in weighted[:2])
-            warnings.append(f"{label}: two DWI series with as many diffusion-weighted volumes ({names}); DWI skipped, "
-                            "choose one with the config's inputs: {dwi: {entity: label}}")  # fmt: skip
+            warnings.append(
+                f"{label}: two DWI series with as many diffusion-weighted volumes ({names}); DWI skipped, "
+                "choose one with the config's inputs: {dwi: {entity: label}}"
+            )
             return None
         selection.append(("dwi", chosen.path.name, f"most diffusion-weighted volumes of {len(series)}"))
     else:
@@ -677,8 +708,10 @@ def _read_participants(path: Path, warnings: list[str]) -> dict[str, dict[str, f
         table[label] = {"age": age, "sex": _text(row.get("sex")), "site": _text(row.get("site")), "age_note": note}
     if odd:
         examples = ", ".join(repr(v) for v in sorted(set(odd))[:3])
-        warnings.append(f"{path}: column age: {len(odd)} value(s) not plain numbers ({examples}): a bin read as its "
-                        "midpoint, a top-coded value as its bound, anything else as n/a (age_note in sessions.tsv)")  # fmt: skip
+        warnings.append(
+            f"{path}: column age: {len(odd)} value(s) not plain numbers ({examples}): a bin read as its "
+            "midpoint, a top-coded value as its bound, anything else as n/a (age_note in sessions.tsv)"
+        )
     return table
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from msqmri.inputs.bids import Dwi, Echo, Session, sibling
-from msqmri.dwi.preprocessing import read_gradients
 from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_json
-from msqmri.qmri.mtr import mt_state_problem
+from msqmri.dwi.preprocessing import read_gradients
+from msqmri.inputs.bids import Dwi, Echo, Session, sibling
 from msqmri.qc.summary import geometry
+from msqmri.qmri.mtr import mt_state_problem
 
 MAX_ECHO_TIME_S = 1.0  # larger values are almost certainly milliseconds
 MIN_ECHOES = 3  # an R2* fit with a fit-quality measure needs three echoes
@@ -75,7 +75,9 @@ def require_same_grid(path: Path, img: nib.Nifti1Image, ref_path: Path, ref: nib
         )
 
 
-def check_mt_pair(mt_on: Path | None, mt_off: Path | None, sidecars: Mapping[Path, Path] | None = None) -> dict[str, Any]:
+def check_mt_pair(
+    mt_on: Path | None, mt_off: Path | None, sidecars: Mapping[Path, Path] | None = None
+) -> dict[str, Any]:
     """Both MT images must exist, be 3D, share a grid and carry no contradicting ``MTState``."""
     on, off = require_mt_pair(mt_on, mt_off)
     img, _, _ = load_mt_pair(on, off, sidecars)
@@ -112,8 +114,11 @@ def check_echoes(echoes: tuple[Echo, ...]) -> dict[str, Any]:
     """At least :data:`MIN_ECHOES` echo images on one 3D grid, sidecars giving EchoTime (s) increasing
     with echo index."""
     img, _, times = load_echoes(echoes)
-    return {"files": [echo.image.name for echo in echoes], "echo_times_s": times.tolist(),
-            **_describe(echoes[0].image, img)}  # fmt: skip
+    return {
+        "files": [echo.image.name for echo in echoes],
+        "echo_times_s": times.tolist(),
+        **_describe(echoes[0].image, img),
+    }
 
 
 def load_echoes(echoes: tuple[Echo, ...]) -> tuple[nib.Nifti1Image, np.ndarray, np.ndarray]:
@@ -149,7 +154,8 @@ def echo_time(echo: Echo) -> float:
 
 
 def check_dwi(dwi: Dwi) -> dict[str, Any]:
-    """The series is 4D and its .bval/.bvec tables are valid for it (see :func:`msqmri.dwi.preprocessing.read_gradients`)."""
+    """The series is 4D and its .bval/.bvec tables are valid for it (see
+    :func:`msqmri.dwi.preprocessing.read_gradients`)."""
     img, _ = load_nifti(dwi.image, ndim=4)
     n_volumes = img.shape[3]
     if dwi.bval is None or dwi.bvec is None:

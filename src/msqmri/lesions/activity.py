@@ -24,8 +24,9 @@ from msqmri.lesions.longitudinal import ENLARGING, STATUSES, Change
 MTR_CHANGE_Z = 1.96
 
 
-def match(labels_from: np.ndarray, labels_to: np.ndarray, voxel_ml: float,
-          enlarging: float = ENLARGING) -> tuple[list[Change], np.ndarray]:  # fmt: skip
+def match(
+    labels_from: np.ndarray, labels_to: np.ndarray, voxel_ml: float, enlarging: float = ENLARGING
+) -> tuple[list[Change], np.ndarray]:
     """Clusters of overlapping lesions of two label maps on one grid, classified, and their voxels
     (cluster ids)."""
     n_from, n_to = int(labels_from.max(initial=0)), int(labels_to.max(initial=0))

@@ -58,8 +58,9 @@ def label_lesions(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.astype(np.int32), int(n)
 
 
-def lesion_table(labels: np.ndarray, n: int, affine: np.ndarray, maps: dict[str, np.ndarray],
-                 sizes: np.ndarray | None = None) -> list[dict[str, float | int]]:  # fmt: skip
+def lesion_table(
+    labels: np.ndarray, n: int, affine: np.ndarray, maps: dict[str, np.ndarray], sizes: np.ndarray | None = None
+) -> list[dict[str, float | int]]:
     """One row per lesion: id, volume (ml: ``sizes`` in voxels, e.g. :func:`partial_volumes`, else the
     voxel count), centroid (world RAS mm) and the mean of each map over the lesion's voxels where the
     map has data (non-zero; NaN when none)."""
@@ -77,14 +78,21 @@ def lesion_table(labels: np.ndarray, n: int, affine: np.ndarray, maps: dict[str,
         total = np.asarray(ndimage.sum(values, labels, index), dtype=np.float64)
         means[name] = np.divide(total, covered, out=np.full(n, np.nan), where=covered > 0)
     for k in range(n):
-        row: dict[str, float | int] = {"lesion_id": k + 1, "volume_ml": counts[k] * voxel_ml,
-                                       "centroid_x": world[k, 0], "centroid_y": world[k, 1], "centroid_z": world[k, 2]}  # fmt: skip
+        row: dict[str, float | int] = {
+            "lesion_id": k + 1,
+            "volume_ml": counts[k] * voxel_ml,
+            "centroid_x": world[k, 0],
+            "centroid_y": world[k, 1],
+            "centroid_z": world[k, 2],
+        }
         row.update({f"{name}_mean": float(means[name][k]) for name in maps})
         rows.append(row)
     return rows
 
 
-def lesion_fractions(flair: np.ndarray, labels: np.ndarray, n: int, nawm: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def lesion_fractions(
+    flair: np.ndarray, labels: np.ndarray, n: int, nawm: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Each voxel's lesion fraction over lesions 1..n and a one-voxel shell around them, from the FLAIR on
     their grid (module docstring), and the territory (lesion label) each voxel's fraction belongs to;
     ``nawm`` is the normal-appearing WM the local background is taken from. None when the lesions are

@@ -41,15 +41,23 @@ def touch_distance(voxel_size: Sequence[float]) -> float:
     return max(TOUCH_MM, 2.02 * float(max(voxel_size)))
 
 
-def cortex_mask(gm: np.ndarray, gm_prior: np.ndarray, deep_gm: np.ndarray, brain: np.ndarray,
-                lesion: np.ndarray) -> np.ndarray:  # fmt: skip
+def cortex_mask(
+    gm: np.ndarray, gm_prior: np.ndarray, deep_gm: np.ndarray, brain: np.ndarray, lesion: np.ndarray
+) -> np.ndarray:
     """Cortical GM: GM (fraction >= 0.5) where the template expects GM (prior >= 0.3) but not deep GM
     (warped region < 0.5), outside lesions (which look like GM on T1w)."""
     return (gm >= 0.5) & (gm_prior >= 0.3) & (deep_gm < 0.5) & brain & ~lesion
 
 
-def classify(labels: np.ndarray, n: int, infratentorial: np.ndarray, brainstem: np.ndarray, ventricles: np.ndarray,
-             cortex: np.ndarray, voxel_size: Sequence[float]) -> tuple[list[str], list[str | None]]:  # fmt: skip
+def classify(
+    labels: np.ndarray,
+    n: int,
+    infratentorial: np.ndarray,
+    brainstem: np.ndarray,
+    ventricles: np.ndarray,
+    cortex: np.ndarray,
+    voxel_size: Sequence[float],
+) -> tuple[list[str], list[str | None]]:
     """Location class of lesions 1..n (module docstring) and, for infratentorial ones, "brainstem" or
     "cerebellum". ``infratentorial``/``brainstem`` are warped template regions (0-1), ``ventricles`` and
     ``cortex`` the session's masks, all on the labels' grid."""
@@ -67,8 +75,11 @@ def classify(labels: np.ndarray, n: int, infratentorial: np.ndarray, brainstem: 
         return np.asarray(ndimage.minimum(distance, labels, index)) <= touch
 
     periventricular, juxtacortical = abutting(ventricles), abutting(cortex)
-    classes = np.where(below, "infratentorial", np.where(periventricular, "periventricular",
-                       np.where(juxtacortical, "juxtacortical", "deep_wm")))  # fmt: skip
+    classes = np.where(
+        below,
+        "infratentorial",
+        np.where(periventricular, "periventricular", np.where(juxtacortical, "juxtacortical", "deep_wm")),
+    )
     parts = [("brainstem" if s else "cerebellum") if b else None for b, s in zip(below, stem, strict=True)]
     return [str(c) for c in classes], parts
 

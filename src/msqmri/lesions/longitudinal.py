@@ -103,8 +103,17 @@ def relative_band(volume_mm3: float, enlarging: float = ENLARGING) -> float:
     return enlarging if volume_mm3 < LARGE_MM3 else enlarging / 2.0
 
 
-def classify(volume_from: float, volume_to: float, change_sd: float, has_from: bool, has_to: bool,
-             increased: bool, decreased: bool, min_size: float, enlarging: float = ENLARGING) -> str:  # fmt: skip
+def classify(
+    volume_from: float,
+    volume_to: float,
+    change_sd: float,
+    has_from: bool,
+    has_to: bool,
+    increased: bool,
+    decreased: bool,
+    min_size: float,
+    enlarging: float = ENLARGING,
+) -> str:
     """The status of a cluster from its volumes and change (module docstring, step 5); volumes in one unit
     (mm^3), ``increased``/``decreased``: the cluster holds a region of significant change."""
     grew = increased and volume_to - volume_from > Z_VOLUME * change_sd
@@ -155,9 +164,17 @@ class _Clusters:
         return sorted(found.values(), key=lambda g: (g["to"] or [10**9], g["from"] or [10**9], g["up"], g["down"]))
 
 
-def detect(flair_from: np.ndarray, flair_to: np.ndarray, labels_from: np.ndarray, labels_to: np.ndarray,
-           nawm: np.ndarray, grey_matter: np.ndarray, voxel_size: tuple[float, ...], min_size_mm3: float,
-           enlarging: float = ENLARGING) -> tuple[list[Change], np.ndarray, Noise]:  # fmt: skip
+def detect(
+    flair_from: np.ndarray,
+    flair_to: np.ndarray,
+    labels_from: np.ndarray,
+    labels_to: np.ndarray,
+    nawm: np.ndarray,
+    grey_matter: np.ndarray,
+    voxel_size: tuple[float, ...],
+    min_size_mm3: float,
+    enlarging: float = ENLARGING,
+) -> tuple[list[Change], np.ndarray, Noise]:
     """The clusters of a pair (module docstring) and their voxels (cluster ids) on the halfway grid.
 
     ``flair_*`` are the NAWM-normalised FLAIRs, ``labels_*`` each session's lesion labels, ``nawm`` the
@@ -186,16 +203,36 @@ def detect(flair_from: np.ndarray, flair_to: np.ndarray, labels_from: np.ndarray
         core = np.maximum(core, lookup[labels])
     territory = np.where(core > 0, core, np.where(grey_matter, 0, ndimage.grey_dilation(core, footprint=CONNECTIVITY)))
     levels = _levels(np.maximum(flair_from, flair_to), core, len(groups))
-    volumes = {side: _partial_volumes(image, territory, levels, nawm) * voxel_mm3
-               for side, image in (("from", flair_from), ("to", flair_to))}  # fmt: skip
+    volumes = {
+        side: _partial_volumes(image, territory, levels, nawm) * voxel_mm3
+        for side, image in (("from", flair_from), ("to", flair_to))
+    }
     sizes = np.bincount(territory.ravel(), minlength=len(groups) + 1)[1:]
     change_sd = noise.sum_sd(sizes) / np.maximum(levels[1:] - 1.0, 1e-3) * voxel_mm3
     changes = []
     for k, group in enumerate(groups):
-        status = classify(volumes["from"][k], volumes["to"][k], change_sd[k], bool(group["from"]), bool(group["to"]),
-                          bool(group["up"]), bool(group["down"]), min_size_mm3, enlarging)  # fmt: skip
-        changes.append(Change(k + 1, status, tuple(group["from"]), tuple(group["to"]), volumes["from"][k] / 1000.0,
-                              volumes["to"][k] / 1000.0, float(change_sd[k]) / 1000.0))  # fmt: skip
+        status = classify(
+            volumes["from"][k],
+            volumes["to"][k],
+            change_sd[k],
+            bool(group["from"]),
+            bool(group["to"]),
+            bool(group["up"]),
+            bool(group["down"]),
+            min_size_mm3,
+            enlarging,
+        )
+        changes.append(
+            Change(
+                k + 1,
+                status,
+                tuple(group["from"]),
+                tuple(group["to"]),
+                volumes["from"][k] / 1000.0,
+                volumes["to"][k] / 1000.0,
+                float(change_sd[k]) / 1000.0,
+            )
+        )
     return changes, core, noise
 
 
@@ -208,8 +245,11 @@ def _levels(image: np.ndarray, core: np.ndarray, n: int) -> np.ndarray:
         return levels
     interior = np.where(ndimage.grey_erosion(core, footprint=CONNECTIVITY) == core, core, 0)
     counts = np.bincount(interior.ravel(), minlength=n + 1)
-    pooled = (float(np.median(image[interior > 0])) if counts[1:].sum() >= MIN_INTERIOR
-              else float(np.percentile(image[core > 0], 90.0)))  # fmt: skip
+    pooled = (
+        float(np.median(image[interior > 0]))
+        if counts[1:].sum() >= MIN_INTERIOR
+        else float(np.percentile(image[core > 0], 90.0))
+    )
     levels[1:] = pooled
     own = np.flatnonzero(counts[1:] >= MIN_INTERIOR) + 1
     if own.size:

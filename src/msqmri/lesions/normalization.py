@@ -56,8 +56,9 @@ def _fill(coarse: np.ndarray) -> np.ndarray:
     return filled[tuple(nearest)]
 
 
-def local_level(image: np.ndarray, reference: np.ndarray, voxel_size: tuple[float, ...],
-                block_mm: float = BLOCK_MM) -> np.ndarray:  # fmt: skip
+def local_level(
+    image: np.ndarray, reference: np.ndarray, voxel_size: tuple[float, ...], block_mm: float = BLOCK_MM
+) -> np.ndarray:
     """A smooth map of the level of ``image`` over the ``reference`` voxels, on the image's grid."""
     block = tuple(max(1, int(round(block_mm / v))) for v in voxel_size)
     medians = block_medians(np.asarray(image, dtype=np.float64), np.asarray(reference, dtype=bool), block)

@@ -28,8 +28,9 @@ def dilate_mm(mask: np.ndarray, distance_mm: float, voxel_size: tuple[float, ...
     return ndimage.distance_transform_edt(~mask, sampling=voxel_size) <= distance_mm
 
 
-def region_masks(brain: np.ndarray, dseg: np.ndarray, lesion: np.ndarray,
-                 voxel_size: tuple[float, ...]) -> dict[str, np.ndarray]:  # fmt: skip
+def region_masks(
+    brain: np.ndarray, dseg: np.ndarray, lesion: np.ndarray, voxel_size: tuple[float, ...]
+) -> dict[str, np.ndarray]:
     """The masks of :data:`REGIONS`."""
     brain = np.asarray(brain, dtype=bool)
     lesion = np.asarray(lesion, dtype=bool) & brain
@@ -55,8 +56,16 @@ def region_rows(masks: Mapping[str, np.ndarray], maps: Mapping[str, np.ndarray],
             inside = values[mask & (values != 0)].astype(np.float64)
             stats = (
                 {"mean": inside.mean(), "median": np.median(inside), "std": inside.std()}
-                if inside.size else {"mean": None, "median": None, "std": None}
-            )  # fmt: skip
-            rows.append({"region": region, "metric": metric, **stats, "n_voxels": int(inside.size),
-                         "volume_ml": inside.size * voxel_ml})  # fmt: skip
+                if inside.size
+                else {"mean": None, "median": None, "std": None}
+            )
+            rows.append(
+                {
+                    "region": region,
+                    "metric": metric,
+                    **stats,
+                    "n_voxels": int(inside.size),
+                    "volume_ml": inside.size * voxel_ml,
+                }
+            )
     return rows

@@ -133,8 +133,9 @@ class Segmentation:
     rejected: dict[str, int]
 
 
-def segment(flair: np.ndarray, tissues: Tissues, min_size_mm3: float, k_wm: float = K_WM,
-            k_gm: float = K_GM) -> Segmentation:  # fmt: skip
+def segment(
+    flair: np.ndarray, tissues: Tissues, min_size_mm3: float, k_wm: float = K_WM, k_gm: float = K_GM
+) -> Segmentation:
     """Lesions of one session from its normalised FLAIR (module docstring)."""
     flair = np.asarray(flair, dtype=np.float32)
     nawm = tissues.nawm()
@@ -210,8 +211,9 @@ def _reject(mask: np.ndarray, tissues: Tissues) -> tuple[np.ndarray, dict[str, i
         return np.divide(sums, counts, out=np.zeros(n), where=counts > 0)
 
     shell = np.where(mask, 0, ndimage.grey_dilation(labels, footprint=CONNECTIVITY))
-    thickness = 2.0 * np.asarray(ndimage.maximum(
-        ndimage.distance_transform_edt(mask, sampling=tissues.voxel_size), labels, index))  # fmt: skip
+    thickness = 2.0 * np.asarray(
+        ndimage.maximum(ndimage.distance_transform_edt(mask, sampling=tissues.voxel_size), labels, index)
+    )
     reasons = {
         "cortex": mean(tissues.priors["gm"]) > mean(tissues.priors["wm"]),
         "csf": mean(tissues.priors["csf"]) > REJECT_CSF,

@@ -25,34 +25,77 @@ import pandas as pd
 from scipy import ndimage
 
 from msqmri.anat import template
-from msqmri.lesions import regions
-from msqmri.atrophy.halfway import Grid, resample
 from msqmri.anat.bias import n4
+from msqmri.atrophy.halfway import Grid, resample
 from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_array, save_json, save_tsv
-from msqmri.lesions import activity, components, location, longitudinal, normalization, segmentation, tracking
 from msqmri.core.registration import ants_image, resample_mask
+from msqmri.lesions import activity, components, location, longitudinal, normalization, regions, segmentation, tracking
 
 Paths = Mapping[str, str]
 #: the quantitative maps a session may have, in T1w space (input key -> table metric)
 METRICS = ("fa", "md", "mtr", "r2star")
-REGIONAL_COLUMNS = ("participant_id", "session_id", "region", "metric", "mean", "median", "std", "n_voxels", "volume_ml")
-LESION_COLUMNS = ("participant_id", "session_id", "lesion_id", "volume_ml", "centroid_x", "centroid_y", "centroid_z",
-                  *(f"{m}_mean" for m in METRICS))  # fmt: skip
+REGIONAL_COLUMNS = (
+    "participant_id",
+    "session_id",
+    "region",
+    "metric",
+    "mean",
+    "median",
+    "std",
+    "n_voxels",
+    "volume_ml",
+)
+LESION_COLUMNS = (
+    "participant_id",
+    "session_id",
+    "lesion_id",
+    "volume_ml",
+    "centroid_x",
+    "centroid_y",
+    "centroid_z",
+    *(f"{m}_mean" for m in METRICS),
+)
 #: a session's lesion table: the contract's columns (``lesion_id`` the label in the session's lesion map), then
 #: location class (infratentorial: brainstem or cerebellum) and black hole
 SESSION_LESION_COLUMNS = (*LESION_COLUMNS, "location", "infratentorial_part", "black_hole")
 #: group/lesions.tsv: ``lesion_id`` persistent across the subject's sessions, ``component`` the label in the
 #: session's lesion map, ``status`` against the previous session, merges and splits
-TRACKED_LESION_COLUMNS = (*SESSION_LESION_COLUMNS, "chronic_black_hole", "status", "merged_from", "split_from",
-                          "component")  # fmt: skip
+TRACKED_LESION_COLUMNS = (
+    *SESSION_LESION_COLUMNS,
+    "chronic_black_hole",
+    "status",
+    "merged_from",
+    "split_from",
+    "component",
+)
 COUNT_COLUMNS = (
-    "participant_id", "session_id", "n_lesions", "lesion_volume_ml",
-    *(c for loc in location.LOCATIONS for c in (f"n_{loc}", f"{loc}_volume_ml")), "n_brainstem", "n_cerebellar",
-    "n_black_holes", "black_hole_volume_ml", "n_chronic_black_holes",
-)  # fmt: skip
-CHANGE_COLUMNS = ("participant_id", "session_from", "session_to", "lesion_id", "status", "volume_from_ml",
-                  "volume_to_ml", "mtr_decrease_fraction", "mtr_increase_fraction", "mtr_change_threshold_pu",
-                  "black_hole", "volume_change_sd_ml", "from_lesions", "to_lesions")  # fmt: skip
+    "participant_id",
+    "session_id",
+    "n_lesions",
+    "lesion_volume_ml",
+    *(c for loc in location.LOCATIONS for c in (f"n_{loc}", f"{loc}_volume_ml")),
+    "n_brainstem",
+    "n_cerebellar",
+    "n_black_holes",
+    "black_hole_volume_ml",
+    "n_chronic_black_holes",
+)
+CHANGE_COLUMNS = (
+    "participant_id",
+    "session_from",
+    "session_to",
+    "lesion_id",
+    "status",
+    "volume_from_ml",
+    "volume_to_ml",
+    "mtr_decrease_fraction",
+    "mtr_increase_fraction",
+    "mtr_change_threshold_pu",
+    "black_hole",
+    "volume_change_sd_ml",
+    "from_lesions",
+    "to_lesions",
+)
 
 
 def _grid_image(path: str) -> tuple[nib.Nifti1Image, ants.ANTsImage, tuple[float, ...]]:
@@ -88,10 +131,16 @@ def flair_normalization(inputs: Paths, outputs: Paths) -> None:
     normalised, level = normalization.normalise(corrected, reference, voxel_size)
     save_array(normalised, img.affine, outputs["flair"], np.float32)
     spread = np.percentile(level[brain], [5, 95]) / np.median(level[brain])
-    save_json({"Sources": [Path(inputs["flair"]).name], "Units": "arbitrary (normal-appearing white matter = 1)",
-               "EstimationAlgorithm": "N4 inside the brain mask, then divided by the local NAWM level (block median "
-               f"over WM >= 0.9 voxels, {normalization.BLOCK_MM:g} mm blocks, two passes)",
-               "LocalNAWMLevelRange": [float(spread[0]), float(spread[1])]}, outputs["json"])  # fmt: skip
+    save_json(
+        {
+            "Sources": [Path(inputs["flair"]).name],
+            "Units": "arbitrary (normal-appearing white matter = 1)",
+            "EstimationAlgorithm": "N4 inside the brain mask, then divided by the local NAWM level (block median "
+            f"over WM >= 0.9 voxels, {normalization.BLOCK_MM:g} mm blocks, two passes)",
+            "LocalNAWMLevelRange": [float(spread[0]), float(spread[1])],
+        },
+        outputs["json"],
+    )
 
 
 def lesion_mask(inputs: Paths, outputs: Paths, min_size_mm3: float = components.MIN_SIZE_MM3) -> None:
@@ -104,34 +153,54 @@ def lesion_mask(inputs: Paths, outputs: Paths, min_size_mm3: float = components.
     if "lesion" in inputs:
         mask = resample_mask(inputs["lesion"], like, inputs.get("lesion_transform")) & brain
         mask = components.remove_small(mask, voxel_mm3, min_size_mm3)
-        record = {"Sources": [Path(inputs["lesion"]).name], "EstimationAlgorithm": "user lesion mask brought to T1w space"}
+        record = {
+            "Sources": [Path(inputs["lesion"]).name],
+            "EstimationAlgorithm": "user lesion mask brought to T1w space",
+        }
     elif "flair" in inputs:
         flair = _on_grid(inputs, "flair", shape)
         warped = _warped(inputs, like, ("csf", "gm", "wm", "ventricles", "septum"))
         tissues = segmentation.Tissues(
-            brain=brain, fractions={c: _on_grid(inputs, f"probseg_{c}", shape) for c in ("csf", "gm", "wm")},
-            priors={c: warped[c] for c in ("csf", "gm", "wm")}, ventricles=warped["ventricles"],
-            septum=warped["septum"], t1w=_on_grid(inputs, "t1w", shape, allow_empty=False), voxel_size=voxel_size,
-        )  # fmt: skip
+            brain=brain,
+            fractions={c: _on_grid(inputs, f"probseg_{c}", shape) for c in ("csf", "gm", "wm")},
+            priors={c: warped[c] for c in ("csf", "gm", "wm")},
+            ventricles=warped["ventricles"],
+            septum=warped["septum"],
+            t1w=_on_grid(inputs, "t1w", shape, allow_empty=False),
+            voxel_size=voxel_size,
+        )
         try:
             seg = segmentation.segment(flair, tissues, min_size_mm3)
         except ValueError as exc:
             raise MsqmriInputError(inputs["probseg_wm"], str(exc)) from None
         mask = seg.mask
         record = {
-            "Sources": [Path(inputs["flair"]).name], "EstimationAlgorithm": "built-in FLAIR + T1w segmentation: seeds "
+            "Sources": [Path(inputs["flair"]).name],
+            "EstimationAlgorithm": "built-in FLAIR + T1w segmentation: seeds "
             "above the NAWM and the upper tail of GM, grown to the 50 % lesion level, known false positives rejected",
-            "NAWMRobustSD": seg.nawm_sd, "GMLevel": seg.gm_level, "GMRobustSD": seg.gm_sd,
-            "SeedThresholdWM": seg.wm_threshold, "SeedThresholdGM": seg.gm_threshold,
-            "LesionLevel": seg.lesion_level, "RejectedClusters": seg.rejected,
-        }  # fmt: skip
+            "NAWMRobustSD": seg.nawm_sd,
+            "GMLevel": seg.gm_level,
+            "GMRobustSD": seg.gm_sd,
+            "SeedThresholdWM": seg.wm_threshold,
+            "SeedThresholdGM": seg.gm_threshold,
+            "LesionLevel": seg.lesion_level,
+            "RejectedClusters": seg.rejected,
+        }
     else:
         mask = np.zeros(brain.shape, dtype=bool)
         record = {"Sources": [], "EstimationAlgorithm": "none: no lesion mask and no FLAIR, so no lesions"}
     _, n = components.label_lesions(mask)
     save_array(mask, t1w_img.affine, outputs["mask"], np.uint8)
-    save_json({**record, "MinimumLesionSizeMm3": min_size_mm3, "Connectivity": 26, "NumberOfLesions": n,
-               "LesionVolumeMl": float(mask.sum()) * voxel_mm3 / 1000.0}, outputs["mask_json"])  # fmt: skip
+    save_json(
+        {
+            **record,
+            "MinimumLesionSizeMm3": min_size_mm3,
+            "Connectivity": 26,
+            "NumberOfLesions": n,
+            "LesionVolumeMl": float(mask.sum()) * voxel_mm3 / 1000.0,
+        },
+        outputs["mask_json"],
+    )
 
 
 def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]) -> None:
@@ -147,12 +216,14 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
     save_array(labels, affine, outputs["labels"], np.int16 if n < 32767 else np.int32)
     masks = regions.region_masks(brain, dseg, labels > 0, voxel_size)
     voxel_ml = float(np.prod(voxel_size)) / 1000.0
-    regional = pd.DataFrame([{**ids, **row} for row in regions.region_rows(masks, maps, voxel_ml)],
-                            columns=list(REGIONAL_COLUMNS))  # fmt: skip
+    regional = pd.DataFrame(
+        [{**ids, **row} for row in regions.region_rows(masks, maps, voxel_ml)], columns=list(REGIONAL_COLUMNS)
+    )
     fraction = sizes = None
     if "flair" in inputs and n:
-        fractions = components.lesion_fractions(_on_grid(inputs, "flair", shape, allow_empty=False), labels, n,
-                                                masks["nawm"])  # fmt: skip
+        fractions = components.lesion_fractions(
+            _on_grid(inputs, "flair", shape, allow_empty=False), labels, n, masks["nawm"]
+        )
         if fractions is not None:  # a lesion the FLAIR does not show (a user's mask) keeps its voxel count
             fraction = fractions[0]
             sizes = np.asarray(np.bincount(fractions[1].ravel(), weights=fraction.ravel(), minlength=n + 1)[1:])
@@ -165,8 +236,15 @@ def session_metrics(inputs: Paths, outputs: Paths, ids: Mapping[str, str | None]
     save_tsv(pd.DataFrame(rows, columns=list(SESSION_LESION_COLUMNS)), outputs["lesions"])
 
 
-def _lesion_classes(inputs: Paths, like: ants.ANTsImage, labels: np.ndarray, n: int, brain: np.ndarray,
-                    voxel_size: tuple[float, ...], fraction: np.ndarray | None) -> tuple[list, list, np.ndarray]:  # fmt: skip
+def _lesion_classes(
+    inputs: Paths,
+    like: ants.ANTsImage,
+    labels: np.ndarray,
+    n: int,
+    brain: np.ndarray,
+    voxel_size: tuple[float, ...],
+    fraction: np.ndarray | None,
+) -> tuple[list, list, np.ndarray]:
     """Location class, infratentorial part and black-hole status of lesions 1..n (:mod:`msqmri.lesions.location`)."""
     if n == 0:
         return [], [], np.zeros(0, dtype=bool)
@@ -177,8 +255,9 @@ def _lesion_classes(inputs: Paths, like: ants.ANTsImage, labels: np.ndarray, n: 
     near_ventricles = segmentation.near_ventricles(warped["ventricles"])
     ventricles = brain & ~lesion & near_ventricles & (fractions["csf"] >= location.VENTRICLE_CSF)
     cortex = location.cortex_mask(fractions["gm"], warped["gm"], warped["deep_gm"], brain, lesion)
-    classes, parts = location.classify(labels, n, warped["infratentorial"], warped["brainstem"], ventricles, cortex,
-                                       voxel_size)  # fmt: skip
+    classes, parts = location.classify(
+        labels, n, warped["infratentorial"], warped["brainstem"], ventricles, cortex, voxel_size
+    )
     t1w = _on_grid(inputs, "t1w", shape, allow_empty=False)
     nawm = brain & (fractions["wm"] >= 0.9) & ~regions.dilate_mm(lesion, regions.PERILESIONAL_MM, voxel_size)
     if nawm.sum() < 100:
@@ -209,8 +288,13 @@ def format_ids(ids: Sequence[int]) -> str | None:
     return ";".join(str(i) for i in ids) or None
 
 
-def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlarging: float = longitudinal.ENLARGING,
-                    min_size_mm3: float = components.MIN_SIZE_MM3) -> None:  # fmt: skip
+def lesion_activity(
+    inputs: Paths,
+    outputs: Paths,
+    ids: Mapping[str, Any],
+    enlarging: float = longitudinal.ENLARGING,
+    min_size_mm3: float = components.MIN_SIZE_MM3,
+) -> None:
     """New, enlarging, shrinking, resolved and stable lesions of a session pair in its halfway space (from
     the subtraction image when both sessions have a FLAIR, else by comparing the two lesion maps), each
     cluster's MTR change and whether its lesions are black holes in both sessions."""
@@ -228,8 +312,17 @@ def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlar
         flair = {side: to_halfway(side, "flair", order=3) for side in ("from", "to")}
         grey = (dseg["from"] == regions.GM_LABEL) & (dseg["to"] == regions.GM_LABEL) & ~any_lesion
         try:
-            changes, core, noise = longitudinal.detect(flair["from"], flair["to"], labels["from"], labels["to"], nawm,
-                                                       grey, voxel_size, min_size_mm3, enlarging)  # fmt: skip
+            changes, core, noise = longitudinal.detect(
+                flair["from"],
+                flair["to"],
+                labels["from"],
+                labels["to"],
+                nawm,
+                grey,
+                voxel_size,
+                min_size_mm3,
+                enlarging,
+            )
         except ValueError as exc:
             raise MsqmriInputError(inputs["to_flair"], str(exc)) from None
         noise_record = {"SubtractionNoiseSD": noise.sd, "SubtractionNoiseCorrelation": noise.correlation}
@@ -245,29 +338,53 @@ def lesion_activity(inputs: Paths, outputs: Paths, ids: Mapping[str, Any], enlar
     interval = ids.get("interval_days")
     rows = []
     for change in changes:
-        row = {"participant_id": ids["participant_id"], "session_from": ids["session_from"],
-               "session_to": ids["session_to"], "lesion_id": change.cluster_id, "status": change.status,
-               "volume_from_ml": change.volume_from_ml, "volume_to_ml": change.volume_to_ml,
-               "volume_change_sd_ml": change.change_sd_ml, "from_lesions": format_ids(change.from_ids),
-               "to_lesions": format_ids(change.to_ids)}  # fmt: skip
+        row = {
+            "participant_id": ids["participant_id"],
+            "session_from": ids["session_from"],
+            "session_to": ids["session_to"],
+            "lesion_id": change.cluster_id,
+            "status": change.status,
+            "volume_from_ml": change.volume_from_ml,
+            "volume_to_ml": change.volume_to_ml,
+            "volume_change_sd_ml": change.change_sd_ml,
+            "from_lesions": format_ids(change.from_ids),
+            "to_lesions": format_ids(change.to_ids),
+        }
         if mtr_change is not None and threshold is not None:
             row["mtr_decrease_fraction"], row["mtr_increase_fraction"] = activity.mtr_change_fractions(
-                mtr_change, (core == change.cluster_id) & covered, threshold)  # fmt: skip
+                mtr_change, (core == change.cluster_id) & covered, threshold
+            )
             row["mtr_change_threshold_pu"] = threshold
         if change.from_ids and change.to_ids and interval is not None:
-            row["black_hole"] = bool(interval >= tracking.CHRONIC_DAYS and all(
-                black_holes[side].get(i, False) for side, which in (("from", change.from_ids), ("to", change.to_ids))
-                for i in which))  # fmt: skip
+            row["black_hole"] = bool(
+                interval >= tracking.CHRONIC_DAYS
+                and all(
+                    black_holes[side].get(i, False)
+                    for side, which in (("from", change.from_ids), ("to", change.to_ids))
+                    for i in which
+                )
+            )
         rows.append(row)
     save_tsv(pd.DataFrame(rows, columns=list(CHANGE_COLUMNS)), outputs["changes"])
-    save_json({"participant_id": ids["participant_id"], "session_from": ids["session_from"],
-               "session_to": ids["session_to"], **activity.counts(changes), "Method": method,
-               "EnlargingThreshold": enlarging, "MTRChangeThresholdPu": threshold, **noise_record,
-               "Space": "halfway (1 mm) of the pair"}, outputs["counts"])  # fmt: skip
+    save_json(
+        {
+            "participant_id": ids["participant_id"],
+            "session_from": ids["session_from"],
+            "session_to": ids["session_to"],
+            **activity.counts(changes),
+            "Method": method,
+            "EnlargingThreshold": enlarging,
+            "MTRChangeThresholdPu": threshold,
+            **noise_record,
+            "Space": "halfway (1 mm) of the pair",
+        },
+        outputs["counts"],
+    )
 
 
-def _mtr_change(inputs: Paths, to_halfway: Callable[..., np.ndarray],
-                nawm: np.ndarray) -> tuple[np.ndarray | None, float | None, np.ndarray]:  # fmt: skip
+def _mtr_change(
+    inputs: Paths, to_halfway: Callable[..., np.ndarray], nawm: np.ndarray
+) -> tuple[np.ndarray | None, float | None, np.ndarray]:
     """Later minus earlier MTR in halfway space where both have data, and its NAWM change threshold."""
     if "from_mtr" not in inputs or "to_mtr" not in inputs:
         return None, None, np.zeros(nawm.shape, dtype=bool)
@@ -290,8 +407,12 @@ def flair_subtraction(inputs: Paths, outputs: Paths) -> None:
     MAGNIMS recommends for reading new and enlarging lesions."""
     grid_img = nib.load(inputs["grid"])
     to_halfway = halfway_sampler(inputs)
-    save_array(to_halfway("to", "flair", order=3) - to_halfway("from", "flair", order=3), grid_img.affine,
-               outputs["subtraction"], np.float32)  # fmt: skip
+    save_array(
+        to_halfway("to", "flair", order=3) - to_halfway("from", "flair", order=3),
+        grid_img.affine,
+        outputs["subtraction"],
+        np.float32,
+    )
 
 
 def parse_ids(text: Any) -> tuple[int, ...]:
@@ -315,8 +436,13 @@ def lesion_counts(lesions: pd.DataFrame, ids: Mapping[str, str | None]) -> dict[
     return row
 
 
-def lesion_tracking(inputs: Mapping[str, Sequence[str]], outputs: Paths, participant_id: str,
-                    session_ids: Sequence[str | None], days: Sequence[float | None]) -> None:  # fmt: skip
+def lesion_tracking(
+    inputs: Mapping[str, Sequence[str]],
+    outputs: Paths,
+    participant_id: str,
+    session_ids: Sequence[str | None],
+    days: Sequence[float | None],
+) -> None:
     """A subject's lesions with persistent identities (``outputs["lesions"]``) and its per-session counts by
     location class and of black holes (``outputs["counts"]``). ``inputs["sessions"]`` are the lesion tables of
     the sessions ``session_ids`` in time order, with each session's day in ``days`` (None without a date);
@@ -328,24 +454,36 @@ def lesion_tracking(inputs: Mapping[str, Sequence[str]], outputs: Paths, partici
     for key, (session, path) in zip(keys, sessions, strict=True):
         table = pd.read_csv(path, sep="\t")
         tables.append(table.assign(participant_id=participant_id, session_id=session, key=key))
-    volumes = {key: dict(zip(t.lesion_id.astype(int), t.volume_ml.astype(float), strict=True))
-               for key, t in zip(keys, tables, strict=True)}  # fmt: skip
-    pairs = [[tracking.PairCluster(r.status, parse_ids(r.from_lesions), parse_ids(r.to_lesions))
-              for r in pd.read_csv(path, sep="\t").itertuples()] for path in pair_tables]  # fmt: skip
+    volumes = {
+        key: dict(zip(t.lesion_id.astype(int), t.volume_ml.astype(float), strict=True))
+        for key, t in zip(keys, tables, strict=True)
+    }
+    pairs = [
+        [
+            tracking.PairCluster(r.status, parse_ids(r.from_lesions), parse_ids(r.to_lesions))
+            for r in pd.read_csv(path, sep="\t").itertuples()
+        ]
+        for path in pair_tables
+    ]
     identities = {(i.session, i.component): i for i in tracking.track(keys, volumes, pairs)}
     lesions = pd.concat(tables, ignore_index=True)
     index = list(zip(lesions.key, lesions.lesion_id.astype(int), strict=True))
     holes = {k: str(h) == "True" for k, h in zip(index, lesions.black_hole, strict=True)}
     chronic = tracking.chronic_black_holes([identities[k] for k in index], holes, dict(zip(keys, days, strict=True)))
     lesions = lesions.assign(
-        component=lesions.lesion_id.astype(int), lesion_id=[identities[k].lesion_id for k in index],
-        status=[identities[k].status for k in index], merged_from=[format_ids(identities[k].merged_from) for k in index],
-        split_from=[identities[k].split_from for k in index], chronic_black_hole=[chronic[k] for k in index],
-    )  # fmt: skip
+        component=lesions.lesion_id.astype(int),
+        lesion_id=[identities[k].lesion_id for k in index],
+        status=[identities[k].status for k in index],
+        merged_from=[format_ids(identities[k].merged_from) for k in index],
+        split_from=[identities[k].split_from for k in index],
+        chronic_black_hole=[chronic[k] for k in index],
+    )
     lesions = lesions.assign(order=lesions.key.map(keys.index)).sort_values(["order", "lesion_id"], kind="stable")
     save_tsv(lesions[list(TRACKED_LESION_COLUMNS)], outputs["lesions"])
-    counts = [lesion_counts(lesions[lesions.key == key], {"participant_id": participant_id, "session_id": session})
-              for key, (session, _) in zip(keys, sessions, strict=True)]  # fmt: skip
+    counts = [
+        lesion_counts(lesions[lesions.key == key], {"participant_id": participant_id, "session_id": session})
+        for key, (session, _) in zip(keys, sessions, strict=True)
+    ]
     save_tsv(pd.DataFrame(counts, columns=list(COUNT_COLUMNS)), outputs["counts"])
 
 

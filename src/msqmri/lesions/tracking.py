@@ -41,8 +41,9 @@ class PairCluster:
     to_ids: tuple[int, ...]
 
 
-def track(sessions: Sequence[str], volumes: Mapping[str, Mapping[int, float]],
-          pairs: Sequence[Sequence[PairCluster]]) -> list[Identity]:  # fmt: skip
+def track(
+    sessions: Sequence[str], volumes: Mapping[str, Mapping[int, float]], pairs: Sequence[Sequence[PairCluster]]
+) -> list[Identity]:
     """Identities of every lesion of ``sessions`` (in time order). ``volumes[s]`` maps each component of
     session ``s`` to its volume; ``pairs[k]`` are the clusters of the pair (sessions[k], sessions[k + 1])."""
     identities = [Identity(sessions[0], c, k, "baseline") for k, c in enumerate(sorted(volumes[sessions[0]]), start=1)]
@@ -58,8 +59,9 @@ def track(sessions: Sequence[str], volumes: Mapping[str, Mapping[int, float]],
                 if parents and j == 0:
                     assigned[component] = Identity(session, component, parents[0], cluster.status, tuple(parents[1:]))
                 else:
-                    assigned[component] = Identity(session, component, next_id, cluster.status,
-                                                   split_from=parents[0] if parents else None)  # fmt: skip
+                    assigned[component] = Identity(
+                        session, component, next_id, cluster.status, split_from=parents[0] if parents else None
+                    )
                     next_id += 1
         for component in sorted(set(volumes[session]) - set(assigned)):  # not in any cluster: a new lesion
             assigned[component] = Identity(session, component, next_id, "new")
@@ -68,8 +70,9 @@ def track(sessions: Sequence[str], volumes: Mapping[str, Mapping[int, float]],
     return identities
 
 
-def chronic_black_holes(identities: Sequence[Identity], black_hole: Mapping[tuple[str, int], bool],
-                        days: Mapping[str, float | None]) -> dict[tuple[str, int], bool | None]:  # fmt: skip
+def chronic_black_holes(
+    identities: Sequence[Identity], black_hole: Mapping[tuple[str, int], bool], days: Mapping[str, float | None]
+) -> dict[tuple[str, int], bool | None]:
     """For every (session, component): whether it is a black hole that was a black hole, under the same
     identity, at a session :data:`CHRONIC_DAYS` or more earlier (None where a date is missing)."""
     seen: dict[int, list[str]] = {}

@@ -78,7 +78,9 @@ def make_grid(
     vox = np.asarray(voxel_size, dtype=float)
     local = corners @ axes  # coordinates along each voxel axis, mm
     lo = local.min(0) - margin_mm
-    shape = tuple(int(np.ceil((hi - l) / v)) + 1 for l, hi, v in zip(lo, local.max(0) + margin_mm, vox, strict=True))
+    shape = tuple(
+        int(np.ceil((hi - low) / v)) + 1 for low, hi, v in zip(lo, local.max(0) + margin_mm, vox, strict=True)
+    )
     affine = np.eye(4)
     affine[:3, :3] = axes * vox
     affine[:3, 3] = axes @ lo
@@ -123,10 +125,11 @@ def render(
             mean = sampled.fibre.reshape(m, n, 3).mean(1) @ pose.rotation.T
             fibres.append(mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-6))
     return Sampled(
-        np.concatenate(fracs).reshape(*shape, -1), np.concatenate(ids).reshape(shape),
+        np.concatenate(fracs).reshape(*shape, -1),
+        np.concatenate(ids).reshape(shape),
         np.concatenate(fibres).reshape(*shape, 3).astype(np.float32) if fibre else None,
         np.concatenate(weights).reshape(*shape, -1) if regions else None,
-    )  # fmt: skip
+    )
 
 
 def bias_field(rng: np.random.Generator, shape: tuple[int, ...], affine: np.ndarray, amplitude: float) -> np.ndarray:

@@ -68,10 +68,14 @@ def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray
         choroid |= atria & (distance <= GLOMUS_MM)
     flow = icv & (label == 1) & ~ventricle & _in_box(world, FLOW_BOX_MM)
     return {
-        "ventricle": ventricle, "infratentorial": anatomy["infratentorial"], "brainstem": anatomy["brainstem"],
-        "ependyma": brain & template.near(ventricle, EPENDYMA_MM) & ~septum, "septum": septum, "choroid": choroid,
+        "ventricle": ventricle,
+        "infratentorial": anatomy["infratentorial"],
+        "brainstem": anatomy["brainstem"],
+        "ependyma": brain & template.near(ventricle, EPENDYMA_MM) & ~septum,
+        "septum": septum,
+        "choroid": choroid,
         "flow": flow,
-    }  # fmt: skip
+    }
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,8 +106,10 @@ def template_maps(step: float) -> tuple[np.ndarray, np.ndarray]:
     maps = np.stack(
         [ndimage.gaussian_filter((label == k).astype(np.float32), 0.5) for k in (2, 3, 4)]
         + [ndimage.gaussian_filter((label > 0).astype(np.float32), 0.5)]
-        + [ndimage.gaussian_filter(np.pad(regions[name], pad).astype(np.float32), REGION_SMOOTHING_MM.get(name, 0.5))
-           for name in REGIONS[:-1]]
+        + [
+            ndimage.gaussian_filter(np.pad(regions[name], pad).astype(np.float32), REGION_SMOOTHING_MM.get(name, 0.5))
+            for name in REGIONS[:-1]
+        ]
     )
     if step != 1.0:
         zoom = 1.0 / step
@@ -123,9 +129,9 @@ def sample(volume: np.ndarray, affine: np.ndarray, points: np.ndarray, cval: flo
     inv = np.linalg.inv(affine).astype(np.float32)
     ijk = inv[:3, :3] @ np.ascontiguousarray(points.T, dtype=np.float32) + inv[:3, 3:4]  # (3, N), BLAS-fast
     channels = volume if volume.ndim == 4 else volume[None]
-    out = np.stack([
-        ndimage.map_coordinates(v, ijk, order=1, mode="constant", cval=cval, prefilter=False) for v in channels
-    ])  # fmt: skip
+    out = np.stack(
+        [ndimage.map_coordinates(v, ijk, order=1, mode="constant", cval=cval, prefilter=False) for v in channels]
+    )
     return out if volume.ndim == 4 else out[0]
 
 
@@ -234,8 +240,9 @@ class SubjectAnatomy:
             return corners
         return box_corners(*self.head.field_of_view(corners.min(0), corners.max(0)))
 
-    def fractions(self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False,
-                  regions: bool = False) -> Sampled:  # fmt: skip
+    def fractions(
+        self, points: np.ndarray, session: int, atrophy_scale: float, fibre: bool = False, regions: bool = False
+    ) -> Sampled:
         """Tissue fractions (N, T) at subject-space ``points``, lesion ids (N,) and, if asked, fibre
         directions and :data:`REGIONS` weights.
 

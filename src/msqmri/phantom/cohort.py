@@ -26,8 +26,15 @@ from msqmri import __version__
 from msqmri.core.io import save_array, save_json, save_text, save_tsv
 from msqmri.phantom import tissues
 from msqmri.phantom.acquisition import (
-    Pose, bias_field, coil_sensitivity, make_grid, random_pose, render, rician, store,
-)  # fmt: skip
+    Pose,
+    bias_field,
+    coil_sensitivity,
+    make_grid,
+    random_pose,
+    render,
+    rician,
+    store,
+)
 from msqmri.phantom.anatomy import REGIONS, Sampled, SubjectAnatomy
 from msqmri.phantom.head import make_head
 from msqmri.phantom.subject import make_subject
@@ -94,8 +101,9 @@ class CohortSpec:
         if self.head not in HEADS:
             raise ValueError(f"CohortSpec head must be one of {', '.join(HEADS)}, not {self.head!r}")
         if unknown := sorted(set(self.t1w_sequences) - set(tissues.T1W_SEQUENCES)):
-            raise ValueError(f"CohortSpec t1w_sequences: unknown {', '.join(unknown)} (known: "
-                             f"{', '.join(tissues.T1W_SEQUENCES)})")
+            raise ValueError(
+                f"CohortSpec t1w_sequences: unknown {', '.join(unknown)} (known: {', '.join(tissues.T1W_SEQUENCES)})"
+            )
 
     @property
     def step(self) -> float:
@@ -107,8 +115,12 @@ def generate_cohort(out_dir: str | Path, spec: CohortSpec = CohortSpec()) -> Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_json(
-        {"Name": "msqmri synthetic MS cohort", "BIDSVersion": "1.9.0", "DatasetType": "raw",
-         "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}]},
+        {
+            "Name": "msqmri synthetic MS cohort",
+            "BIDSVersion": "1.9.0",
+            "DatasetType": "raw",
+            "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}],
+        },
         out / "dataset_description.json",
     )
     truth = out / "sourcedata" / "ground_truth"
@@ -122,8 +134,12 @@ def generate_cohort(out_dir: str | Path, spec: CohortSpec = CohortSpec()) -> Pat
     save_json({**asdict(spec), "truth_step": spec.step}, truth / "spec.json")
     if spec.lesions and spec.user_lesion_masks:
         save_json(
-            {"Name": "Lesion masks (phantom truth)", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
-             "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}]},
+            {
+                "Name": "Lesion masks (phantom truth)",
+                "BIDSVersion": "1.9.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "msqmri.phantom", "Version": __version__}],
+            },
             out / "derivatives" / "lesions" / "dataset_description.json",
         )
     return out
@@ -151,8 +167,12 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
     dtype = STORAGE_TYPES[index % len(STORAGE_TYPES)] if spec.noise else "float32"
     intensity = float(rng.uniform(300.0, 1500.0))
     tables["participants"].append(
-        {"participant_id": f"sub-{sub}", "age": int(rng.integers(22, 60)), "sex": str(rng.choice(["F", "M"])),
-         "site": "site1"}
+        {
+            "participant_id": f"sub-{sub}",
+            "age": int(rng.integers(22, 60)),
+            "sex": str(rng.choice(["F", "M"])),
+            "site": "site1",
+        }
     )
     acq_rows = []
     volumes = []
@@ -162,8 +182,23 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
         if spec.drift is not None:
             drift = 1.0 + spec.drift[k]
         pose = random_pose(rng_k, spec.max_rotation_deg, spec.max_translation_mm, drift)
-        session = _Session(out, truth, spec, anatomy, sub, ses, k, float(scales[k]), pose, orientation, dtype,
-                           intensity, rng_k, contrast, sequence)
+        session = _Session(
+            out,
+            truth,
+            spec,
+            anatomy,
+            sub,
+            ses,
+            k,
+            float(scales[k]),
+            pose,
+            orientation,
+            dtype,
+            intensity,
+            rng_k,
+            contrast,
+            sequence,
+        )
         for modality in spec.modalities:
             session.write(modality)
         vol = tissue_volumes(anatomy, k, float(scales[k]))
@@ -171,27 +206,49 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
         tables["volumes"].append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", **vol["tissue"]})
         for lesion_id, (lesion, volume) in enumerate(zip(anatomy.lesions, vol["lesions"], strict=True), start=1):
             tables["lesions"].append(
-                {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "lesion_id": lesion_id,
-                 "status": lesion.status[k], "volume_ml": volume, "location": lesion.location,
-                 "black_hole": lesion.tissue == "blackhole"}
+                {
+                    "participant_id": f"sub-{sub}",
+                    "session_id": f"ses-{ses}",
+                    "lesion_id": lesion_id,
+                    "status": lesion.status[k],
+                    "volume_ml": volume,
+                    "location": lesion.location,
+                    "black_hole": lesion.tissue == "blackhole",
+                }
             )
         acq_time = baseline + dt.timedelta(days=float(days[k]))
         acq_rows.append({"session_id": f"ses-{ses}", "acq_time": acq_time.isoformat()})
         rotation_deg = np.degrees(np.arccos(np.clip((np.trace(pose.rotation) - 1) / 2, -1, 1)))
         tables["sessions"].append(
-            {"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}", "days": days[k],
-             "pbvc_from_baseline_requested": cumulative[k], "atrophy_scale": scales[k], "head_scale": head_scale,
-             "scale_drift": drift - 1.0, "rotation_deg": rotation_deg,
-             "translation_mm": float(np.linalg.norm(pose.translation)), "orientation": orientation,
-             "storage": dtype, "t1w_sequence": sequence, **{f"flair_{name}_wm": value for name, value in asdict(contrast).items()}}
+            {
+                "participant_id": f"sub-{sub}",
+                "session_id": f"ses-{ses}",
+                "days": days[k],
+                "pbvc_from_baseline_requested": cumulative[k],
+                "atrophy_scale": scales[k],
+                "head_scale": head_scale,
+                "scale_drift": drift - 1.0,
+                "rotation_deg": rotation_deg,
+                "translation_mm": float(np.linalg.norm(pose.translation)),
+                "orientation": orientation,
+                "storage": dtype,
+                "t1w_sequence": sequence,
+                **{f"flair_{name}_wm": value for name, value in asdict(contrast).items()},
+            }
         )
     save_tsv(pd.DataFrame(acq_rows), out / f"sub-{sub}" / f"sub-{sub}_sessions.tsv")
     for a, b in session_pairs(len(sessions)):
         v0, v1 = volumes[a]["tissue"]["brain_ml"], volumes[b]["tissue"]["brain_ml"]
         requested = ((1 + cumulative[b] / 100) / (1 + cumulative[a] / 100) - 1) * 100
         tables["pbvc"].append(
-            {"participant_id": f"sub-{sub}", "session_from": f"ses-{sessions[a]}", "session_to": f"ses-{sessions[b]}",
-             "interval_days": days[b] - days[a], "pbvc_requested": requested, "pbvc": (v1 / v0 - 1) * 100}
+            {
+                "participant_id": f"sub-{sub}",
+                "session_from": f"ses-{sessions[a]}",
+                "session_to": f"ses-{sessions[b]}",
+                "interval_days": days[b] - days[a],
+                "pbvc_requested": requested,
+                "pbvc": (v1 / v0 - 1) * 100,
+            }
         )
 
 
@@ -200,10 +257,17 @@ def draw_contrast(rng: np.random.Generator, spec: CohortSpec) -> FlairContrast:
     FLAIR threshold) within ``spec.flair_gm_wm``, lesions within ``spec.flair_lesion_wm``, the confounders
     within realistic ranges."""
     gm = float(rng.uniform(*spec.flair_gm_wm))
-    return FlairContrast(gm=gm, dgm=gm, brainstem=gm, lesion=float(rng.uniform(*spec.flair_lesion_wm)),
-                         ependyma=float(rng.uniform(1.5, 1.9)), septum=float(rng.uniform(1.4, 1.8)),
-                         choroid=float(rng.uniform(1.3, 1.8)), flow=float(rng.uniform(1.5, 2.5)),
-                         cortical_patch=float(rng.uniform(1.08, 1.15)))  # fmt: skip
+    return FlairContrast(
+        gm=gm,
+        dgm=gm,
+        brainstem=gm,
+        lesion=float(rng.uniform(*spec.flair_lesion_wm)),
+        ependyma=float(rng.uniform(1.5, 1.9)),
+        septum=float(rng.uniform(1.4, 1.8)),
+        choroid=float(rng.uniform(1.3, 1.8)),
+        flow=float(rng.uniform(1.5, 2.5)),
+        cortical_patch=float(rng.uniform(1.08, 1.15)),
+    )
 
 
 def flair_signal(frac: np.ndarray, regions: np.ndarray, contrast: FlairContrast) -> np.ndarray:
@@ -273,9 +337,24 @@ def tissue_volumes(anatomy: SubjectAnatomy, session: int, atrophy_scale: float, 
 class _Session:
     """Renders and writes the images of one session."""
 
-    def __init__(self, out: Path, truth: Path, spec: CohortSpec, anatomy: SubjectAnatomy, sub: str, ses: str,
-                 k: int, scale: float, pose: Pose, orientation: str, dtype: str, intensity: float,
-                 rng: np.random.Generator, contrast: FlairContrast, sequence: str = "MPRAGE") -> None:
+    def __init__(
+        self,
+        out: Path,
+        truth: Path,
+        spec: CohortSpec,
+        anatomy: SubjectAnatomy,
+        sub: str,
+        ses: str,
+        k: int,
+        scale: float,
+        pose: Pose,
+        orientation: str,
+        dtype: str,
+        intensity: float,
+        rng: np.random.Generator,
+        contrast: FlairContrast,
+        sequence: str = "MPRAGE",
+    ) -> None:
         self.spec, self.anatomy, self.k, self.scale, self.contrast = spec, anatomy, k, scale, contrast
         self.sequence = sequence
         self.pose, self.orientation, self.dtype, self.intensity, self.rng = pose, orientation, dtype, intensity, rng
@@ -286,7 +365,11 @@ class _Session:
 
     def write(self, modality: str) -> None:
         writers: dict[str, Callable[[], None]] = {
-            "T1w": self._t1w, "FLAIR": self._flair, "MTR": self._mtr, "MEGRE": self._megre, "dwi": self._dwi,
+            "T1w": self._t1w,
+            "FLAIR": self._flair,
+            "MTR": self._mtr,
+            "MEGRE": self._megre,
+            "dwi": self._dwi,
         }
         writers[modality]()
 
@@ -298,8 +381,9 @@ class _Session:
     def _grid(self, voxel: tuple[float, float, float], orientation: str, pose: Pose) -> tuple[tuple, np.ndarray]:
         return make_grid(pose.to_scanner(self.anatomy.head_bbox()), voxel, orientation)
 
-    def _render(self, shape: tuple, affine: np.ndarray, pose: Pose, fibre: bool = False,
-                regions: bool = False) -> Sampled:  # fmt: skip
+    def _render(
+        self, shape: tuple, affine: np.ndarray, pose: Pose, fibre: bool = False, regions: bool = False
+    ) -> Sampled:
         n = tuple(max(1, int(round(size / self.spec.step))) for size in np.linalg.norm(affine[:3, :3], axis=0))
         sampled = render(self.anatomy, self.k, self.scale, pose, shape, affine, n, fibre, regions)
         if regions and not self.spec.confounders:
@@ -323,9 +407,15 @@ class _Session:
         save_array(stored, affine, path, stored.dtype)
 
     def _sidecar(self, path: Path, **fields: object) -> None:
-        save_json({"MagneticFieldStrength": 3.0, "Manufacturer": "msqmri-phantom", "ManufacturersModelName": "synthetic",
-                   **fields},
-                  path.with_name(path.name.replace(".nii.gz", ".json")))
+        save_json(
+            {
+                "MagneticFieldStrength": 3.0,
+                "Manufacturer": "msqmri-phantom",
+                "ManufacturersModelName": "synthetic",
+                **fields,
+            },
+            path.with_name(path.name.replace(".nii.gz", ".json")),
+        )
 
     def _pure(self, frac: np.ndarray, affine: np.ndarray, space: str) -> None:
         """Label of each voxel holding a single tissue (fraction >= PURE_FRACTION), 0 elsewhere."""
@@ -346,8 +436,9 @@ class _Session:
             timing = {"RepetitionTime": 0.02, "EchoTime": 0.0045, "FlipAngle": 25}
         else:
             timing = {"RepetitionTime": 2.3, "InversionTime": 0.9, "EchoTime": 0.003, "FlipAngle": 9}
-        self._sidecar(path, MRAcquisitionType="3D", **timing, SliceThickness=float(vox[2]),
-                      PulseSequenceType=self.sequence)
+        self._sidecar(
+            path, MRAcquisitionType="3D", **timing, SliceThickness=float(vox[2]), PulseSequenceType=self.sequence
+        )
         idx = tissues.INDEX
         maps = {
             "GM": frac[..., idx["gm"]] + frac[..., idx["dgm"]],
@@ -361,17 +452,28 @@ class _Session:
         brain = ndimage.binary_fill_holes(sum(frac[..., idx[t]] for t in tissues.BRAIN) >= 0.5)
         self._save(brain, affine, self.truth / f"{self.stem}_space-T1w_desc-brain_mask.nii.gz", "uint8")
         lesion_mask = maps["lesion"] >= 0.5
-        self._save(np.where(lesion_mask, lesion_id, 0), affine,
-                   self.truth / f"{self.stem}_space-T1w_desc-lesions_dseg.nii.gz", "int16")
+        self._save(
+            np.where(lesion_mask, lesion_id, 0),
+            affine,
+            self.truth / f"{self.stem}_space-T1w_desc-lesions_dseg.nii.gz",
+            "int16",
+        )
         # every voxel a lesion reaches, however little of it (a detection there is not false)
-        self._save(np.where(maps["lesion"] > 0, lesion_id, 0), affine,
-                   self.truth / f"{self.stem}_space-T1w_desc-lesionextent_dseg.nii.gz", "int16")
+        self._save(
+            np.where(maps["lesion"] > 0, lesion_id, 0),
+            affine,
+            self.truth / f"{self.stem}_space-T1w_desc-lesionextent_dseg.nii.gz",
+            "int16",
+        )
         self._pure(frac, affine, "T1w")
         if self.spec.lesions and self.spec.user_lesion_masks:
-            self._save(lesion_mask, affine, self.lesion_dir / f"{self.stem}_space-T1w_label-lesion_mask.nii.gz",
-                       "uint8")
-        save_json({"subject_to_scanner": self.pose.matrix(), "scale_drift": self.pose.drift - 1.0},
-                  self.truth / f"{self.stem}_desc-pose_xfm.json")
+            self._save(
+                lesion_mask, affine, self.lesion_dir / f"{self.stem}_space-T1w_label-lesion_mask.nii.gz", "uint8"
+            )
+        save_json(
+            {"subject_to_scanner": self.pose.matrix(), "scale_drift": self.pose.drift - 1.0},
+            self.truth / f"{self.stem}_desc-pose_xfm.json",
+        )
 
     def _flair(self) -> None:
         pose = self._series_pose()
@@ -403,8 +505,9 @@ class _Session:
         for state, frac, weights in (("off", frac_off, pd_), ("on", frac_on, pd_ * (1 - tissues.column("mtr") / 100))):
             path = self.raw / "anat" / f"{self.stem}_mt-{state}_MTR.nii.gz"
             self._save(self._finish(frac @ weights, bias, self.spec.snr_mt, reference), affine, path)
-            self._sidecar(path, MTState=state == "on", MRAcquisitionType="3D", EchoTime=0.004, RepetitionTime=0.03,
-                          FlipAngle=10)
+            self._sidecar(
+                path, MTState=state == "on", MRAcquisitionType="3D", EchoTime=0.004, RepetitionTime=0.03, FlipAngle=10
+            )
         self._pure(frac_off, affine, "MTR")
 
     def _megre(self) -> None:
@@ -438,8 +541,9 @@ class _Session:
         motion = np.tile(np.eye(4), (len(bvals), 1, 1))  # world transform: volume 0 -> volume j
         for j, (bval, bvec) in enumerate(zip(bvals, bvecs, strict=True)):
             if self.spec.dwi_motion_deg > 0 and j > 0:
-                moved = pose.moved(self.rng.uniform(-1, 1, 3) * self.spec.dwi_motion_deg, np.zeros(3),
-                                   self.anatomy.centroid)
+                moved = pose.moved(
+                    self.rng.uniform(-1, 1, 3) * self.spec.dwi_motion_deg, np.zeros(3), self.anatomy.centroid
+                )
                 motion[j] = moved.matrix() @ np.linalg.inv(pose.matrix())
                 sampled = self._render(shape, affine, moved, fibre=True)
                 frac, fibre = sampled.frac, sampled.fibre
@@ -450,8 +554,10 @@ class _Session:
         path = self.raw / "dwi" / f"{self.stem}_dwi.nii.gz"
         self._save(volumes, affine, path)
         save_text(" ".join(f"{b:g}" for b in bvals) + "\n", path.with_name(f"{self.stem}_dwi.bval"))
-        save_text("\n".join(" ".join(f"{v:.6f}" for v in row) for row in bvecs.T) + "\n",
-                  path.with_name(f"{self.stem}_dwi.bvec"))
+        save_text(
+            "\n".join(" ".join(f"{v:.6f}" for v in row) for row in bvecs.T) + "\n",
+            path.with_name(f"{self.stem}_dwi.bvec"),
+        )
         self._sidecar(path, PhaseEncodingDirection="j-", TotalReadoutTime=0.05, EchoTime=0.08, RepetitionTime=8.0)
         save_json({"reference_to_volume": motion}, self.truth / f"{self.stem}_space-dwi_desc-motion_xfm.json")
 

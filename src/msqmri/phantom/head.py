@@ -126,8 +126,10 @@ class Head:
         """Extracranial structures in painting order (see :data:`Structure`)."""
         neck = self.neck
         rx, ry = neck.radii_at(np.array(neck.bottom_z))
-        neck_box = (np.array([-rx, neck.centre_y - ry, neck.bottom_z]) - EDGE_MM,
-                    np.array([rx, neck.centre_y + ry, neck.top_z]) + EDGE_MM)  # fmt: skip
+        neck_box = (
+            np.array([-rx, neck.centre_y - ry, neck.bottom_z]) - EDGE_MM,
+            np.array([rx, neck.centre_y + ry, neck.top_z]) + EDGE_MM,
+        )
         spine_y = neck.canal_y(np.array(neck.bottom_z))
 
         def spine(offset_y: float, radius: float) -> tuple[Weight, tuple[np.ndarray, np.ndarray]]:
@@ -136,8 +138,10 @@ class Head:
                 across = np.hypot(p[:, 0], p[:, 1] - neck.canal_y(z) - offset_y)
                 return _soft(radius - across) * _soft(-60.0 - z)
 
-            box = (np.array([-radius, -45.0 + offset_y - radius, neck.bottom_z]) - EDGE_MM,
-                   np.array([radius, spine_y + offset_y + radius, -60.0]) + EDGE_MM)  # fmt: skip
+            box = (
+                np.array([-radius, -45.0 + offset_y - radius, neck.bottom_z]) - EDGE_MM,
+                np.array([radius, spine_y + offset_y + radius, -60.0]) + EDGE_MM,
+            )
             return weight, box
 
         def ball(tissue: str, centre: np.ndarray, radii: np.ndarray, z_max: float | None = None) -> Structure:
@@ -153,9 +157,11 @@ class Head:
         out: list[Structure] = [
             ("fat", lambda p: _soft(neck.depth(p)), neck_box),
             ("muscle", lambda p: _soft(neck.depth(p) - neck.fat_mm), neck_box),
-            ("bone", *spine(20.0, 9.5)), ("marrow", *spine(20.0, 8.0)),  # vertebral bodies
+            ("bone", *spine(20.0, 9.5)),
+            ("marrow", *spine(20.0, 8.0)),  # vertebral bodies
             capsule("air", airway_top, airway_bottom, 7.0),  # pharynx and trachea
-            ("fluid", *spine(0.0, 7.5)), ("cord", *spine(0.0, 4.5)),  # spinal canal and cord
+            ("fluid", *spine(0.0, 7.5)),
+            ("cord", *spine(0.0, 4.5)),  # spinal canal and cord
             ball("fat", self.face_centre, self.face_radii, z_max=-5.0),
             ball("muscle", self.face_centre, self.face_radii - 4.0, z_max=-9.0),
             ball("air", np.array([0.0, 66.0, -40.0]), np.array([8.0, 20.0, 16.0])),  # nasal cavity
@@ -166,12 +172,13 @@ class Head:
             out += [
                 ball("air", np.array([side * 0.75 * eye[0], 52.0, -58.0]), np.array([11.0, 14.0, 13.0])),  # maxillary
                 ball("fat", eye + np.array([0.0, -8.0, 2.0]), np.array([16.0, 20.0, 15.0])),  # orbit
-                ball("muscle", eye, np.full(3, r)), ball("fluid", eye, np.full(3, r - 1.0)),  # sclera, vitreous
+                ball("muscle", eye, np.full(3, r)),
+                ball("fluid", eye, np.full(3, r - 1.0)),  # sclera, vitreous
                 ball("muscle", eye + np.array([0.0, r - 3.0, 0.0]), np.array([4.5, 2.0, 4.5])),  # lens
                 capsule("cord", eye - np.array([0.0, r, 0.0]), np.array([side * 8.0, 12.0, -14.0]), 2.2),  # optic nerve
             ]
         clivus_top, clivus_bottom = np.array([0.0, -2.0, -28.0]), np.array([0.0, -28.0, -66.0])
-        return out + [capsule("bone", clivus_top, clivus_bottom, 8.0), capsule("fat", clivus_top, clivus_bottom, 6.5)]
+        return [*out, capsule("bone", clivus_top, clivus_bottom, 8.0), capsule("fat", clivus_top, clivus_bottom, 6.5)]
 
     def paint_outside(self, points: np.ndarray, distance: np.ndarray, csf_mm: float, frac: np.ndarray) -> None:
         """Paint the extracranial structures over ``frac`` (N, T) at subject ``points`` outside the
@@ -204,16 +211,29 @@ class Head:
         x, y, z = mni.T
         depth = csf_mm - distance[rows]  # mm inside the CSF rim's outer surface (the inner table)
         tentorium = -3.0 - 0.35 * np.abs(x) + 0.35 * np.minimum(0.0, y + 65.0)
-        sinus = (_soft(self.sinus_mm * (1.0 - depth / 6.0) - np.abs(x)) * _soft(depth) * _soft(6.0 - depth)
-                 * _soft(z + 10.0) * _soft(45.0 - y))  # superior sagittal: a triangle under the vertex
-        transverse = (_soft(3.5 - np.abs(z - tentorium)) * _soft(depth) * _soft(5.0 - depth) * _soft(-62.0 - y)
-                      * _soft(np.abs(x) - 8.0))  # fmt: skip
+        sinus = (
+            _soft(self.sinus_mm * (1.0 - depth / 6.0) - np.abs(x))
+            * _soft(depth)
+            * _soft(6.0 - depth)
+            * _soft(z + 10.0)
+            * _soft(45.0 - y)
+        )  # superior sagittal: a triangle under the vertex
+        transverse = (
+            _soft(3.5 - np.abs(z - tentorium))
+            * _soft(depth)
+            * _soft(5.0 - depth)
+            * _soft(-62.0 - y)
+            * _soft(np.abs(x) - 8.0)
+        )
         falx = _soft(0.6 - np.abs(x)) * _soft(z - 15.0 + 0.1 * y) * _soft(55.0 - y)
         tent = _soft(0.6 - np.abs(z - tentorium)) * _soft(-45.0 - y)
         dura = _soft(depth) * _soft(self.dura_mm - depth)
         csf = frac[rows, INDEX["csf"]]
-        for tissue, weight in (("blood", np.maximum(sinus, transverse)), ("dura", np.maximum(falx, tent)),
-                               ("dura", dura)):  # fmt: skip
+        for tissue, weight in (
+            ("blood", np.maximum(sinus, transverse)),
+            ("dura", np.maximum(falx, tent)),
+            ("dura", dura),
+        ):
             taken = np.minimum(weight, csf)
             csf -= taken
             frac[rows, INDEX[tissue]] += taken
@@ -224,8 +244,11 @@ def make_head(rng: np.random.Generator, scale: float) -> Head:
     """A subject's whole head: sizes and positions drawn around adult values (MNI mm, scaled by ``scale``)."""
     return Head(
         scale=scale,
-        neck=Neck(centre_y=float(rng.uniform(-30.0, -20.0)), radii=(float(rng.uniform(48.0, 58.0)),
-                  float(rng.uniform(50.0, 60.0))), bottom_z=float(rng.uniform(-190.0, -120.0))),
+        neck=Neck(
+            centre_y=float(rng.uniform(-30.0, -20.0)),
+            radii=(float(rng.uniform(48.0, 58.0)), float(rng.uniform(50.0, 60.0))),
+            bottom_z=float(rng.uniform(-190.0, -120.0)),
+        ),
         face_centre=np.array([0.0, rng.uniform(42.0, 50.0), rng.uniform(-55.0, -45.0)]),
         face_radii=np.array([rng.uniform(55.0, 62.0), rng.uniform(42.0, 50.0), rng.uniform(45.0, 52.0)]),
         eye_centre=np.array([rng.uniform(30.0, 34.0), rng.uniform(52.0, 58.0), rng.uniform(-38.0, -32.0)]),
@@ -233,4 +256,4 @@ def make_head(rng: np.random.Generator, scale: float) -> Head:
         dura_mm=float(rng.uniform(0.6, 1.0)),
         sinus_mm=float(rng.uniform(3.5, 5.0)),
         top_z=float(rng.uniform(83.0, 87.0)) if rng.uniform() < 0.4 else None,  # cut just above the vertex
-    )  # fmt: skip
+    )

@@ -28,7 +28,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from msqmri.core.morphology import ball
-from msqmri.phantom.anatomy import LOCATIONS, Lesion, Lobe
+from msqmri.phantom.anatomy import Lesion, Lobe
 
 #: size multipliers of enlarging and shrinking lesions (volume x2.7 and x0.34)
 ENLARGE, SHRINK = 1.4, 0.7
@@ -38,13 +38,25 @@ VENTRICLE_BODY_MM = 1.5
 #: smallest gap between two lesions at their largest (mm), so that the truth's lesions stay apart
 GAP_MM = 3.0
 #: the locations of a subject's baseline lesions (then a few more drawn at random)
-BASELINE_LOCATIONS = ("periventricular", "periventricular", "periventricular", "juxtacortical", "juxtacortical",
-                      "infratentorial", "deep_wm", "deep_wm")  # fmt: skip
+BASELINE_LOCATIONS = (
+    "periventricular",
+    "periventricular",
+    "periventricular",
+    "juxtacortical",
+    "juxtacortical",
+    "infratentorial",
+    "deep_wm",
+    "deep_wm",
+)
 #: how likely each location is for a new lesion or an extra baseline lesion
 LOCATION_ODDS = {"periventricular": 0.3, "juxtacortical": 0.2, "infratentorial": 0.15, "deep_wm": 0.35}
 #: lesion volumes (mm^3) drawn log-uniformly per location
-VOLUME_MM3 = {"periventricular": (40.0, 400.0), "juxtacortical": (10.0, 200.0), "infratentorial": (15.0, 120.0),
-              "deep_wm": (10.0, 200.0)}  # fmt: skip
+VOLUME_MM3 = {
+    "periventricular": (40.0, 400.0),
+    "juxtacortical": (10.0, 200.0),
+    "infratentorial": (15.0, 120.0),
+    "deep_wm": (10.0, 200.0),
+}
 
 
 @dataclass
@@ -71,13 +83,15 @@ class PlacementMaps:
         return cls(
             affine=affine,
             wm_depth=ndimage.distance_transform_edt(brain[1] >= 0.5, sampling=step).astype(np.float32),
-            to_ventricle=distance(ndimage.binary_opening(regions["ventricle"] >= 0.5, ball(VENTRICLE_BODY_MM, (step,) * 3))),
+            to_ventricle=distance(
+                ndimage.binary_opening(regions["ventricle"] >= 0.5, ball(VENTRICLE_BODY_MM, (step,) * 3))
+            ),
             to_cortex=distance(brain[0] >= 0.5),
             to_deep_gm=distance(brain[2] >= 0.5),
             infratentorial_depth=ndimage.distance_transform_edt(infratentorial, sampling=step).astype(np.float32),
             to_infratentorial=distance(infratentorial),
             to_confounder=distance(np.maximum.reduce([regions[r] for r in ("septum", "choroid", "flow")]) >= 0.25),
-        )  # fmt: skip
+        )
 
     def candidates(self, location: str, reach: float, touch: float) -> np.ndarray:
         """Voxel indices (N, 3) where a lesion of ``location`` can be centred: ``reach`` is its largest
@@ -136,15 +150,22 @@ def lobes(rng: np.random.Generator, volume_mm3: float, shape: str, normal: np.nd
     if shape == "confluent":  # three lobes of a third of the volume each, overlapping along the wall
         along = frame(normal, rng)[:, 1]
         radius /= 3 ** (1 / 3)
-        return tuple(Lobe(k * 1.3 * radius * along, radius * ratios * rng.uniform(0.85, 1.0), frame(normal, rng))
-                     for k in (-1, 0, 1))  # fmt: skip
+        return tuple(
+            Lobe(k * 1.3 * radius * along, radius * ratios * rng.uniform(0.85, 1.0), frame(normal, rng))
+            for k in (-1, 0, 1)
+        )
     if shape == "irregular":
         extra = []
         for _ in range(int(rng.integers(1, 3))):
             direction = rng.standard_normal(3)
             direction /= np.linalg.norm(direction)
-            extra.append(Lobe(0.75 * radius * direction, radius * rng.uniform(0.45, 0.65) * ratios,
-                              Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()))  # fmt: skip
+            extra.append(
+                Lobe(
+                    0.75 * radius * direction,
+                    radius * rng.uniform(0.45, 0.65) * ratios,
+                    Rotation.random(random_state=int(rng.integers(2**31))).as_matrix(),
+                )
+            )
         return (main, *extra)
     return (main,)
 
@@ -178,8 +199,14 @@ def place(rng: np.random.Generator, maps: PlacementMaps, plan: _Plan, placed: li
         return None
     if radial:  # Dawson's finger / confluent lesion: oriented on the ventricle wall where it was placed
         shape_lobes = lobes(rng, plan.volume_mm3, plan.shape, maps.ventricle_normal(ijk))
-    return Lesion(center=center, lobes=shape_lobes, scale=tuple(plan.scale), status=tuple(plan.status),
-                  location=plan.location, tissue=plan.tissue)  # fmt: skip
+    return Lesion(
+        center=center,
+        lobes=shape_lobes,
+        scale=tuple(plan.scale),
+        status=tuple(plan.status),
+        location=plan.location,
+        tissue=plan.tissue,
+    )
 
 
 def _draw(rng: np.random.Generator, location: str) -> tuple[str, float]:
@@ -201,22 +228,28 @@ def make_lesions(rng: np.random.Generator, maps: PlacementMaps, n_sessions: int,
     stable = ["present"] + ["stable"] * (n_sessions - 1)
     locations = [*BASELINE_LOCATIONS, *(_random_location(rng) for _ in range(int(rng.integers(0, 3))))]
     plans = [_Plan(loc, *_draw(rng, loc), [1.0] * n_sessions, list(stable), room=ENLARGE) for loc in locations]
-    plans.append(_Plan("periventricular", "confluent", float(rng.uniform(150.0, 350.0)), [1.0] * n_sessions,
-                       list(stable)))  # fmt: skip
+    plans.append(
+        _Plan("periventricular", "confluent", float(rng.uniform(150.0, 350.0)), [1.0] * n_sessions, list(stable))
+    )
     placed: list[tuple[_Plan, Lesion]] = []
     for plan in plans:  # baseline lesions first, each with room to enlarge
         lesion = place(rng, maps, plan, [lesion for _, lesion in placed])
         if lesion is not None:
             placed.append((plan, lesion))
     # black holes: the one or two largest chronic baseline lesions outside the posterior fossa
-    holes = sorted((p for p, _ in placed if p.location in ("deep_wm", "periventricular") and p.shape != "confluent"),
-                   key=lambda p: -p.volume_mm3)  # fmt: skip
+    holes = sorted(
+        (p for p, _ in placed if p.location in ("deep_wm", "periventricular") and p.shape != "confluent"),
+        key=lambda p: -p.volume_mm3,
+    )
     for plan in holes[: int(rng.integers(1, 3))]:
         plan.tissue = "blackhole"
     new: list[_Plan] = []
     for k in range(1, n_sessions if active else 1):
-        candidates = [p for p, _ in placed if p.tissue == "lesion" and p.room == ENLARGE
-                      and all(s == "stable" for s in p.status[1:])]  # fmt: skip
+        candidates = [
+            p
+            for p, _ in placed
+            if p.tissue == "lesion" and p.room == ENLARGE and all(s == "stable" for s in p.status[1:])
+        ]
         fates = ["enlarging"] + [f for f in ("shrinking", "resolved") if rng.random() < 0.6]
         for fate, index in zip(fates, rng.permutation(len(candidates)), strict=False):
             factor = {"enlarging": ENLARGE, "shrinking": SHRINK, "resolved": 0.0}[fate]
@@ -226,10 +259,18 @@ def make_lesions(rng: np.random.Generator, maps: PlacementMaps, n_sessions: int,
                 plan.status[j] = fate if j == k else ("absent" if fate == "resolved" else "stable")
         for _ in range(int(rng.integers(1, 4))):
             location = _random_location(rng)
-            new.append(_Plan(location, *_draw(rng, location), [0.0] * k + [1.0] * (n_sessions - k),
-                             ["absent"] * k + ["new"] + ["stable"] * (n_sessions - k - 1)))  # fmt: skip
-    lesions = [replace(lesion, scale=tuple(plan.scale), status=tuple(plan.status), tissue=plan.tissue)
-               for plan, lesion in placed]  # fmt: skip
+            new.append(
+                _Plan(
+                    location,
+                    *_draw(rng, location),
+                    [0.0] * k + [1.0] * (n_sessions - k),
+                    ["absent"] * k + ["new"] + ["stable"] * (n_sessions - k - 1),
+                )
+            )
+    lesions = [
+        replace(lesion, scale=tuple(plan.scale), status=tuple(plan.status), tissue=plan.tissue)
+        for plan, lesion in placed
+    ]
     for plan in new:
         lesion = place(rng, maps, plan, lesions)
         if lesion is not None:

@@ -65,8 +65,15 @@ def simulate(spec: SiteCohortSpec = SiteCohortSpec()) -> tuple[pd.DataFrame, pd.
             pid = f"sub-{site_index + 1}{k + 1:03d}"
             ms = k < round(spec.ms_fraction * spec.per_site)
             age = float(rng.uniform(20, 60))
-            people.append({"participant_id": pid, "site": site, "age": round(age, 1), "sex": str(rng.choice(["F", "M"])),
-                           "diagnosis": "MS" if ms else "HC"})  # fmt: skip
+            people.append(
+                {
+                    "participant_id": pid,
+                    "site": site,
+                    "age": round(age, 1),
+                    "sex": str(rng.choice(["F", "M"])),
+                    "diagnosis": "MS" if ms else "HC",
+                }
+            )
             base = {
                 (region, metric): _true_value(tissue, metric, region, age, ms, spec) + rng.normal(0, SUBJECT_SD[metric])
                 for region, tissue in REGIONS.items()
@@ -77,9 +84,22 @@ def simulate(spec: SiteCohortSpec = SiteCohortSpec()) -> tuple[pd.DataFrame, pd.
                     measured = value + rng.normal(0, NOISE_SD[metric])
                     if metric in ("mtr", "fa"):
                         measured = getattr(effect, f"{metric}_add") + getattr(effect, f"{metric}_mul") * measured
-                    row = {"participant_id": pid, "session_id": f"ses-{ses + 1:02d}", "region": region, "metric": metric}
-                    observed.append({**row, "mean": measured, "median": measured, "std": SUBJECT_SD[metric],
-                                     "n_voxels": 1000, "volume_ml": 1.0})  # fmt: skip
+                    row = {
+                        "participant_id": pid,
+                        "session_id": f"ses-{ses + 1:02d}",
+                        "region": region,
+                        "metric": metric,
+                    }
+                    observed.append(
+                        {
+                            **row,
+                            "mean": measured,
+                            "median": measured,
+                            "std": SUBJECT_SD[metric],
+                            "n_voxels": 1000,
+                            "volume_ml": 1.0,
+                        }
+                    )
                     truth.append({**row, "true": value})
     return pd.DataFrame(observed), pd.DataFrame(truth), pd.DataFrame(people)
 

@@ -37,8 +37,9 @@ def cortical_patches(rng: np.random.Generator, cortex: np.ndarray, affine: np.nd
     return (np.clip((values - level) / 0.05, 0.0, 1.0) * cortex).astype(np.float32)
 
 
-def make_subject(rng: np.random.Generator, step: float, n_sessions: int = 1, lesions: bool = True,
-                 active: bool = True) -> tuple[SubjectAnatomy, float]:  # fmt: skip
+def make_subject(
+    rng: np.random.Generator, step: float, n_sessions: int = 1, lesions: bool = True, active: bool = True
+) -> tuple[SubjectAnatomy, float]:
     """A subject anatomy on a ``step`` mm grid and its head scale (linear, relative to MNI).
 
     The template is warped by ``x_template = x / head_scale + u(x)`` with ``u`` a smooth random
@@ -58,9 +59,7 @@ def make_subject(rng: np.random.Generator, step: float, n_sessions: int = 1, les
     brain, icv = subject_maps[:3], subject_maps[3] > 0.5
     regions = np.concatenate([subject_maps[4:], cortical_patches(rng, brain[0], affine)[None]])
     del subject_maps
-    distance = ndimage.distance_transform_edt(~icv, sampling=step) - ndimage.distance_transform_edt(
-        icv, sampling=step
-    )
+    distance = ndimage.distance_transform_edt(~icv, sampling=step) - ndimage.distance_transform_edt(icv, sampling=step)
     # skull and scalp thickness vary smoothly by +/- 25 % around the head
     thick, thick_affine = coarse_field(rng, shape, affine, 16.0, 1)
     factor = 1.0 + 0.25 * sample(thick[0], thick_affine, grid_points(shape, affine)).reshape(shape)
@@ -76,8 +75,16 @@ def make_subject(rng: np.random.Generator, step: float, n_sessions: int = 1, les
     fibre, fibre_affine = coarse_field(rng, shape, affine, 20.0, 3)
     weights = brain.sum(0)
     centroid = (np.stack(np.nonzero(weights > 0.5), axis=1).mean(0)) * step + affine[:3, 3]
-    anatomy = SubjectAnatomy(brain=brain, regions=regions, distance=distance, affine=affine, fibre=fibre,
-                             fibre_affine=fibre_affine, layers=layers, centroid=centroid)  # fmt: skip
+    anatomy = SubjectAnatomy(
+        brain=brain,
+        regions=regions,
+        distance=distance,
+        affine=affine,
+        fibre=fibre,
+        fibre_affine=fibre_affine,
+        layers=layers,
+        centroid=centroid,
+    )
     if lesions:
         placement = PlacementMaps.from_anatomy(brain, dict(zip(REGIONS, regions, strict=True)), affine)
         anatomy.lesions = make_lesions(rng, placement, n_sessions, active)

@@ -85,8 +85,18 @@ def column(prop: str) -> np.ndarray:
 #: grey/white contrast is lower, CSF less dark, and fat and inflowing blood brighter (Deichmann et al.,
 #: NeuroImage 2000: MDEFT/MPRAGE vs FLASH T1 weighting)
 T1W_SEQUENCES = ("MPRAGE", "FLASH")
-FLASH_T1W = {"csf": 0.25, "gm": 0.74, "dgm": 0.84, "lesion": 0.86, "blackhole": 0.58, "marrow": 0.55,
-             "muscle": 0.45, "fat": 1.15, "blood": 1.30, "fluid": 0.22}  # fmt: skip
+FLASH_T1W = {
+    "csf": 0.25,
+    "gm": 0.74,
+    "dgm": 0.84,
+    "lesion": 0.86,
+    "blackhole": 0.58,
+    "marrow": 0.55,
+    "muscle": 0.45,
+    "fat": 1.15,
+    "blood": 1.30,
+    "fluid": 0.22,
+}
 
 
 def t1w_column(sequence: str = "MPRAGE") -> np.ndarray:

@@ -51,7 +51,7 @@ def focus_views(mask: np.ndarray, focus: np.ndarray) -> list[tuple[int, int]]:
     ``mask`` when ``focus`` is empty."""
     if not focus.any():
         return _views(mask)
-    labels, n = ndimage.label(focus)
+    labels, _ = ndimage.label(focus)
     sizes = np.bincount(labels.ravel())[1:]
     order = np.argsort(sizes, kind="stable")[::-1][:3] + 1
     centres = [np.rint(c).astype(int) for c in ndimage.center_of_mass(focus, labels, order)]
@@ -100,8 +100,15 @@ def mosaic(
             cut = _cut(overlay, axis, index).astype(float)
             shown = np.ma.masked_where(cut == 0, cut)
             vmin, vmax = overlay_range or (np.nanmin(overlay), np.nanmax(overlay) or 1.0)
-            ax.imshow(shown, cmap="tab20" if labels else cmap, vmin=vmin, vmax=vmax, alpha=alpha,
-                      origin="lower", interpolation="nearest")  # fmt: skip
+            ax.imshow(
+                shown,
+                cmap="tab20" if labels else cmap,
+                vmin=vmin,
+                vmax=vmax,
+                alpha=alpha,
+                origin="lower",
+                interpolation="nearest",
+            )
         for volume, colour in contours:
             cut = _cut(volume, axis, index).astype(float)
             if cut.min() != cut.max():
@@ -147,7 +154,9 @@ def longitudinal(
 
     ax = axes[0, 0]
     for name, (rate, sd, colour) in REFERENCE_RATES.items():
-        ax.fill_between(grid, (rate - sd) * grid, (rate + sd) * grid, color=colour, alpha=0.15, label=f"{name} {rate}±{sd} %/y")
+        ax.fill_between(
+            grid, (rate - sd) * grid, (rate + sd) * grid, color=colour, alpha=0.15, label=f"{name} {rate}±{sd} %/y"
+        )
     baseline_id = sessions["session_id"].iloc[0]
     for marker, (method, rows) in zip("os", pbvc[pbvc["session_from"] == baseline_id].groupby("method"), strict=False):
         x = [0.0, *rows["session_to"].map(when)]
@@ -161,12 +170,18 @@ def longitudinal(
     ax.axhline(PBVC_CUTOFF_PER_YEAR, color="k", ls="--", lw=0.8, label=f"cut-off {PBVC_CUTOFF_PER_YEAR} %/y")
     for marker, (method, rows) in zip("os", _consecutive(pbvc, list(when)).groupby("method"), strict=False):
         start, end = rows["session_from"].map(when), rows["session_to"].map(when)
-        ax.errorbar((start + end) / 2, rows["pbvc_per_year"], xerr=(end - start) / 2, fmt=marker, capsize=3, label=method)
+        ax.errorbar(
+            (start + end) / 2, rows["pbvc_per_year"], xerr=(end - start) / 2, fmt=marker, capsize=3, label=method
+        )
     ax.set(title="Annualised PBVC per interval", xlabel=unit, ylabel="%/y")
     ax.legend(fontsize=7)
 
     ax = axes[0, 2]
-    counts = lesions.groupby("session_id").size().reindex(list(when), fill_value=0) if len(lesions) else pd.Series(0, index=list(when))
+    counts = (
+        lesions.groupby("session_id").size().reindex(list(when), fill_value=0)
+        if len(lesions)
+        else pd.Series(0, index=list(when))
+    )
     ax.bar([when[s] for s in counts.index], counts.to_numpy(), width=0.08 * span, color="0.6", label="lesions")
     if len(activity):
         step = _consecutive(activity, list(when))
@@ -206,7 +221,11 @@ def cohort_pbvc(pbvc: pd.DataFrame, sessions: pd.DataFrame) -> bytes:
     ax.axhline(PBVC_CUTOFF_PER_YEAR, color="k", ls="--", lw=0.8, label="cut-off")
     site = sessions.drop_duplicates("participant_id").set_index("participant_id")["site"].fillna("n/a").astype(str)
     order = {pid: list(group["session_id"]) for pid, group in sessions.groupby("participant_id", sort=False)}
-    steps = pd.concat([_consecutive(rows, order[pid]) for pid, rows in pbvc.groupby("participant_id")]) if len(pbvc) else pbvc
+    steps = (
+        pd.concat([_consecutive(rows, order[pid]) for pid, rows in pbvc.groupby("participant_id")])
+        if len(pbvc)
+        else pbvc
+    )
     sites = sorted(set(site))
     rng = np.random.default_rng(0)  # fixed jitter: the same figure on every run
     for k, name in enumerate(sites):

@@ -22,11 +22,11 @@ from scipy import ndimage
 
 from msqmri import __version__
 from msqmri.anat import template
+from msqmri.cohort.tables import read_group_table
 from msqmri.core.io import MsqmriError, atomic_path, load_nifti, save_text
-from msqmri.qc.plots import cohort_pbvc, focus_views, longitudinal, mosaic, spread
 from msqmri.core.registration import ants_image
 from msqmri.lesions.regions import WM_LABEL
-from msqmri.cohort.tables import read_group_table
+from msqmri.qc.plots import cohort_pbvc, focus_views, longitudinal, mosaic, spread
 
 OUTLIER_Z = 3.5
 #: cohort measures screened for outliers: (table, column or region:metric, label)
@@ -54,7 +54,7 @@ table{border-collapse:collapse;font-size:.8em;margin:.5em 0}th,td{border:1px sol
 th{background:#f3f3f3;cursor:pointer}td:first-child,th:first-child{text-align:left}
 .flag{background:#fde2e1}.caution{background:#fff3cd}.ok{background:#e6f4ea}
 img{max-width:100%;display:block;margin:.3em 0}.note{color:#666;font-size:.85em}
-"""
+"""  # noqa: E501 - the stylesheet as the page carries it
 SCRIPT = """
 document.querySelectorAll('table.sortable').forEach(function (table) {
   table.querySelectorAll('th').forEach(function (th, col) {
@@ -75,7 +75,7 @@ window.addEventListener('load', function () {
   document.body.dataset.images = images.length + '/' + images.filter(function (i) { return i.naturalWidth > 0; }).length;
   document.body.dataset.ready = 'yes';
 });
-"""
+"""  # noqa: E501 - the script as the page carries it
 
 
 def page(title: str, body: Sequence[str]) -> str:
@@ -91,7 +91,8 @@ def page(title: str, body: Sequence[str]) -> str:
 def figure(png: bytes, caption: str) -> str:
     """An embedded PNG with its caption."""
     data = base64.b64encode(png).decode("ascii")
-    return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+    alt = html.escape(caption)
+    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
 
 
 def table(frame: pd.DataFrame, highlight: str | None = None, escape: bool = True) -> str:
@@ -120,7 +121,9 @@ def _ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
 def _canonical(path: str | os.PathLike[str], reference: nib.Nifti1Image | None = None) -> np.ndarray:
     """An image's data in RAS orientation, checked to share ``reference``'s grid."""
     img, data = load_nifti(path, allow_empty=True)
-    if reference is not None and (img.shape[:3] != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-3)):
+    if reference is not None and (
+        img.shape[:3] != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-3)
+    ):
         raise MsqmriError(f"{path}: not on the grid of the session's T1w")
     return _ras(data, img.affine)
 
@@ -136,28 +139,54 @@ def session_figures(files: Mapping[str, str], label: str) -> list[str]:
     lesions = _canonical(files["lesions"], reference)
     edges = [((dseg == WM_LABEL) | (lesions > 0), "red"), (mask, "cyan")]
     out = [
-        figure(mosaic(t1w, mask, overlay=dseg, overlay_range=(0, 3), cmap="viridis", alpha=0.35, contours=[(mask, "cyan")]),
-               f"{label}: bias-corrected T1w, tissue labels (CSF/GM/WM) and brain mask (cyan) over the whole field of "
-               "view (the coronal and sagittal slices show the neck and face: a leak into them, the dura or the "
-               "sinuses shows at a glance)"),  # fmt: skip
+        figure(
+            mosaic(
+                t1w, mask, overlay=dseg, overlay_range=(0, 3), cmap="viridis", alpha=0.35, contours=[(mask, "cyan")]
+            ),
+            f"{label}: bias-corrected T1w, tissue labels (CSF/GM/WM) and brain mask (cyan) over the whole field of "
+            "view (the coronal and sagittal slices show the neck and face: a leak into them, the dura or the "
+            "sinuses shows at a glance)",
+        ),
     ]
     like = ants_image(np.zeros(reference.shape[:3], np.float32), reference.affine)
-    prior = {name: _ras(template.warped(name, like, files["from_template"]), reference.affine) > 0.5
-             for name in ("brain", "wm")}  # fmt: skip
-    out.append(figure(mosaic(t1w, mask, contours=[(prior["wm"], "magenta"), (prior["brain"], "yellow")]),
-                      f"{label}: MNI template registration: the template's white matter (magenta) and brain "
-                      "(yellow) edges warped onto the T1w"))  # fmt: skip
+    prior = {
+        name: _ras(template.warped(name, like, files["from_template"]), reference.affine) > 0.5
+        for name in ("brain", "wm")
+    }
+    out.append(
+        figure(
+            mosaic(t1w, mask, contours=[(prior["wm"], "magenta"), (prior["brain"], "yellow")]),
+            f"{label}: MNI template registration: the template's white matter (magenta) and brain "
+            "(yellow) edges warped onto the T1w",
+        )
+    )
     base = _canonical(files["flair"], reference) if "flair" in files else t1w
-    out.append(figure(mosaic(base, mask, overlay=lesions, overlay_range=(0, max(lesions.max(), 1)), labels=True,
-                             alpha=0.9, contours=[(lesions > 0, "red")], views=focus_views(mask, lesions > 0)),
-                      f"{label}: lesion labels on the {'FLAIR' if 'flair' in files else 'T1w'} "
-                      f"({int(len(np.unique(lesions)) - 1)} lesions)"))  # fmt: skip
+    out.append(
+        figure(
+            mosaic(
+                base,
+                mask,
+                overlay=lesions,
+                overlay_range=(0, max(lesions.max(), 1)),
+                labels=True,
+                alpha=0.9,
+                contours=[(lesions > 0, "red")],
+                views=focus_views(mask, lesions > 0),
+            ),
+            f"{label}: lesion labels on the {'FLAIR' if 'flair' in files else 'T1w'} "
+            f"({int(len(np.unique(lesions)) - 1)} lesions)",
+        )
+    )
     for key, (title, limits) in MAPS.items():
         if key in files:
             data = _canonical(files[key], reference)
             lo, hi = limits or np.percentile(data[mask], (1, 99))
-            out.append(figure(mosaic(np.clip(data, lo, hi), mask, contours=edges),
-                              f"{label}: {title} with the T1w white-matter (red) and brain (cyan) edges"))  # fmt: skip
+            out.append(
+                figure(
+                    mosaic(np.clip(data, lo, hi), mask, contours=edges),
+                    f"{label}: {title} with the T1w white-matter (red) and brain (cyan) edges",
+                )
+            )
     return out
 
 
@@ -167,24 +196,46 @@ def pair_figures(files: Mapping[str, str], label: str) -> list[str]:
     later = _canonical(files["image_to"])
     brain_from = _canonical(files["brain_from"]) > 0.5
     mask = brain_from | (_canonical(files["brain_to"]) > 0.5)
-    out = [figure(mosaic(later, mask, contours=[(brain_from, "yellow")]),
-                  f"{label}: later T1w (halfway space) with the earlier session's brain edge (yellow)")]  # fmt: skip
+    out = [
+        figure(
+            mosaic(later, mask, contours=[(brain_from, "yellow")]),
+            f"{label}: later T1w (halfway space) with the earlier session's brain edge (yellow)",
+        )
+    ]
     if "flow" in files:
         flow = _canonical(files["flow"])
         limit = float(np.percentile(np.abs(flow[flow != 0]), 99)) if np.any(flow) else 1.0
-        out.append(figure(mosaic(_canonical(files["image_from"]), mask, overlay=spread(flow), overlay_range=(-limit, limit),
-                                 cmap="RdBu_r", alpha=1.0),
-                          f"{label}: SIENA edge displacement (red outward, blue inward; +-{limit:.2f} mm)"))  # fmt: skip
+        out.append(
+            figure(
+                mosaic(
+                    _canonical(files["image_from"]),
+                    mask,
+                    overlay=spread(flow),
+                    overlay_range=(-limit, limit),
+                    cmap="RdBu_r",
+                    alpha=1.0,
+                ),
+                f"{label}: SIENA edge displacement (red outward, blue inward; +-{limit:.2f} mm)",
+            )
+        )
     status = _canonical(files["status"])
     views = focus_views(mask, status > 0)
-    out.append(figure(mosaic(later, mask, overlay=status, overlay_range=(0, 5), cmap="tab10", views=views),
-                      f"{label}: lesion activity (1 new, 2 enlarging, 3 shrinking, 4 resolved, 5 stable)"))  # fmt: skip
+    out.append(
+        figure(
+            mosaic(later, mask, overlay=status, overlay_range=(0, 5), cmap="tab10", views=views),
+            f"{label}: lesion activity (1 new, 2 enlarging, 3 shrinking, 4 resolved, 5 stable)",
+        )
+    )
     if "subtraction" in files:
         difference = _canonical(files["subtraction"])
         window = float(np.percentile(np.abs(difference[mask]), 99)) or 1.0
         shown = np.where(ndimage.binary_dilation(mask, iterations=2), np.clip(difference, -window, window), -window)
-        out.append(figure(mosaic(shown, mask, contours=[(status == 1, "red")], views=views),
-                          f"{label}: FLAIR subtraction (later - earlier) with new lesions outlined"))  # fmt: skip
+        out.append(
+            figure(
+                mosaic(shown, mask, contours=[(status == 1, "red")], views=views),
+                f"{label}: FLAIR subtraction (later - earlier) with new lesions outlined",
+            )
+        )
     return out
 
 
@@ -207,23 +258,32 @@ def subject_report(
         regional = regional.pivot_table(index=["session_id", "region"], columns="metric", values="mean")
         regional = regional.rename_axis(columns=None).reset_index()
     body = [
-        "<h2>MAGNIMS monitoring flags</h2>", table(t["flags"], highlight="flags"),
+        "<h2>MAGNIMS monitoring flags</h2>",
+        table(t["flags"], highlight="flags"),
         '<p class="note">New/enlarging T2 lesions since the reference scan, annualised PBVC beyond -0.37 %/y '
         "(caution: pseudo-atrophy within 12 months of a treatment start), scan interval outside 3-12 months, "
         "scanner or protocol change (PBVC unreliable). Wattjes et al. 2021; De Stefano et al. 2016.</p>",
-        "<h2>Protocol compliance</h2>", table(t["compliance"], highlight="issues"),
-        "<h2>Longitudinal measures</h2>", figure(longitudinal_png, f"{participant}: trajectories with healthy/MS reference bands"),
-        "<h3>Brain volumes</h3>", table(t["volumes"]),
-        "<h3>Percentage brain volume change</h3>", table(t["pbvc"], highlight="qc_flag"),
+        "<h2>Protocol compliance</h2>",
+        table(t["compliance"], highlight="issues"),
+        "<h2>Longitudinal measures</h2>",
+        figure(longitudinal_png, f"{participant}: trajectories with healthy/MS reference bands"),
+        "<h3>Brain volumes</h3>",
+        table(t["volumes"]),
+        "<h3>Percentage brain volume change</h3>",
+        table(t["pbvc"], highlight="qc_flag"),
         '<p class="note">qc_flag: forward and backward estimates disagree (forward_backward), the sessions\' '
         "self-calibrations differ (calibration), or many edges are not brain/CSF borders (edges): the two masks "
         "are not the same anatomy; check the mask over the whole head in the session mosaics.</p>",
-        "<h3>Lesion activity</h3>", table(t["activity"]),
-        "<h3>Lesion counts by location</h3>", table(t["counts"]),
-        "<h3>Regional means (T1w space)</h3>", table(regional),
-        "<h3>Lesions (persistent identities)</h3>", table(t["lesions"]),
+        "<h3>Lesion activity</h3>",
+        table(t["activity"]),
+        "<h3>Lesion counts by location</h3>",
+        table(t["counts"]),
+        "<h3>Regional means (T1w space)</h3>",
+        table(regional),
+        "<h3>Lesions (persistent identities)</h3>",
+        table(t["lesions"]),
         "<h2>Sessions</h2>",
-    ]  # fmt: skip
+    ]
     for label, files in sessions:
         body += [f"<h3>{html.escape(label)}</h3>", *session_figures(files, label)]
     if pairs:
@@ -256,8 +316,15 @@ def outliers(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         for index in z[np.abs(z) > OUTLIER_Z].index:
             row = frame.loc[index]
             where = row.get("session_id") if "session_id" in frame else f"{row['session_from']} -> {row['session_to']}"
-            rows.append({"participant_id": row["participant_id"], "where": where, "measure": label,
-                         "value": float(values[index]), "modified_z": round(float(z[index]), 2)})  # fmt: skip
+            rows.append(
+                {
+                    "participant_id": row["participant_id"],
+                    "where": where,
+                    "measure": label,
+                    "value": float(values[index]),
+                    "modified_z": round(float(z[index]), 2),
+                }
+            )
     return pd.DataFrame(rows, columns=["participant_id", "where", "measure", "value", "modified_z"])
 
 
@@ -272,24 +339,32 @@ def cohort_report(tables: Mapping[str, pd.DataFrame], figures: Sequence[str] = (
         mine = flagged[flagged["participant_id"] == participant]
         name = html.escape(participant)
         flag_set = set("; ".join(flags["flags"].dropna()).split("; ")) - {""}
-        rows.append({
-            "subject": f'<a href="../{name}.html">{name}</a>', "site": html.escape(str(sessions["site"].iloc[0])),
-            "sessions": len(sessions), "monitoring flags": html.escape("; ".join(sorted(flag_set))),
-            "protocol": "; ".join(sorted(set(compliance["status"]) - {"pass"})) or "pass",
-            "outliers": html.escape("; ".join(sorted(set(mine["measure"])))),
-        })  # fmt: skip
+        rows.append(
+            {
+                "subject": f'<a href="../{name}.html">{name}</a>',
+                "site": html.escape(str(sessions["site"].iloc[0])),
+                "sessions": len(sessions),
+                "monitoring flags": html.escape("; ".join(sorted(flag_set))),
+                "protocol": "; ".join(sorted(set(compliance["status"]) - {"pass"})) or "pass",
+                "outliers": html.escape("; ".join(sorted(set(mine["measure"])))),
+            }
+        )
     summary = pd.DataFrame(rows)
     attention = (summary["monitoring flags"] != "") | (summary["outliers"] != "") | (summary["protocol"] != "pass")
     summary["attention"] = np.where(attention, "yes", "no")
     body = [
-        "<h2>Subjects</h2>", table(summary, highlight="attention", escape=False),
+        "<h2>Subjects</h2>",
+        table(summary, highlight="attention", escape=False),
         '<p class="note">Outliers: modified z-score above 3.5 against the cohort (Iglewicz &amp; Hoaglin 1993). '
         "Protocol: status of the structural acquisitions (see group/protocol_compliance.tsv).</p>",
-        "<h2>Outlying measures</h2>", table(flagged),
-        "<h2>Monitoring flags</h2>", table(tables["flags"][tables["flags"]["flags"].notna()]),
-        "<h2>Protocol issues</h2>", table(tables["compliance"][tables["compliance"]["status"] != "pass"]),
+        "<h2>Outlying measures</h2>",
+        table(flagged),
+        "<h2>Monitoring flags</h2>",
+        table(tables["flags"][tables["flags"]["flags"].notna()]),
+        "<h2>Protocol issues</h2>",
+        table(tables["compliance"][tables["compliance"]["status"] != "pass"]),
         *figures,
-    ]  # fmt: skip
+    ]
     return page("msqmri cohort QC report", body)
 
 
@@ -305,8 +380,9 @@ def read_tables(paths: Mapping[str, str]) -> dict[str, pd.DataFrame]:
 def write_longitudinal_plot(inputs: Mapping[str, str], outputs: Mapping[str, str], participant_id: str) -> None:
     """The subject's longitudinal plot (PNG) from the group tables (``inputs`` by :data:`TABLE_NAMES`)."""
     t = {name: _of(frame, participant_id) for name, frame in read_tables(inputs).items()}
-    png = longitudinal(t["sessions"], t["pbvc"], t["activity"], t["regional"], t["volumes"], t["lesions"],
-                       participant_id)  # fmt: skip
+    png = longitudinal(
+        t["sessions"], t["pbvc"], t["activity"], t["regional"], t["volumes"], t["lesions"], participant_id
+    )
     with atomic_path(outputs["plot"]) as tmp:
         tmp.write_bytes(png)
 
@@ -328,5 +404,7 @@ def write_subject_report(
 def write_cohort_report(inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
     """``group/cohort_report.html`` from the group tables."""
     frames = read_tables(inputs)
-    pbvc = figure(cohort_pbvc(frames["pbvc"], frames["sessions"]), "Annualised PBVC of every consecutive interval by site")
+    pbvc = figure(
+        cohort_pbvc(frames["pbvc"], frames["sessions"]), "Annualised PBVC of every consecutive interval by site"
+    )
     save_text(cohort_report(frames, [pbvc]), outputs["report"])

@@ -43,4 +43,6 @@ def swapped_by_contrast(mt_on: np.ndarray, mt_off: np.ndarray, mask: np.ndarray)
     mask = np.asarray(mask, dtype=bool) & (np.asarray(mt_off) > 0)
     if not mask.any():
         return False
-    return float(np.median(np.asarray(mt_on, dtype=np.float64)[mask] / np.asarray(mt_off, dtype=np.float64)[mask])) > 1.0
+    return (
+        float(np.median(np.asarray(mt_on, dtype=np.float64)[mask] / np.asarray(mt_off, dtype=np.float64)[mask])) > 1.0
+    )

@@ -89,8 +89,9 @@ def used_echoes(predicted: np.ndarray, threshold: float) -> np.ndarray:
     return used
 
 
-def fit_signals(signal: np.ndarray, echo_times: np.ndarray, method: str = "wls",
-                threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def fit_signals(
+    signal: np.ndarray, echo_times: np.ndarray, method: str = "wls", threshold: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fit (voxels, echoes) magnitudes; return R2* (1/s, clipped), S0, normalised RMS residual and
     the number of echoes used per voxel. ``threshold`` is the noise floor in signal units (0: none)."""
     s = np.asarray(signal, dtype=np.float64)
@@ -115,9 +116,15 @@ def _predict(s0: np.ndarray, r2: np.ndarray, t: np.ndarray) -> np.ndarray:
     return s0[:, None] * np.exp(-np.clip(np.nan_to_num(r2), *R2STAR_RANGE)[:, None] * t)
 
 
-def fit_r2star(echoes: np.ndarray, echo_times: np.ndarray, mask: np.ndarray, method: str = "wls",
-               sigma: float | None = None, floor_snr: float = DEFAULT_FLOOR_SNR,
-               threads: int = 1) -> R2starMaps:  # fmt: skip
+def fit_r2star(
+    echoes: np.ndarray,
+    echo_times: np.ndarray,
+    mask: np.ndarray,
+    method: str = "wls",
+    sigma: float | None = None,
+    floor_snr: float = DEFAULT_FLOOR_SNR,
+    threads: int = 1,
+) -> R2starMaps:
     """R2*, S0 and fit quality maps of a (x, y, z, echo) magnitude series inside ``mask``; voxels are
     fitted in chunks of :data:`CHUNK_VOXELS`, on ``threads`` threads."""
     if method not in FIT_METHODS:
@@ -191,8 +198,9 @@ def _s0_given_r2(s: np.ndarray, t: np.ndarray, used: np.ndarray, r2: np.ndarray)
         return (s * decay).sum(1) / (decay * decay).sum(1)
 
 
-def _nlls(s: np.ndarray, t: np.ndarray, used: np.ndarray, r2: np.ndarray,
-          s0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _nlls(
+    s: np.ndarray, t: np.ndarray, used: np.ndarray, r2: np.ndarray, s0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Levenberg-Marquardt on sum (S - S0 exp(-R2* t))^2 over the used echoes, every voxel at once."""
     r2 = np.clip(np.nan_to_num(r2), *R2STAR_RANGE)
     s0 = np.where(np.isfinite(s0) & (s0 > 0), s0, np.maximum(s[:, 0], 1e-12))

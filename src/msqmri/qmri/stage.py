@@ -11,7 +11,7 @@ EstimationAlgorithm and Units.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,20 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from msqmri.qmri import mtr as mtr_method
-from msqmri.qmri import r2star as r2star_method
+from msqmri.core.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json
+from msqmri.core.registration import (
+    ants_image,
+    map_to_t1w,
+    realign,
+    resample_mask,
+    rigid,
+    rigid_matrix,
+    rigid_parameters,
+)
 from msqmri.inputs.bids import Echo, sibling
 from msqmri.inputs.checks import load_echoes, load_mt_pair
-from msqmri.core.io import MsqmriInputError, atomic_path, load_nifti, save_array, save_json
-from msqmri.core.registration import (ants_image, map_to_t1w, realign, resample_mask, rigid, rigid_matrix,
-                                 rigid_parameters)  # fmt: skip
+from msqmri.qmri import mtr as mtr_method
+from msqmri.qmri import r2star as r2star_method
 
 Paths = Mapping[str, str]
 
@@ -57,8 +64,14 @@ def mtr(inputs: Paths, outputs: Paths, seed: int = 1) -> None:
     _write_maps({"mtr": native}, affine, outputs, {"mtr": sidecar}, inputs, ("mtr",))
 
 
-def r2star(inputs: Mapping[str, Any], outputs: Paths, method: str = "wls",
-           floor_snr: float = r2star_method.DEFAULT_FLOOR_SNR, seed: int = 1, threads: int = 1) -> None:  # fmt: skip
+def r2star(
+    inputs: Mapping[str, Any],
+    outputs: Paths,
+    method: str = "wls",
+    floor_snr: float = r2star_method.DEFAULT_FLOOR_SNR,
+    seed: int = 1,
+    threads: int = 1,
+) -> None:
     """R2*, T2*, S0 and the fit's normalised residual in MEGRE space; R2* in T1w space (``inputs``: the
     ``echoes`` in echo order, their sidecars beside them, and the T1w and its brain mask)."""
     echoes = tuple(Echo(k, Path(p), _existing(sibling(Path(p), ".json"))) for k, p in enumerate(inputs["echoes"], 1))
@@ -81,16 +94,20 @@ def r2star(inputs: Mapping[str, Any], outputs: Paths, method: str = "wls",
         "NoiseSigma": sigma,
         "NoiseFloor": f"echoes where the fitted signal is below {floor_snr:g} x NoiseSigma dropped and the voxel "
         "refitted at each reweighting (first two echoes kept)"
-        if sigma and floor_snr > 0 else "none (no background to estimate the noise from, or disabled)",
+        if sigma and floor_snr > 0
+        else "none (no background to estimate the noise from, or disabled)",
         "VoxelsWithEchoesDropped": dropped,
-    }  # fmt: skip
+    }
     sidecars = {
         "r2star": {**common, "Units": "1/s", "ClipRange": list(r2star_method.R2STAR_RANGE)},
         "t2star": {**common, "Units": "s", "Description": f"1/R2*, at most {r2star_method.T2STAR_MAX:g} s"},
         "s0": {**common, "Units": "arbitrary", "Description": "signal extrapolated to TE = 0"},
-        "nrmse": {**common, "Units": "unitless",
-                  "Description": "RMS residual of the fit over the echoes used, divided by their mean signal"},
-    }  # fmt: skip
+        "nrmse": {
+            **common,
+            "Units": "unitless",
+            "Description": "RMS residual of the fit over the echoes used, divided by their mean signal",
+        },
+    }
     native = {"r2star": maps.r2star, "t2star": maps.t2star, "s0": maps.s0, "nrmse": maps.nrmse}
     _write_maps(native, affine, outputs, sidecars, inputs, ("r2star",))
 
@@ -112,8 +129,14 @@ def _native_brain(reference: ants.ANTsImage, inputs: Paths, transform_out: str, 
     return ndimage.binary_dilation(brain)
 
 
-def _write_maps(maps: Mapping[str, np.ndarray], affine: np.ndarray, outputs: Paths,
-                sidecars: Mapping[str, dict[str, Any]], inputs: Paths, in_t1w: tuple[str, ...]) -> None:  # fmt: skip
+def _write_maps(
+    maps: Mapping[str, np.ndarray],
+    affine: np.ndarray,
+    outputs: Paths,
+    sidecars: Mapping[str, dict[str, Any]],
+    inputs: Paths,
+    in_t1w: tuple[str, ...],
+) -> None:
     """Native maps with sidecars, and the ``in_t1w`` ones resampled to T1w space inside the T1w brain mask."""
     for name, data in maps.items():
         save_array(data, affine, outputs[name], np.float32)
@@ -123,6 +146,9 @@ def _write_maps(maps: Mapping[str, np.ndarray], affine: np.ndarray, outputs: Pat
     for name in in_t1w:
         moved = map_to_t1w(maps[name], affine, t1w_img, outputs["transform"]) * (t1w_brain > 0)
         save_array(moved, t1w_img.affine, outputs[f"{name}_t1w"], np.float32)
-        record = {**sidecars[name], "Sources": [Path(outputs[name]).name, Path(outputs["transform"]).name],
-                  "Resampling": "linear interpolation onto the T1w grid, T1w brain mask applied"}  # fmt: skip
+        record = {
+            **sidecars[name],
+            "Sources": [Path(outputs[name]).name, Path(outputs["transform"]).name],
+            "Resampling": "linear interpolation onto the T1w grid, T1w brain mask applied",
+        }
         save_json(record, outputs[f"{name}_t1w_json"])

@@ -54,8 +54,9 @@ class Matches:
     truth_by_detected: dict[int, set[int]]  # detected label -> planned lesions it touches (empty: false)
 
 
-def match(detected: np.ndarray, truth_labels: np.ndarray, lesion_fraction: np.ndarray,
-          truth_ids: np.ndarray) -> Matches:  # fmt: skip
+def match(
+    detected: np.ndarray, truth_labels: np.ndarray, lesion_fraction: np.ndarray, truth_ids: np.ndarray
+) -> Matches:
     """Match a session's detected lesion labels with its planned lesions. ``truth_ids`` is the planned
     lesion id of every voxel where any lesion's fraction is above zero (the phantom's id map of the
     partial volume, approximated by the nearest truth label)."""
@@ -73,8 +74,9 @@ def match(detected: np.ndarray, truth_labels: np.ndarray, lesion_fraction: np.nd
     return Matches(detected_by_truth, truth_by_detected)
 
 
-def segmentation_scores(matches: Matches, detected: np.ndarray, truth_labels: np.ndarray,
-                        included: set[int]) -> dict[str, float]:  # fmt: skip
+def segmentation_scores(
+    matches: Matches, detected: np.ndarray, truth_labels: np.ndarray, included: set[int]
+) -> dict[str, float]:
     """Lesion-wise recall, precision, F1 and voxel Dice over the planned lesions in ``included`` (e.g. those
     of 10 mm^3 or more) and the detections that touch them or no planned lesion at all."""
     truth = [i for i in matches.detected_by_truth if i in included]
@@ -88,9 +90,16 @@ def segmentation_scores(matches: Matches, detected: np.ndarray, truth_labels: np
     detected_mask = np.isin(detected, scored)
     denominator = truth_mask.sum() + detected_mask.sum()
     dice = 2 * (truth_mask & detected_mask).sum() / denominator if denominator else float("nan")
-    return {"planned": len(truth), "found": found, "detections": len(scored),
-            "false": len(scored) - true_detections, "recall": recall, "precision": precision, "f1": f1,
-            "dice": float(dice)}  # fmt: skip
+    return {
+        "planned": len(truth),
+        "found": found,
+        "detections": len(scored),
+        "false": len(scored) - true_detections,
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+        "dice": float(dice),
+    }
 
 
 @dataclass
@@ -106,10 +115,12 @@ class PairScore:
     false_enlarging: int
 
 
-def activity_scores(changes: Sequence[Mapping], matches_from: Matches, matches_to: Matches,
-                    planned: Mapping[int, str]) -> PairScore:  # fmt: skip
+def activity_scores(
+    changes: Sequence[Mapping], matches_from: Matches, matches_to: Matches, planned: Mapping[int, str]
+) -> PairScore:
     """Score a pair's clusters (rows with ``status``, ``from_lesions``, ``to_lesions``: labels of each
     session's lesion map) against the planned status of each lesion between the two sessions."""
+
     def truth_of(row: Mapping) -> set[int]:
         ids: set[int] = set()
         for key, matches in (("from_ids", matches_from), ("to_ids", matches_to)):
@@ -149,8 +160,9 @@ class CohortScore:
     subjects: pd.DataFrame
 
 
-def score_cohort(bids: Path, derivatives: Path, min_volume_mm3: float = 10.0,
-                 detections: Mapping[str, Path] | None = None) -> CohortScore:  # fmt: skip
+def score_cohort(
+    bids: Path, derivatives: Path, min_volume_mm3: float = 10.0, detections: Mapping[str, Path] | None = None
+) -> CohortScore:
     """Score the workflow's outputs in ``derivatives`` for the phantom cohort ``bids`` (module docstring):
     segmentation of the planned lesions of at least ``min_volume_mm3``, location class of every detected
     planned lesion, black holes, each pair's new and enlarging lesions, each subject's identities.
@@ -170,36 +182,65 @@ def score_cohort(bids: Path, derivatives: Path, min_volume_mm3: float = 10.0,
             own = derivatives / participant / session / "anat" / stem
             detected = _load(detections[stem] if detections else Path(f"{own}_desc-lesions_dseg.nii.gz")).astype(int)
             truth_labels = _load(Path(f"{gt}_space-T1w_desc-lesions_dseg.nii.gz")).astype(int)
-            m = match(detected, truth_labels, _load(Path(f"{gt}_space-T1w_label-lesion_probseg.nii.gz")),
-                      _load(Path(f"{gt}_space-T1w_desc-lesionextent_dseg.nii.gz")).astype(int))  # fmt: skip
+            m = match(
+                detected,
+                truth_labels,
+                _load(Path(f"{gt}_space-T1w_label-lesion_probseg.nii.gz")),
+                _load(Path(f"{gt}_space-T1w_desc-lesionextent_dseg.nii.gz")).astype(int),
+            )
             matches[stem] = m
             planned = plan[(plan.participant_id == participant) & (plan.session_id == session)].set_index("lesion_id")
-            included = {int(i) for i, r in planned.iterrows() if r.status != "absent" and r.volume_ml * 1000 >= min_volume_mm3}
-            row = {"participant_id": participant, "session_id": session, **segmentation_scores(m, detected, truth_labels, included)}
+            included = {
+                int(i) for i, r in planned.iterrows() if r.status != "absent" and r.volume_ml * 1000 >= min_volume_mm3
+            }
+            row = {
+                "participant_id": participant,
+                "session_id": session,
+                **segmentation_scores(m, detected, truth_labels, included),
+            }
             if detections is None:
                 table = pd.read_csv(f"{own}_desc-lesions_metrics.tsv", sep="\t").set_index("lesion_id")
                 found = {i: d for i, d in m.detected_by_truth.items() if d}
-                row["located"] = sum(planned.loc[i, "location"] in set(table.loc[sorted(d), "location"]) for i, d in found.items())
+                row["located"] = sum(
+                    planned.loc[i, "location"] in set(table.loc[sorted(d), "location"]) for i, d in found.items()
+                )
                 row["location_scored"] = len(found)
                 row["black_holes"] = int(table.black_hole.astype(str).eq("True").sum())
                 row["black_holes_planned"] = int(sum(bool(planned.loc[i, "black_hole"]) for i in m.detected_by_truth))
-                ids = dict(zip(tracked[tracked.session_id == session].component, tracked[tracked.session_id == session].lesion_id, strict=True))
+                ids = dict(
+                    zip(
+                        tracked[tracked.session_id == session].component,
+                        tracked[tracked.session_id == session].lesion_id,
+                        strict=True,
+                    )
+                )
                 for lesion_id, d in found.items():
                     identities.setdefault(lesion_id, set()).update(ids[c] for c in d)
             session_rows.append(row)
         if detections is None:
-            subject_rows.append({"participant_id": participant, "planned_lesions_seen": len(identities),
-                                 "with_one_identity": sum(len(v) == 1 for v in identities.values())})  # fmt: skip
-            history = plan[plan.participant_id == participant].pivot(index="lesion_id", columns="session_id", values="status")
+            subject_rows.append(
+                {
+                    "participant_id": participant,
+                    "planned_lesions_seen": len(identities),
+                    "with_one_identity": sum(len(v) == 1 for v in identities.values()),
+                }
+            )
+            history = plan[plan.participant_id == participant].pivot(
+                index="lesion_id", columns="session_id", values="status"
+            )
             for a, b in session_pairs(len(labels)):
                 first, second = labels[a], labels[b]
                 pair = f"{participant}_{first}to{second.removeprefix('ses-')}"
                 changes = pd.read_csv(derivatives / participant / "anat" / f"{pair}_desc-lesions_changes.tsv", sep="\t")
-                clusters = [{"status": r.status, "from_ids": parse_ids(r.from_lesions), "to_ids": parse_ids(r.to_lesions)}
-                            for r in changes.itertuples()]  # fmt: skip
+                clusters = [
+                    {"status": r.status, "from_ids": parse_ids(r.from_lesions), "to_ids": parse_ids(r.to_lesions)}
+                    for r in changes.itertuples()
+                ]
                 statuses = {int(i): planned_status(list(history.loc[i, labels[a : b + 1]])) for i in history.index}
-                score = activity_scores(clusters, matches[f"{participant}_{first}"], matches[f"{participant}_{second}"], statuses)
-                pair_rows.append({"participant_id": participant, "session_from": first, "session_to": second,
-                                  **vars(score)})  # fmt: skip
+                score = activity_scores(
+                    clusters, matches[f"{participant}_{first}"], matches[f"{participant}_{second}"], statuses
+                )
+                pair_rows.append(
+                    {"participant_id": participant, "session_from": first, "session_to": second, **vars(score)}
+                )
     return CohortScore(pd.DataFrame(session_rows), pd.DataFrame(pair_rows), pd.DataFrame(subject_rows))
-

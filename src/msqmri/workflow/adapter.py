@@ -32,7 +32,7 @@ def report_errors(snakemake: Any) -> Iterator[None]:
             yield
     except MsqmriError as exc:
         _fail(f"{ERROR_PREFIX} {label}: {exc}", log)
-    except Exception as exc:  # noqa: BLE001 - a bug must still produce one readable line
+    except Exception as exc:
         detail = traceback.format_exc()
         where = f"traceback in {log}" if log else "no log configured"
         _fail(f"{ERROR_PREFIX} {label}: internal error {type(exc).__name__}: {exc} ({where})", log, detail)

@@ -52,8 +52,9 @@ def outputs(run: Run, step: Step) -> dict[str, Any]:
         path = run.out(pattern)
         if key in shown:
             item = shown[key]
-            path = report(path, caption=f"{CAPTIONS}/{item.caption}", category=item.category,
-                          subcategory=item.subcategory)  # fmt: skip
+            path = report(
+                path, caption=f"{CAPTIONS}/{item.caption}", category=item.category, subcategory=item.subcategory
+            )
         paths[key] = path
     return paths
 
@@ -84,8 +85,10 @@ def resources(step: Step, measured: Mapping[str, Mapping[str, int]]) -> dict[str
     if step.local:
         return {}
     need = measured[step.name]
-    return {"mem_mb": lambda wildcards, attempt: need["mem_mb"] * attempt,
-            "runtime": lambda wildcards, attempt: need["runtime"] * attempt}  # fmt: skip
+    return {
+        "mem_mb": lambda wildcards, attempt: need["mem_mb"] * attempt,
+        "runtime": lambda wildcards, attempt: need["runtime"] * attempt,
+    }
 
 
 def log(run: Run, step: Step, suffix: str = "log") -> str:

@@ -29,8 +29,11 @@ class Run:
 
     @cached_property
     def pairs(self) -> dict[tuple[str, ...], tuple[Session, Session]]:
-        return {tuple(layout.pair_wildcards(a, b).values()): (a, b) for subject in self.dataset.subjects
-                for a, b in session_pairs(subject.sessions)}  # fmt: skip
+        return {
+            tuple(layout.pair_wildcards(a, b).values()): (a, b)
+            for subject in self.dataset.subjects
+            for a, b in session_pairs(subject.sessions)
+        }
 
     @property
     def pbvc_methods(self) -> tuple[str, ...]:
@@ -125,12 +128,18 @@ class Job:
         interval = None
         if first.acq_time is not None and second.acq_time is not None:
             interval = (second.acq_time - first.acq_time).total_seconds() / 86400.0
-        return {"participant_id": first.participant_id, "session_from": first.session_id,
-                "session_to": second.session_id, "interval_days": interval}  # fmt: skip
+        return {
+            "participant_id": first.participant_id,
+            "session_from": first.session_id,
+            "session_to": second.session_id,
+            "interval_days": interval,
+        }
 
 
 def session_days(sessions: Sequence[Session]) -> list[float | None]:
     """Each session's day since the first one (None without acq_time)."""
     first = sessions[0].acq_time
-    return [None if s.acq_time is None or first is None else (s.acq_time - first).total_seconds() / 86400.0
-            for s in sessions]  # fmt: skip
+    return [
+        None if s.acq_time is None or first is None else (s.acq_time - first).total_seconds() / 86400.0
+        for s in sessions
+    ]

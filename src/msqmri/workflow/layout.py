@@ -45,7 +45,10 @@ FLAIR_TO_T1W = {
 }
 
 #: the FLAIR in T1w space after N4, divided by its local NAWM level (sessions with a FLAIR only)
-FLAIR_NORM = {"flair": f"{_ANAT}_space-T1w_desc-normalized_FLAIR.nii.gz", "json": f"{_ANAT}_space-T1w_desc-normalized_FLAIR.json"}
+FLAIR_NORM = {
+    "flair": f"{_ANAT}_space-T1w_desc-normalized_FLAIR.nii.gz",
+    "json": f"{_ANAT}_space-T1w_desc-normalized_FLAIR.json",
+}
 #: the session's lesion mask on the T1w grid (user mask, built-in FLAIR segmentation or empty)
 LESION_MASK = {"mask": f"{_ANAT}_label-lesion_mask.nii.gz", "mask_json": f"{_ANAT}_label-lesion_mask.json"}
 #: lesion labels (26-connected components) and the session's regional and per-lesion metrics
@@ -60,8 +63,14 @@ REGIONAL_METRICS_TABLE = "group/regional_metrics.tsv"
 LESIONS_TABLE = "group/lesions.tsv"
 LESION_COUNTS_TABLE = "group/lesion_counts.tsv"
 
-SESSION_OUTPUTS = (INPUT_CHECK, T1W_SUMMARY, *STRUCTURAL.values(), *LESION_MASK.values(), *SESSION_METRICS.values(),
-                   LESION_IDS)  # fmt: skip
+SESSION_OUTPUTS = (
+    INPUT_CHECK,
+    T1W_SUMMARY,
+    *STRUCTURAL.values(),
+    *LESION_MASK.values(),
+    *SESSION_METRICS.values(),
+    LESION_IDS,
+)
 
 #: diffusion products of a session (sessions with a DWI series only); every map has a JSON sidecar
 _DWI = "{sesdir}/dwi/{stem}"
@@ -89,7 +98,6 @@ DTI_T1W = {
 DWI_OUTPUTS = (*DWI_PREPROC.values(), *DWI_TO_T1W.values(), *DTI.values(), *DTI_T1W.values())
 
 
-
 def _quantitative(maps: dict[str, str], in_t1w: tuple[str, ...], source: str) -> dict[str, str]:
     """Native maps (``maps``: key -> suffix, with an optional desc entity) with sidecars, the ``in_t1w``
     ones also in T1w space, and the transform of the acquisition to the T1w."""
@@ -97,7 +105,10 @@ def _quantitative(maps: dict[str, str], in_t1w: tuple[str, ...], source: str) ->
     for key, suffix in maps.items():
         paths |= {key: f"{_ANAT}_{suffix}.nii.gz", f"{key}_json": f"{_ANAT}_{suffix}.json"}
     for key in in_t1w:
-        paths |= {f"{key}_t1w": f"{_ANAT}_space-T1w_{maps[key]}.nii.gz", f"{key}_t1w_json": f"{_ANAT}_space-T1w_{maps[key]}.json"}
+        paths |= {
+            f"{key}_t1w": f"{_ANAT}_space-T1w_{maps[key]}.nii.gz",
+            f"{key}_t1w_json": f"{_ANAT}_space-T1w_{maps[key]}.json",
+        }
     return paths | {"transform": f"{_ANAT}_from-{source}_to-T1w_mode-image_xfm.mat"}
 
 
@@ -200,15 +211,28 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
             paths.extend(session_paths(session, tuple(MTR.values())))
         if session.megre:
             paths.extend(session_paths(session, tuple(R2STAR.values())))
-    subjects = [pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in LESION_TRACKING.values()]
+    subjects = [
+        pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in LESION_TRACKING.values()
+    ]
     return paths + pair_paths(dataset, methods) + subjects
 
 
 GROUP_TARGETS = (
-    DATASET_DESCRIPTION, SESSIONS_TABLE, BRAIN_VOLUMES_TABLE, PBVC_TABLE, REGIONAL_METRICS_TABLE, LESIONS_TABLE,
-    LESION_COUNTS_TABLE, LESION_ACTIVITY_TABLE, LESION_CHANGES_TABLE, PROTOCOL_TABLE, MONITORING_TABLE, HARMONIZED_TABLE,
-    HARMONIZATION_MODEL, COHORT_REPORT,
-)  # fmt: skip
+    DATASET_DESCRIPTION,
+    SESSIONS_TABLE,
+    BRAIN_VOLUMES_TABLE,
+    PBVC_TABLE,
+    REGIONAL_METRICS_TABLE,
+    LESIONS_TABLE,
+    LESION_COUNTS_TABLE,
+    LESION_ACTIVITY_TABLE,
+    LESION_CHANGES_TABLE,
+    PROTOCOL_TABLE,
+    MONITORING_TABLE,
+    HARMONIZED_TABLE,
+    HARMONIZATION_MODEL,
+    COHORT_REPORT,
+)
 SUBJECT_GROUP_OUTPUTS = (LONGITUDINAL_PLOT, SUBJECT_REPORT)
 
 
@@ -217,6 +241,8 @@ def stage_targets(stage: str, dataset: Dataset, methods: tuple[str, ...] = PBVC_
     if stage == "participant":
         return participant_targets(dataset, methods)
     if stage == "group":
-        subjects = [pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in SUBJECT_GROUP_OUTPUTS]
+        subjects = [
+            pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in SUBJECT_GROUP_OUTPUTS
+        ]
         return [*GROUP_TARGETS, *subjects]
     raise ValueError(f"unknown stage {stage!r}")

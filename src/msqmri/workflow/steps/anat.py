@@ -28,37 +28,54 @@ def structural_inputs(job: Job) -> dict[str, Any]:
 
 STEPS = (
     Step(
-        name="structural", scope="session", call="msqmri.anat.stage:run_structural", itk=True, interface="Structural",
+        name="structural",
+        scope="session",
+        call="msqmri.anat.stage:run_structural",
+        itk=True,
+        interface="Structural",
         doc="N4, brain extraction (template or deepbet), tissue fractions, ICV, MNI registration and SIENAX-like "
-            "volumes of a T1w",
+        "volumes of a T1w",
         inputs={
             "t1w": Input("raw T1w image"),
             "inv2": Input("MP2RAGE INV2 magnitude beside a UNIT1 t1w, for its head mask", optional=True),
             "lesion": Input("lesion mask in T1w space, or in FLAIR space with lesion_transform", optional=True),
-            "lesion_transform": Input("FLAIR -> T1w transform of a FLAIR-space lesion (FlairToT1w.transform)",
-                                      optional=True),
+            "lesion_transform": Input(
+                "FLAIR -> T1w transform of a FLAIR-space lesion (FlairToT1w.transform)", optional=True
+            ),
         },
         outputs=layout.STRUCTURAL,
-        params={"ids": SESSION_IDS, "seed": SEED,
-                "backend": Param("brain extraction backend", "template", config="brain_extraction",
-                                 choices=("template", "deepbet"))},
+        params={
+            "ids": SESSION_IDS,
+            "seed": SEED,
+            "backend": Param(
+                "brain extraction backend", "template", config="brain_extraction", choices=("template", "deepbet")
+            ),
+        },
         wiring=structural_inputs,
     ),
     Step(
-        name="flair_to_t1w", scope="session", call="msqmri.anat.stage:run_flair_to_t1w", itk=True,
+        name="flair_to_t1w",
+        scope="session",
+        call="msqmri.anat.stage:run_flair_to_t1w",
+        itk=True,
         interface="FlairToT1w",
         doc="Rigid FLAIR -> T1w registration (mutual information) and the FLAIR resampled onto the T1w grid",
-        inputs={"flair": Input("raw FLAIR image"),
-                "t1w": Input("raw T1w image (as in the workflow; its grid is the output grid)")},
+        inputs={
+            "flair": Input("raw FLAIR image"),
+            "t1w": Input("raw T1w image (as in the workflow; its grid is the output grid)"),
+        },
         outputs=layout.FLAIR_TO_T1W,
         params={"seed": SEED},
         wiring=lambda job: {"flair": str(job.session.flair), "t1w": str(job.session.t1w)},
     ),
     Step(
-        name="brain_volumes_table", scope="dataset", call="msqmri.cohort.tables:write_brain_volumes_table",
-        local=True, doc="group/brain_volumes.tsv, one row per subject-session",
+        name="brain_volumes_table",
+        scope="dataset",
+        call="msqmri.cohort.tables:write_brain_volumes_table",
+        local=True,
+        doc="group/brain_volumes.tsv, one row per subject-session",
         inputs={"volumes": Input("every session's SIENAX-like volumes (Structural.volumes)", many=True)},
         outputs={"table": layout.BRAIN_VOLUMES_TABLE},
         wiring=lambda job: {"volumes": job.every_session(layout.STRUCTURAL["volumes"])},
     ),
-)  # fmt: skip
+)

@@ -12,10 +12,16 @@ from msqmri.workflow.steps.lesions import session_t1w_maps
 
 #: the group tables the reports read, by name (msqmri.qc.report.TABLE_NAMES)
 GROUP_TABLES = {
-    "sessions": layout.SESSIONS_TABLE, "volumes": layout.BRAIN_VOLUMES_TABLE, "pbvc": layout.PBVC_TABLE,
-    "regional": layout.REGIONAL_METRICS_TABLE, "lesions": layout.LESIONS_TABLE, "counts": layout.LESION_COUNTS_TABLE,
-    "activity": layout.LESION_ACTIVITY_TABLE, "flags": layout.MONITORING_TABLE, "compliance": layout.PROTOCOL_TABLE,
-}  # fmt: skip
+    "sessions": layout.SESSIONS_TABLE,
+    "volumes": layout.BRAIN_VOLUMES_TABLE,
+    "pbvc": layout.PBVC_TABLE,
+    "regional": layout.REGIONAL_METRICS_TABLE,
+    "lesions": layout.LESIONS_TABLE,
+    "counts": layout.LESION_COUNTS_TABLE,
+    "activity": layout.LESION_ACTIVITY_TABLE,
+    "flags": layout.MONITORING_TABLE,
+    "compliance": layout.PROTOCOL_TABLE,
+}
 TABLES = {name: Input(path) for name, path in GROUP_TABLES.items()}
 
 
@@ -24,10 +30,14 @@ def report_files(job: Job) -> tuple[list[tuple[str, dict[str, str]]], list[tuple
     of each session and session pair, by key."""
     sessions, pairs = [], []
     for session in job.subject.sessions:
-        files = {"t1w": layout.STRUCTURAL["preproc"], "brain_mask": layout.STRUCTURAL["brain_mask"],
-                 "dseg": layout.STRUCTURAL["dseg"], "lesions": layout.LESION_IDS,
-                 "from_template": layout.STRUCTURAL["from_template"],
-                 **session_t1w_maps(job.run.job("session", layout.session_wildcards(session)))}  # fmt: skip
+        files = {
+            "t1w": layout.STRUCTURAL["preproc"],
+            "brain_mask": layout.STRUCTURAL["brain_mask"],
+            "dseg": layout.STRUCTURAL["dseg"],
+            "lesions": layout.LESION_IDS,
+            "from_template": layout.STRUCTURAL["from_template"],
+            **session_t1w_maps(job.run.job("session", layout.session_wildcards(session))),
+        }
         wildcards = layout.session_wildcards(session)
         sessions.append((session.label, {key: job.run.out(p.format(**wildcards)) for key, p in files.items()}))
     for first, second in session_pairs(job.subject.sessions):
@@ -38,8 +48,12 @@ def report_files(job: Job) -> tuple[list[tuple[str, dict[str, str]]], list[tuple
         if first.flair is not None and second.flair is not None:
             files["subtraction"] = layout.FLAIR_SUBTRACTION
         wildcards = layout.pair_wildcards(first, second)
-        pairs.append((f"{first.label} -> {second.session_id}",
-                      {key: job.run.out(p.format(**wildcards)) for key, p in files.items()}))  # fmt: skip
+        pairs.append(
+            (
+                f"{first.label} -> {second.session_id}",
+                {key: job.run.out(p.format(**wildcards)) for key, p in files.items()},
+            )
+        )
     return sessions, pairs
 
 
@@ -54,28 +68,45 @@ SUBJECT = Param("the subject, e.g. sub-01", job=lambda job: job.subject.particip
 
 STEPS = (
     Step(
-        name="longitudinal_plot", scope="subject", call="msqmri.qc.report:write_longitudinal_plot", local=True,
+        name="longitudinal_plot",
+        scope="subject",
+        call="msqmri.qc.report:write_longitudinal_plot",
+        local=True,
         doc="A subject's longitudinal plot: PBVC, lesion counts, volumes and regional metrics over time",
-        inputs=TABLES, outputs={"plot": layout.LONGITUDINAL_PLOT}, params={"participant_id": SUBJECT},
+        inputs=TABLES,
+        outputs={"plot": layout.LONGITUDINAL_PLOT},
+        params={"participant_id": SUBJECT},
         reports=(Report("plot", "longitudinal.rst", "Longitudinal", "{subject}"),),
         wiring=lambda job: job.outs(GROUP_TABLES),
     ),
     Step(
-        name="subject_report", scope="subject", call="msqmri.qc.report:write_subject_report", itk=True,
+        name="subject_report",
+        scope="subject",
+        call="msqmri.qc.report:write_subject_report",
+        itk=True,
         doc="A subject's self-contained HTML QC report",
-        inputs={"images": Input("the subject's images and masks the report shows", many=True), **TABLES,
-                "plot": Input("its longitudinal plot")},
+        inputs={
+            "images": Input("the subject's images and masks the report shows", many=True),
+            **TABLES,
+            "plot": Input("its longitudinal plot"),
+        },
         outputs={"report": layout.SUBJECT_REPORT},
-        params={"participant_id": SUBJECT,
-                "files": Param("(sessions, pairs): each one's label and files by key", job=report_files)},
+        params={
+            "participant_id": SUBJECT,
+            "files": Param("(sessions, pairs): each one's label and files by key", job=report_files),
+        },
         reports=(Report("report", "subject.rst", "QC reports"),),
         wiring=report_inputs,
     ),
     Step(
-        name="cohort_report", scope="dataset", call="msqmri.qc.report:write_cohort_report", local=True,
+        name="cohort_report",
+        scope="dataset",
+        call="msqmri.qc.report:write_cohort_report",
+        local=True,
         doc="group/cohort_report.html: the cohort's tables, outliers and PBVC by site",
-        inputs=TABLES, outputs={"report": layout.COHORT_REPORT},
+        inputs=TABLES,
+        outputs={"report": layout.COHORT_REPORT},
         reports=(Report("report", "cohort.rst", "QC reports"),),
         wiring=lambda job: job.outs(GROUP_TABLES),
     ),
-)  # fmt: skip
+)

@@ -148,20 +148,26 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     side[-1]["brain_error_pct"] = accuracy[-1]["brain_error_pct"]
     for backend in backends:
         if backend == "deepbet":
-            from msqmri.anat.brain_extraction import brain_tissue_within, deepbet_mask, whole_brain
-
             start = time.perf_counter()
-            raw = timed(rows, case, "deepbet CNN mask", lambda: deepbet_mask(t1_path))
-            mask = whole_brain(brain_tissue_within(raw, extraction.fractions), extraction.ventricles, t1w.spacing)
-            # the volume as the pipeline measures it with this backend's mask (same tissue fractions)
-            icv_cnn, _ = intracranial_mask(data, mask, head, t1w.spacing, template_icv)
-            cnn = tissue_volumes(measured_fractions(extraction.fractions, mask, icv_cnn), None, voxel_ml)
+            cnn_run = timed(
+                rows,
+                case,
+                "brain extraction, deepbet backend",
+                lambda: be.extract_brain(t1w, backend="deepbet", t1w_path=t1_path),
+            )
+            seconds = time.perf_counter() - start
+            raw = timed(rows, case, "deepbet CNN mask alone", lambda: be.deepbet_mask(t1_path))
+            # the volume as the pipeline measures it with this backend (its own registration and fractions)
+            icv_cnn, _ = intracranial_mask(
+                cnn_run.corrected.numpy(), cnn_run.mask, cnn_run.head, t1w.spacing, cnn_run.template_icv
+            )
+            cnn = tissue_volumes(measured_fractions(cnn_run.fractions, cnn_run.mask, icv_cnn), None, voxel_ml)
             side.append(
                 {
                     "case": case,
                     "backend": "deepbet (CNN, CPU)",
-                    "seconds": round(time.perf_counter() - start, 1),
-                    "dice": round(dice(mask, truth), 4),
+                    "seconds": round(seconds, 1),
+                    "dice": round(dice(cnn_run.mask, truth), 4),
                     "cnn_mask_dice": round(dice(raw, truth), 4),
                     "brain_error_pct": round(100 * (cnn["brain_volume_ml"] / true_brain - 1), 2),
                 }

@@ -16,12 +16,18 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_the_installed_wheel_runs_help_and_a_dry_run(tiny_bids: Path, tmp_path: Path) -> None:
     dist, site = tmp_path / "dist", tmp_path / "site"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
-                           capture_output=True, text=True)  # fmt: skip
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr
     (wheel,) = dist.glob("msqmri-*.whl")
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
-                              str(wheel)], capture_output=True, text=True)  # fmt: skip
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr
     # the wheel's package before the editable install's, run from outside the repository
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -55,6 +55,7 @@ CLUSTER_RULES = {
     "dti_to_t1w",
     "halfway",
     "siena",
+    "jacobian",
     "lesion_activity",
     "flair_subtraction",
     "subject_report",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import write_image, write_json, write_tsv
 
+from msqmri.core.io import MsqmriInputError
 from msqmri.inputs.bids import discover, read_age
 
 ANAT = "sub-01/ses-01/anat/sub-01_ses-01"
@@ -101,7 +102,6 @@ def test_a_filter_no_image_matches_drops_the_session_with_its_reason(tmp_path: P
 
 
 def test_unknown_filter_role_is_one_line(tmp_path: Path) -> None:
-    from msqmri.core.io import MsqmriInputError
 
     with pytest.raises(MsqmriInputError, match="unknown role"):
         discover(_images(tmp_path, {"T1w": 1.0}), filters={"bold": {"task": "rest"}})
@@ -224,3 +224,66 @@ def test_selection_is_recorded_in_the_input_check(tmp_path: Path) -> None:
     assert report["selection"]["t1w"] == {"file": "sub-01_ses-01_run-2_T1w.nii.gz", "rule": "last run of 2"}
     assert report["T1w_ce"]["file"] == "sub-01_ses-01_ce-gadolinium_T1w.nii.gz"
     json.dumps(report)
+
+
+CLINICAL = ["session_id", "acq_time", "treatment_start", "relapses", "edss", "treatment"]
+
+
+def _sessions(root: Path, rows: list[list[str]]) -> Path:
+    for row in rows:
+        _images(root, {f"sub-01/{row[0]}/anat/sub-01_{row[0]}_T1w.nii.gz": 1.0})
+    write_tsv(root / "sub-01/sub-01_sessions.tsv", CLINICAL, rows)
+    return root
+
+
+def test_clinical_columns_and_the_reference_scan_of_a_treatment(tmp_path: Path) -> None:
+    """The reference (rebaseline) scan is the first session at least 6 months after the treatment start; the pairs
+    then include it -> every later session."""
+    from msqmri.inputs.bids import session_pairs
+
+    root = _sessions(tmp_path, [
+        ["ses-01", "2020-01-10", "2020-02-01", "n/a", "2.0", "n/a"],
+        ["ses-02", "2020-07-15", "2020-02-01", "0", "2.0", "dimethyl fumarate"],
+        ["ses-03", "2020-08-20", "2020-02-01", "1", "2.5", "dimethyl fumarate"],
+        ["ses-04", "2021-02-20", "2020-02-01", "0", "2.5", "dimethyl fumarate"],
+        ["ses-05", "2021-08-20", "2020-02-01", "0", "3.0", "dimethyl fumarate"],
+    ])  # fmt: skip
+    sessions = discover(root).subjects[0].sessions
+    assert [s.rebaseline for s in sessions] == [False, False, True, False, False]  # 5.5 months is too soon
+    assert [(s.relapses, s.edss) for s in sessions][:3] == [(None, 2.0), (0, 2.0), (1, 2.5)]
+    assert sessions[1].treatment == "dimethyl fumarate" and sessions[0].treatment is None
+    pairs = {(a.session, b.session) for a, b in session_pairs(sessions)}
+    assert {("03", "05"), ("01", "05"), ("04", "05")} <= pairs and ("02", "04") not in pairs
+    later = discover(root, rebaseline_months=12).subjects[0].sessions
+    assert [s.rebaseline for s in later] == [False, False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [("edss", "4,5", "edss '4,5' is not an EDSS score (0 to 10 in steps of 0.5)"),
+     ("edss", "4.3", "edss '4.3' is not an EDSS score"), ("edss", "11", "edss '11' is not an EDSS score"),
+     ("relapses", "-1", "relapses '-1' is not a count (a whole number >= 0)"),
+     ("relapses", "two", "relapses 'two' is not a count")],
+)  # fmt: skip
+def test_bad_clinical_values_are_one_line_naming_the_file_and_row(
+    tmp_path: Path, column: str, value: str, reason: str
+) -> None:
+    row = ["ses-02", "2020-07-15", "2020-02-01", "0", "2.0", "n/a"]
+    row[CLINICAL.index(column)] = value
+    root = _sessions(tmp_path, [["ses-01", "2020-01-10", "n/a", "n/a", "2.0", "n/a"], row])
+    with pytest.raises(MsqmriInputError) as info:
+        discover(root)
+    message = str(info.value)
+    assert message.startswith(f"{root / 'sub-01/sub-01_sessions.tsv'}: line 3: ") and "\n" not in message
+    assert reason in message
+
+
+def test_a_treatment_start_after_every_session_is_one_line(tmp_path: Path) -> None:
+    rows = [
+        ["ses-01", "2020-01-10", "n/a", "n/a", "n/a", "n/a"],
+        ["ses-02", "2020-07-15", "2021-03-01", "0", "2.0", "n/a"],
+    ]
+    root = _sessions(tmp_path, rows)
+    expected = r"sub-01_sessions.tsv: line 3: treatment_start 2021-03-01 is after every session \(2020-07-15\)$"
+    with pytest.raises(MsqmriInputError, match=expected):
+        discover(root)

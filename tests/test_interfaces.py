@@ -38,6 +38,7 @@ IMAGE_RULES = {
     "lesion_activity",
     "flair_subtraction",
     "lesion_tracking",
+    "enhancing_lesions",
 }
 PAIR_IDS = {"participant_id": "sub-01", "session_from": "ses-01", "session_to": "ses-02"}
 

@@ -143,3 +143,31 @@ def test_compliance_table_flags_scanner_and_protocol_changes(tmp_path):
     assert table["protocol_changed"].tolist() == [False, False, True, False, False]
     assert "Manufacturer A -> B" in table["changes"][3] and table["status"].tolist()[-1] == "unknown"
     assert compliance_table([]).empty
+
+
+def test_interval_tolerance_rebaseline_pairs_and_enhancing_lesions():
+    """An annual follow-up at 371 days is on schedule (31 days of tolerance), at 400 it is not; a pair from a
+    treatment's reference scan to a later one is a rebaseline pair; CELs on the later scan are flagged."""
+    times = ["2021-01-01", "2022-01-07", "2023-02-11", "2023-08-01"]
+    sessions = _sessions(times).assign(rebaseline=[False, True, False, False])
+    made = [_pair(1, 2, -0.2), _pair(2, 3, -0.2), _pair(1, 3, -0.2), _pair(2, 4, -0.2)]
+    counts = pd.DataFrame(
+        {
+            "participant_id": "sub-01",
+            "session_id": ["ses-01", "ses-02", "ses-03", "ses-04"],
+            "n_cel": [None, 0, 2, None],
+        }
+    )
+    pbvc, activity = pd.DataFrame([p for p, _ in made]), pd.DataFrame([a for _, a in made])
+    flags = pair_flags(pbvc, activity, sessions, counts=counts).set_index(["session_from", "session_to"])
+    assert not flags.loc[("ses-01", "ses-02"), "interval_outside_3_12_months"]  # 371 days
+    assert flags.loc[("ses-02", "ses-03"), "interval_outside_3_12_months"]  # 400 days
+    strict = pair_flags(pbvc, activity, sessions, tolerance_days=0).set_index(["session_from", "session_to"])
+    assert strict.loc[("ses-01", "ses-02"), "interval_outside_3_12_months"]
+    types = flags["pair_type"].to_dict()
+    assert types[("ses-01", "ses-03")] == "baseline" and types[("ses-02", "ses-04")] == "rebaseline"
+    assert types[("ses-02", "ses-03")] == "consecutive"
+    cel = flags.loc[("ses-02", "ses-03")]
+    assert cel["n_cel"] == 2 and "contrast-enhancing lesions" in cel["flags"]
+    quiet = flags.loc[("ses-01", "ses-02")]
+    assert quiet["n_cel"] == 0 and "contrast" not in (quiet["flags"] or "")

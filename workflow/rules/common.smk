@@ -23,7 +23,12 @@ CONFIGURED = bool(config["bids_dir"] and config["output_dir"])
 LABELS = config["participant_label"]
 try:
     DATASET = (
-        discover(config["bids_dir"], [LABELS] if isinstance(LABELS, str) else LABELS, config.get("inputs") or {})
+        discover(
+            config["bids_dir"],
+            [LABELS] if isinstance(LABELS, str) else LABELS,
+            config.get("inputs") or {},
+            config["rebaseline_months"],
+        )
         if CONFIGURED
         else Dataset(Path("."), ())
     )

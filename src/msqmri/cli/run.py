@@ -65,8 +65,8 @@ def run_stage(
     bids_dir, output_dir = bids_dir.resolve(), output_dir.resolve()
     try:
         snakefile = find_snakefile()
-        dataset = discover(bids_dir, participant_label)
         settings = run_config(snakefile, config)
+        dataset = discover(bids_dir, participant_label, settings.get("inputs"), settings["rebaseline_months"])
     except (MsqmriError, ValueError) as exc:
         return error(str(exc))
     for warning in (*map(str, dataset.unusable), *dataset.warnings):

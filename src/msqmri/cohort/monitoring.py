@@ -21,6 +21,8 @@ from msqmri.core.io import save_tsv
 
 PBVC_CUTOFF_PER_YEAR = -0.37  # %/y
 INTERVAL_MONTHS = (3.0, 12.0)
+#: a clinic's scheduling tolerance of that interval (days): an annual scan at 371 days is on schedule
+INTERVAL_TOLERANCE_DAYS = 31.0
 PSEUDO_ATROPHY_DAYS = 365.25
 DAYS_PER_MONTH = 365.25 / 12
 #: the PBVC method a flag uses when both ran (SIENA-like edge displacement first)
@@ -43,6 +45,7 @@ COLUMNS = (
     "interval_outside_3_12_months",
     "protocol_changed",
     "flags",
+    "n_cel",
 )
 
 
@@ -55,13 +58,20 @@ def preferred_pbvc(pbvc: pd.DataFrame) -> pd.DataFrame:
 
 
 def pair_flags(
-    pbvc: pd.DataFrame, activity: pd.DataFrame, sessions: pd.DataFrame, compliance: pd.DataFrame | None = None
+    pbvc: pd.DataFrame,
+    activity: pd.DataFrame,
+    sessions: pd.DataFrame,
+    compliance: pd.DataFrame | None = None,
+    counts: pd.DataFrame | None = None,
+    tolerance_days: float = INTERVAL_TOLERANCE_DAYS,
 ) -> pd.DataFrame:
     """Flags of every session pair in ``activity`` and ``pbvc`` (group tables): new/enlarging lesions,
-    annualised PBVC beyond the cut-off (with the pseudo-atrophy caution when sessions.tsv gives a
-    treatment start in the 12 months before the interval or within it), interval outside 3-12 months
-    (consecutive pairs), a scanner/protocol change of the T1w within the interval, and a PBVC that failed
-    the pair's QC (:mod:`msqmri.atrophy.qc`)."""
+    contrast-enhancing lesions on the later scan (``counts``: lesion_counts.tsv), annualised PBVC beyond the
+    cut-off (with the pseudo-atrophy caution when sessions.tsv gives a treatment start in the 12 months before the
+    interval or within it), interval outside 3-12 months give or take ``tolerance_days`` (consecutive pairs), a
+    scanner/protocol change of the T1w within the interval, and a PBVC that failed the pair's QC
+    (:mod:`msqmri.atrophy.qc`). ``pair_type`` is consecutive, rebaseline (from a treatment's reference scan) or
+    baseline."""
     keys = ["participant_id", "session_from", "session_to"]
     pairs = pd.concat([activity[keys], pbvc[keys]]).drop_duplicates()
     pbvc = pbvc if "qc_flag" in pbvc else pbvc.assign(qc_flag=None)  # tables written before the QC had none
@@ -84,6 +94,11 @@ def pair_flags(
             if a or b
         }
     order = {key: i for i, key in enumerate(dates.index)}
+    references = set(dates.index[dates["rebaseline"].fillna(False).astype(bool)]) if "rebaseline" in dates else set()
+    cel = {}
+    if counts is not None and "n_cel" in counts:
+        cel = {(p, s): n for p, s, n in counts[["participant_id", "session_id", "n_cel"]].itertuples(index=False)}
+    tolerance = tolerance_days / DAYS_PER_MONTH
     rows = []
     for row in table.itertuples(index=False):
         start, end = dates.loc[(row.participant_id, row.session_from)], dates.loc[(row.participant_id, row.session_to)]
@@ -106,15 +121,17 @@ def pair_flags(
         new_or_enlarging = (row.n_new or 0) + (row.n_enlarging or 0) > 0 if pd.notna(row.n_new) else None
         atrophy = bool(row.pbvc_per_year < PBVC_CUTOFF_PER_YEAR) if pd.notna(row.pbvc_per_year) else None
         months = interval / DAYS_PER_MONTH if interval is not None else None
-        outside = (
-            (not INTERVAL_MONTHS[0] <= months <= INTERVAL_MONTHS[1]) if months is not None and consecutive else None
-        )
+        lo, hi = INTERVAL_MONTHS[0] - tolerance, INTERVAL_MONTHS[1] + tolerance
+        outside = (not lo <= months <= hi) if months is not None and consecutive else None
+        n_cel = cel.get((row.participant_id, row.session_to))
+        n_cel = None if n_cel is None or pd.isna(n_cel) else int(n_cel)
         protocol = any((row.participant_id, s) in changed for s in in_between)
         failed_qc = isinstance(row.qc_flag, str) and row.qc_flag != PBVC_QC_PASS
         flags = [
             name
             for name, on in (
                 ("new/enlarging T2 lesions", new_or_enlarging),
+                ("contrast-enhancing lesions", bool(n_cel)),
                 ("PBVC beyond -0.37 %/y", atrophy and not caution),
                 ("PBVC beyond -0.37 %/y (possible pseudo-atrophy: treatment start)", atrophy and caution),
                 ("interval outside 3-12 months", outside),
@@ -128,7 +145,11 @@ def pair_flags(
                 "participant_id": row.participant_id,
                 "session_from": row.session_from,
                 "session_to": row.session_to,
-                "pair_type": "consecutive" if consecutive else "baseline",
+                "pair_type": "consecutive"
+                if consecutive
+                else "rebaseline"
+                if (row.participant_id, row.session_from) in references
+                else "baseline",
                 "interval_days": round(interval, 2) if interval is not None else None,
                 "interval_months": round(months, 2) if months is not None else None,
                 "n_new": row.n_new,
@@ -142,18 +163,16 @@ def pair_flags(
                 "interval_outside_3_12_months": outside,
                 "protocol_changed": protocol,
                 "flags": "; ".join(flags) or None,
+                "n_cel": n_cel,
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values(keys, kind="stable")
 
 
-def flags_from_files(pbvc: str, activity: str, sessions: str, compliance: str) -> pd.DataFrame:
-    """:func:`pair_flags` from the group TSVs (pbvc, lesion_activity, sessions, protocol_compliance)."""
-    return pair_flags(*(read_group_table(path) for path in (pbvc, activity, sessions, compliance)))
-
-
-def write_flags(inputs: Mapping[str, str], outputs: Mapping[str, str]) -> None:
-    """The ``monitoring_flags`` step: :func:`flags_from_files` as group/monitoring_flags.tsv."""
-    save_tsv(
-        flags_from_files(inputs["pbvc"], inputs["activity"], inputs["sessions"], inputs["compliance"]), outputs["table"]
-    )
+def write_flags(
+    inputs: Mapping[str, str], outputs: Mapping[str, str], tolerance_days: float = INTERVAL_TOLERANCE_DAYS
+) -> None:
+    """The ``monitoring_flags`` step: :func:`pair_flags` of the group tables (pbvc, lesion activity, sessions,
+    protocol compliance, lesion counts) as group/monitoring_flags.tsv."""
+    tables = {name: read_group_table(inputs[name]) for name in ("pbvc", "activity", "sessions", "compliance", "counts")}
+    save_tsv(pair_flags(**tables, tolerance_days=tolerance_days), outputs["table"])

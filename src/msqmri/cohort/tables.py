@@ -9,7 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from msqmri.cohort import prognosis, response
 from msqmri.core.io import MsqmriInputError, load_json, save_tsv
+from msqmri.lesions.enhancement import CEL_COLUMNS
 
 SESSION_COLUMNS = (
     "participant_id",
@@ -39,6 +41,10 @@ SESSION_COLUMNS = (
     "t1w_file",
     "t1w_ce_file",
     "selection",
+    "relapses",
+    "edss",
+    "treatment",
+    "rebaseline",
 )
 
 
@@ -69,6 +75,7 @@ def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: 
         "t1w_ce_file": check["T1w_ce"]["file"] if "T1w_ce" in check else None,
         "selection": "; ".join(f"{role}={c['file']} ({c['rule']})" for role, c in check.get("selection", {}).items())
         or None,
+        **{key: check.get(key) for key in ("relapses", "edss", "treatment", "rebaseline")},
     }
 
 
@@ -202,3 +209,63 @@ def write_lesion_activity_table(inputs: Files, outputs: Files) -> None:
 def write_concatenated(inputs: Files, outputs: Files) -> None:
     """A group table stacking the per-session, per-pair or per-subject ``tables``."""
     save_tsv(concatenate(inputs["tables"]), outputs["table"])
+
+
+#: group/enhancing_lesions.tsv: a session's CEL rows and the persistent identity of the T2 lesion each lies in
+CEL_TABLE_COLUMNS = (*CEL_COLUMNS, "lesion_id")
+
+
+def write_lesion_counts(inputs: Files, outputs: Files) -> None:
+    """group/lesion_counts.tsv: every subject's lesion counts per session, with the session's contrast-enhancing
+    lesions (``n_cel``, ``cel_volume_ml``; ``n/a`` for a session without a post-contrast scan)."""
+    counts = concatenate(inputs["counts"])
+    summaries = pd.DataFrame(
+        [load_json(path) for path in inputs.get("cel", [])],
+        columns=["participant_id", "session_id", "n_cel", "cel_volume_ml"],
+    )
+    keys = ["participant_id", "session_id"]
+    table = counts.merge(summaries[[*keys, "n_cel", "cel_volume_ml"]], on=keys, how="left")
+    table["n_cel"] = table["n_cel"].astype("Int64")
+    save_tsv(table, outputs["table"])
+
+
+def write_enhancing_lesions(inputs: Files, outputs: Files) -> None:
+    """group/enhancing_lesions.tsv: every session's CELs, with the persistent identity (``lesion_id`` of
+    group/lesions.tsv) of the T2 lesion each lies in."""
+    cels = concatenate(inputs["tables"])
+    lesions = read_group_table(inputs["lesions"])
+    keys = ["participant_id", "session_id"]
+    if cels.empty:
+        save_tsv(pd.DataFrame(columns=list(CEL_TABLE_COLUMNS)), outputs["table"])
+        return
+    if not lesions.empty:
+        identity = lesions[[*keys, "component", "lesion_id"]].rename(columns={"component": "lesion_component"})
+        cels = cels.merge(identity, on=[*keys, "lesion_component"], how="left")
+    save_tsv(cels.reindex(columns=list(CEL_TABLE_COLUMNS)), outputs["table"])
+
+
+def write_treatment_response(inputs: Files, outputs: Files) -> None:
+    """group/treatment_response.tsv (:func:`msqmri.cohort.response.treatment_years` of every subject)."""
+    from msqmri.cohort.monitoring import preferred_pbvc
+
+    names = ("sessions", "activity", "changes", "lesions", "cels", "pbvc")
+    tables = {name: read_group_table(inputs[name]) for name in names}
+    rows = []
+    for participant, sessions in tables["sessions"].groupby("participant_id", sort=False):
+        of = {name: _of(table, participant) for name, table in tables.items()}
+        contrast = sessions.loc[sessions["t1w_ce_file"].notna(), "session_id"]
+        activity = response.Activity(
+            of["activity"], of["changes"], of["lesions"], of["cels"], frozenset(contrast), preferred_pbvc(of["pbvc"])
+        )
+        rows += response.treatment_years(sessions, activity)
+    save_tsv(pd.DataFrame(rows, columns=list(response.TREATMENT_RESPONSE_COLUMNS)), outputs["table"])
+
+
+def write_prognosis(inputs: Files, outputs: Files) -> None:
+    """group/prognosis.tsv (:func:`msqmri.cohort.prognosis.baseline_profiles`)."""
+    tables = [read_group_table(inputs[name]) for name in ("sessions", "counts", "volumes")]
+    save_tsv(prognosis.baseline_profiles(*tables), outputs["table"])
+
+
+def _of(table: pd.DataFrame, participant: str) -> pd.DataFrame:
+    return table[table["participant_id"] == participant] if "participant_id" in table else table

@@ -139,13 +139,15 @@ def register_to_t1w(
     transform_out: str | os.PathLike[str],
     resampled_out: str | os.PathLike[str],
     seed: int = 1,
+    interpolator: str = "linear",
 ) -> None:
-    """Rigidly register an image of the session to its T1w; write the transform and the resampled image."""
+    """Rigidly register an image of the session to its T1w; write the transform and the resampled image
+    (``interpolator``: an ANTs interpolator, e.g. ``lanczosWindowedSinc`` where blurring matters)."""
     moving, fixed = to_ants(moving_path), to_ants_averaged(t1w_path, seed)
     transform = rigid(moving, fixed, seed)
     with atomic_path(transform_out) as tmp:
         shutil.copyfile(transform, tmp)
-    resampled = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[transform], interpolator="linear")
+    resampled = ants.apply_transforms(fixed=fixed, moving=moving, transformlist=[transform], interpolator=interpolator)
     save_array(resampled.numpy(), nib.load(os.fspath(t1w_path)).affine, resampled_out, np.float32)
 
 

@@ -32,9 +32,10 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 
@@ -44,6 +45,9 @@ LABEL_RE = re.compile(r"[a-zA-Z0-9]+")
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 _ENTITY_RE = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
 _MISSING = {"", "n/a", "na", "nan"}
+#: the reference scan of a treatment start: the first session at least this long after it (MAGNIMS: about 6 months)
+REBASELINE_MONTHS = 6.0
+DAYS_PER_MONTH = 365.25 / 12
 #: roles of the images a session may have, as the config's ``inputs`` filters name them
 ROLES = ("t1w", "t1w_ce", "flair", "dwi")
 #: entities that make an image something other than a role's plain image
@@ -93,6 +97,12 @@ class Session:
     acq_time: datetime | None = None
     #: start of a disease-modifying treatment (sessions.tsv ``treatment_start``), for pseudo-atrophy cautions
     treatment_start: datetime | None = None
+    #: clinical columns of sessions.tsv: relapses since the previous session, EDSS, the current treatment
+    relapses: int | None = None
+    edss: float | None = None
+    treatment: str | None = None
+    #: the reference (rebaseline) scan of a treatment start: the first session at least ``rebaseline_months`` after it
+    rebaseline: bool = False
     #: the post-contrast T1w (``ce-<agent>``), never used for atrophy
     t1w_ce: Path | None = None
     #: where ``acq_time`` came from: "sessions.tsv", "scans.tsv", "sidecar" (None without a date)
@@ -209,13 +219,15 @@ def bids_prefix(subject: str, session: str | None, datatype: str | None = "anat"
 
 
 def session_pairs(sessions: Sequence[Session]) -> list[tuple[Session, Session]]:
-    """Pairs of one subject's sessions to compare: each consecutive pair and baseline -> each later.
+    """Pairs of one subject's sessions to compare: each consecutive pair, baseline -> each later, and each
+    reference (rebaseline) scan of a treatment -> each later.
 
     ``sessions`` must be in time order (as :attr:`Subject.sessions` is). Pairs are unique and
     ordered by (earlier, later) position.
     """
     n = len(sessions)
-    indices = {(i, i + 1) for i in range(n - 1)} | {(0, j) for j in range(1, n)}
+    references = [i for i, s in enumerate(sessions) if s.rebaseline]
+    indices = {(i, i + 1) for i in range(n - 1)} | {(i, j) for i in (0, *references) for j in range(i + 1, n)}
     return [(sessions[i], sessions[j]) for i, j in sorted(indices)]
 
 
@@ -223,12 +235,14 @@ def discover(
     bids_dir: str | os.PathLike[str],
     participant_label: Sequence[str] | None = None,
     filters: Mapping[str, Mapping[str, str]] | None = None,
+    rebaseline_months: float = REBASELINE_MONTHS,
 ) -> Dataset:
     """Parse a raw BIDS dataset into a :class:`Dataset`.
 
     ``participant_label`` restricts discovery to these subjects (with or without ``sub-``);
     a label that is not in the dataset raises :class:`MsqmriInputError`. ``filters``: role (one of
-    :data:`ROLES`) -> entity -> value every chosen image of that role must carry.
+    :data:`ROLES`) -> entity -> value every chosen image of that role must carry. The first session at least
+    ``rebaseline_months`` after a treatment start is its reference scan.
     """
     root = Path(bids_dir)
     if not root.is_dir():
@@ -251,7 +265,7 @@ def discover(
     demographics = _read_participants(root / "participants.tsv", warnings)
     subjects, unusable = [], []
     for label, path in subject_dirs.items():
-        sessions, skipped = _discover_subject(root, label, path, filters, warnings)
+        sessions, skipped = _discover_subject(root, label, path, filters, warnings, rebaseline_months)
         unusable.extend(skipped)
         if sessions:
             subjects.append(Subject(label, sessions, **demographics.get(label, {})))
@@ -268,18 +282,45 @@ def _label(path: Path, entity: str) -> str:
 
 
 def _discover_subject(
-    root: Path, subject: str, path: Path, filters: Mapping[str, Mapping[str, str]], warnings: list[str]
+    root: Path,
+    subject: str,
+    path: Path,
+    filters: Mapping[str, Mapping[str, str]],
+    warnings: list[str],
+    rebaseline_months: float = REBASELINE_MONTHS,
 ) -> tuple[tuple[Session, ...], list[UnusableSession]]:
     session_dirs = [p for p in sorted(path.glob("ses-*")) if p.is_dir()]
     labels: list[str | None] = [_label(p, "ses") for p in session_dirs] or [None]
-    dates = _read_session_dates(path / f"sub-{subject}_sessions.tsv")
+    table = path / f"sub-{subject}_sessions.tsv"
+    rows = _read_sessions_tsv(table)
     sessions, unusable = [], []
     for session in labels:
         try:
-            sessions.append(_discover_session(root, subject, session, dates.get(session, {}), filters, warnings))
+            sessions.append(_discover_session(root, subject, session, rows.get(session, {}), filters, warnings))
         except _Unusable as exc:
             unusable.append(UnusableSession(subject, session, str(exc)))
-    return tuple(_time_order(sessions)), unusable
+    return _with_references(_time_order(sessions), rows, table, rebaseline_months), unusable
+
+
+def _with_references(
+    sessions: list[Session], rows: Mapping[str | None, Mapping[str, Any]], table: Path, rebaseline_months: float
+) -> tuple[Session, ...]:
+    """The sessions with each treatment start's reference scan marked; a treatment start after every dated
+    session is a one-line error naming sessions.tsv and its line."""
+    dated = [s.acq_time for s in sessions if s.acq_time is not None]
+    starts = {(row["treatment_start"], row["line"]) for row in rows.values() if row.get("treatment_start")}
+    marked = list(sessions)
+    for start, line in sorted(starts):
+        if dated and start > max(dated):
+            last = max(dated).date()
+            raise MsqmriInputError(
+                table, f"line {line}: treatment_start {start.date()} is after every session ({last})"
+            )
+        wait = rebaseline_months * DAYS_PER_MONTH
+        after = [k for k, s in enumerate(marked) if s.acq_time and (s.acq_time - start).total_seconds() >= wait * 86400]
+        if after:
+            marked[after[0]] = replace(marked[after[0]], rebaseline=True)
+    return tuple(marked)
 
 
 class _Unusable(Exception):
@@ -290,7 +331,7 @@ def _discover_session(
     root: Path,
     subject: str,
     session: str | None,
-    dates: dict[str, datetime | None],
+    row: Mapping[str, Any],
     filters: Mapping[str, Mapping[str, str]],
     warnings: list[str],
 ) -> Session:
@@ -324,7 +365,7 @@ def _discover_session(
                 f"(found {', '.join(present)}); session skipped"
             )
         raise _Unusable(f"no T1w image in {where}; session skipped")
-    acq_time, source = _session_date(base, subject, session, t1w, sidecars.get(t1w), dates.get("acq_time"))
+    acq_time, source = _session_date(base, subject, session, t1w, sidecars.get(t1w), row.get("acq_time"))
     inv2 = _second_inversion(anat, t1w)
     if inv2 is not None:
         selection.append(("t1w_inv2", inv2.name, "INV2 of the UNIT1"))
@@ -346,7 +387,10 @@ def _discover_session(
         lesion_mask_t1w=_one(lesions, "mask", {"space": "T1w", "label": "lesion"}),
         lesion_mask_flair=_one(lesions, "mask", {"space": "FLAIR", "label": "lesion"}),
         acq_time=acq_time,
-        treatment_start=dates.get("treatment_start"),
+        treatment_start=row.get("treatment_start"),
+        relapses=row.get("relapses"),
+        edss=row.get("edss"),
+        treatment=row.get("treatment"),
         t1w_ce=t1w_ce,
         acq_time_source=source,
         sidecars=tuple(sidecars.items()),
@@ -634,21 +678,54 @@ def _read_tsv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
-def _read_session_dates(path: Path) -> dict[str | None, dict[str, datetime | None]]:
-    """session label -> {acq_time, treatment_start} from ``sub-<s>_sessions.tsv`` (empty when absent)."""
+def _read_sessions_tsv(path: Path) -> dict[str | None, dict[str, Any]]:
+    """session label -> its row of ``sub-<s>_sessions.tsv`` (empty when absent): ``acq_time``,
+    ``treatment_start``, and the clinical columns ``relapses``, ``edss``, ``treatment`` (each None when absent or
+    ``n/a``), with the row's ``line``; a value the columns cannot hold is a one-line error naming the line."""
     if not path.is_file():
         return {}
     rows = _read_tsv(path)
     if rows and "session_id" not in rows[0]:
         raise MsqmriInputError(path, "missing the session_id column")
-    times: dict[str | None, dict[str, datetime | None]] = {}
+    table: dict[str | None, dict[str, Any]] = {}
     for number, row in enumerate(rows, start=2):
         label = (row["session_id"] or "").strip().removeprefix("ses-")
-        times[label] = {
-            column: _parse_time(path, number, column, (row.get(column) or "").strip())
-            for column in ("acq_time", "treatment_start")
+        columns = ("acq_time", "treatment_start", "relapses", "edss", "treatment")
+        cells = {column: (row.get(column) or "").strip() for column in columns}
+        table[label] = {
+            **{column: _parse_time(path, number, column, cells[column]) for column in ("acq_time", "treatment_start")},
+            "relapses": _parse_count(path, number, cells["relapses"]),
+            "edss": _parse_edss(path, number, cells["edss"]),
+            "treatment": None if cells["treatment"].lower() in _MISSING else cells["treatment"],
+            "line": number,
         }
-    return times
+    return table
+
+
+def _parse_count(path: Path, line: int, value: str) -> int | None:
+    """A relapse count: a whole number >= 0 (None when missing)."""
+    if value.lower() in _MISSING:
+        return None
+    try:
+        count = float(value)
+    except ValueError:
+        count = -1.0
+    if count < 0 or count != int(count):
+        raise MsqmriInputError(path, f"line {line}: relapses {value!r} is not a count (a whole number >= 0)")
+    return int(count)
+
+
+def _parse_edss(path: Path, line: int, value: str) -> float | None:
+    """An EDSS score: 0 to 10 in steps of 0.5 (None when missing)."""
+    if value.lower() in _MISSING:
+        return None
+    try:
+        score = float(value)
+    except ValueError:
+        score = -1.0
+    if not 0 <= score <= 10 or score * 2 != int(score * 2):
+        raise MsqmriInputError(path, f"line {line}: edss {value!r} is not an EDSS score (0 to 10 in steps of 0.5)")
+    return score
 
 
 def _sidecar_fields(sidecar: Path | None) -> dict:

@@ -28,8 +28,18 @@ from msqmri.anat import template
 from msqmri.anat.bias import n4
 from msqmri.atrophy.halfway import Grid, resample
 from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_array, save_json, save_tsv
-from msqmri.core.registration import ants_image, resample_mask
-from msqmri.lesions import activity, components, location, longitudinal, normalization, regions, segmentation, tracking
+from msqmri.core.registration import ants_image, register_to_t1w, resample_mask
+from msqmri.lesions import (
+    activity,
+    components,
+    enhancement,
+    location,
+    longitudinal,
+    normalization,
+    regions,
+    segmentation,
+    tracking,
+)
 
 Paths = Mapping[str, str]
 #: the quantitative maps a session may have, in T1w space (input key -> table metric)
@@ -497,3 +507,80 @@ def lesion_identities(inputs: Paths, outputs: Paths, ids: Mapping[str, str | Non
     lookup = np.zeros(int(labels.max(initial=0)) + 1, dtype=np.int32)
     lookup[rows.component.astype(int).to_numpy()] = rows.lesion_id.astype(int).to_numpy()
     save_array(lookup[np.rint(labels).astype(np.int32)], img.affine, outputs["labels"], np.int32)
+
+
+def enhancing_lesions(
+    inputs: Paths,
+    outputs: Paths,
+    ids: Mapping[str, str | None],
+    min_size_mm3: float = enhancement.MIN_SIZE_MM3,
+    seed: int = 1,
+) -> None:
+    """The session's contrast-enhancing lesions (:mod:`msqmri.lesions.enhancement`): the post-contrast T1w
+    registered rigidly to the T1w and bias-corrected, both divided by their local NAWM level, the enhancement map,
+    the CEL labels and table, and a summary (count, volume, what was rejected)."""
+    # windowed sinc: linear interpolation would blur small dark lesions into "enhancement" against the
+    # unresampled pre-contrast T1w
+    register_to_t1w(inputs["t1w_ce"], inputs["t1w"], outputs["transform"], outputs["post"], seed, "lanczosWindowedSinc")
+    t1w_img, pre = load_nifti(inputs["t1w"])
+    shape, affine = t1w_img.shape[:3], t1w_img.affine
+    like = ants_image(np.zeros(shape, dtype=np.float32), affine)
+    voxel_size = tuple(float(z) for z in nib.affines.voxel_sizes(affine))
+    brain = _on_grid(inputs, "brain_mask", shape) > 0
+    wm, csf = _on_grid(inputs, "probseg_wm", shape), _on_grid(inputs, "probseg_csf", shape)
+    labels = np.rint(_on_grid(inputs, "labels", shape)).astype(np.int32)
+    nawm = brain & (wm >= 0.9) & ~ndimage.binary_dilation(labels > 0, iterations=2)
+    if nawm.sum() < 100:
+        raise MsqmriInputError(inputs["probseg_wm"], "too little normal-appearing white matter to normalise to")
+    _, post = load_nifti(outputs["post"])
+    post_image = ants_image(post, affine)
+    post = n4(post_image, post_image.new_image_like(brain.astype(np.float32))).numpy()
+    save_array(post, affine, outputs["post"], np.float32)
+    normalised = {
+        name: normalization.normalise(image, nawm, voxel_size)[0] for name, image in (("pre", pre), ("post", post))
+    }
+    enhancement_map = enhancement.enhancement_map(normalised["post"], normalised["pre"])
+    save_array(enhancement_map, affine, outputs["enhancement"], np.float32)
+    ventricles = template.warped("ventricles", like, inputs["from_template"]) >= 0.5
+    tissue = {"csf": csf, "wm": wm, "lesion": labels > 0}
+    ventricles = ndimage.binary_dilation(ventricles, iterations=1)
+    found = enhancement.find_enhancing(
+        enhancement_map, brain, nawm, tissue, ventricles, voxel_size, min_size_mm3, normalised["post"]
+    )
+    save_array(found.labels, affine, outputs["labels"], np.int16)
+    voxel_ml = float(np.prod(voxel_size)) / 1000.0
+    rows = []
+    for k in range(1, found.n + 1):
+        cel = found.labels == k
+        centroid = affine[:3, :3] @ np.argwhere(cel).mean(0) + affine[:3, 3]
+        inside = labels[cel][labels[cel] > 0]
+        rows.append(
+            {
+                **ids,
+                "cel_id": k,
+                "volume_ml": float(cel.sum()) * voxel_ml,
+                "centroid_x": float(centroid[0]),
+                "centroid_y": float(centroid[1]),
+                "centroid_z": float(centroid[2]),
+                "mean_enhancement": float(enhancement_map[cel].mean()),
+                "peak_enhancement": float(enhancement_map[cel].max()),
+                "pattern": found.patterns[k - 1],
+                "in_t2_lesion": bool(inside.size),
+                "lesion_component": int(np.bincount(inside).argmax()) if inside.size else None,
+            }
+        )
+    table = pd.DataFrame(rows, columns=list(enhancement.CEL_COLUMNS))
+    save_tsv(table, outputs["table"])
+    save_json(
+        {
+            **ids,
+            "n_cel": found.n,
+            "cel_volume_ml": float(table.volume_ml.sum()),
+            "rejected": found.rejected,
+            "Sources": [Path(inputs["t1w_ce"]).name, Path(inputs["t1w"]).name],
+            "EstimationAlgorithm": "post minus pre-contrast T1w in local NAWM units; seeds above "
+            f"max({enhancement.K_SIGMA:g} robust SD, {enhancement.MIN_ENHANCEMENT:g}), extent at half peak, holes "
+            "filled; outside the brain, in CSF or vessel-shaped components rejected",
+        },
+        outputs["summary"],
+    )

@@ -35,7 +35,18 @@ from msqmri.phantom.acquisition import (
     rician,
     store,
 )
-from msqmri.phantom.anatomy import REGIONS, Sampled, SubjectAnatomy
+from msqmri.phantom.anatomy import REGIONS, Sampled, SubjectAnatomy, grid_points
+from msqmri.phantom.enhancement import (
+    CHOROID_GAIN,
+    DURA_GAIN,
+    GM_UPTAKE,
+    VESSEL_GAIN,
+    WM_UPTAKE,
+    EnhancementPlan,
+    lesion_gain,
+    plan_enhancement,
+    vessel_fraction,
+)
 from msqmri.phantom.head import make_head
 from msqmri.phantom.subject import make_subject
 from msqmri.phantom.tissues import FlairContrast
@@ -47,6 +58,7 @@ HEADS = ("skull", "whole")
 TRUTH_COLUMNS = {
     "lesions": ["participant_id", "session_id", "lesion_id", "status", "volume_ml", "location", "black_hole"],
     "pbvc": ["participant_id", "session_from", "session_to", "interval_days", "pbvc_requested", "pbvc"],
+    "enhancing": ["participant_id", "session_id", "lesion_id", "pattern", "gain"],
 }
 #: per-session images that share the head position also move slightly between series (deg, mm)
 SERIES_MOTION = (0.5, 0.5)
@@ -78,7 +90,7 @@ class CohortSpec:
     t1w_voxel: tuple[float, float, float] | None = None  # default: isotropic ``resolution``
     flair_voxel: tuple[float, float, float] | None = None  # default: isotropic; e.g. (1, 1, 3): a 2D FLAIR's slices
     orientations: tuple[str, ...] = ("RAS", "LAS", "LPS", "oblique")
-    modalities: tuple[str, ...] = ("T1w", "FLAIR", "MTR", "MEGRE", "dwi")
+    modalities: tuple[str, ...] = ("T1w", "FLAIR", "MTR", "MEGRE", "dwi")  # and "T1w_ce": post-contrast T1w
     echo_times: tuple[float, ...] = (0.004, 0.0085, 0.013, 0.0175, 0.022, 0.0265, 0.031, 0.0355)
     dwi_voxel: float | None = None  # default: ``resolution``, at least 2 mm
     bval: float = 1000.0
@@ -96,6 +108,7 @@ class CohortSpec:
     head: str = "skull"  # "skull": brain, skull and scalp; "whole": with neck, face, dura, sinuses (phantom.head)
     t1w_sequences: tuple[str, ...] = ("MPRAGE",)  # one per subject in turn, of tissues.T1W_SEQUENCES
     coil: float = 0.0  # multichannel head coil: receive gain at the head's surface over its centre, minus one
+    clinical: bool = False  # sessions.tsv with a treatment start, relapses, EDSS and the treatment (clinical_history)
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -124,13 +137,22 @@ def generate_cohort(out_dir: str | Path, spec: CohortSpec = CohortSpec()) -> Pat
         out / "dataset_description.json",
     )
     truth = out / "sourcedata" / "ground_truth"
-    tables: dict[str, list[dict]] = {"participants": [], "volumes": [], "pbvc": [], "lesions": [], "sessions": []}
+    tables: dict[str, list[dict]] = {
+        "participants": [],
+        "volumes": [],
+        "pbvc": [],
+        "lesions": [],
+        "sessions": [],
+        "enhancing": [],
+    }
     for index in range(spec.n_subjects):
         _write_subject(out, truth, spec, index, tables)
     save_tsv(pd.DataFrame(tables["participants"]), out / "participants.tsv")
     save_tsv(pd.DataFrame([t.as_row() for t in tissues.TISSUES]), truth / "tissues.tsv")
     for name in ("volumes", "pbvc", "lesions", "sessions"):
         save_tsv(pd.DataFrame(tables[name], columns=TRUTH_COLUMNS.get(name)), truth / f"{name}.tsv")
+    if "T1w_ce" in spec.modalities:
+        save_tsv(pd.DataFrame(tables["enhancing"], columns=TRUTH_COLUMNS["enhancing"]), truth / "enhancing_lesions.tsv")
     save_json({**asdict(spec), "truth_step": spec.step}, truth / "spec.json")
     if spec.lesions and spec.user_lesion_masks:
         save_json(
@@ -161,6 +183,19 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
     anatomy, head_scale = make_subject(rng, spec.step, spec.n_sessions, spec.lesions, spec.lesion_activity)
     if spec.head == "whole":  # its own random stream: the skull-only subjects stay as they were
         anatomy.head = make_head(np.random.default_rng([spec.seed, index, 1000]), head_scale)
+    enhancement = None
+    if "T1w_ce" in spec.modalities:  # its own stream too
+        enhancement = plan_enhancement(np.random.default_rng([spec.seed, index, 2000]), anatomy.lesions)
+        for (lesion_index, k), (pattern, gain) in sorted(enhancement.lesions.items(), key=lambda item: item[0][::-1]):
+            tables["enhancing"].append(
+                {
+                    "participant_id": f"sub-{sub}",
+                    "session_id": f"ses-{sessions[k]}",
+                    "lesion_id": lesion_index + 1,
+                    "pattern": pattern,
+                    "gain": gain,
+                }
+            )
     sequence = spec.t1w_sequences[index % len(spec.t1w_sequences)]
     contrast = draw_contrast(rng, spec)
     orientation = spec.orientations[index % len(spec.orientations)]
@@ -198,6 +233,8 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
             rng_k,
             contrast,
             sequence,
+            enhancement,
+            np.random.default_rng([spec.seed, index, k + 1, 2000]),
         )
         for modality in spec.modalities:
             session.write(modality)
@@ -236,6 +273,9 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
                 **{f"flair_{name}_wm": value for name, value in asdict(contrast).items()},
             }
         )
+    if spec.clinical:  # its own stream: the images stay as they were
+        history = clinical_history(np.random.default_rng([spec.seed, index, 3000]), baseline, days)
+        acq_rows = [{**row, **visit} for row, visit in zip(acq_rows, history, strict=True)]
     save_tsv(pd.DataFrame(acq_rows), out / f"sub-{sub}" / f"sub-{sub}_sessions.tsv")
     for a, b in session_pairs(len(sessions)):
         v0, v1 = volumes[a]["tissue"]["brain_ml"], volumes[b]["tissue"]["brain_ml"]
@@ -250,6 +290,32 @@ def _write_subject(out: Path, truth: Path, spec: CohortSpec, index: int, tables:
                 "pbvc": (v1 / v0 - 1) * 100,
             }
         )
+
+
+#: disease-modifying treatments a phantom subject may start
+TREATMENTS = ("interferon beta-1a", "glatiramer acetate", "dimethyl fumarate", "teriflunomide")
+
+
+def clinical_history(rng: np.random.Generator, baseline: dt.datetime, days: np.ndarray) -> list[dict[str, object]]:
+    """A subject's clinical columns of sessions.tsv, one dict per session: a treatment started 2-8 weeks after the
+    baseline scan, relapses since the previous session (none reported at baseline: ``n/a``), an EDSS at every
+    session (baseline 1.0-3.5, rising by 1.0 at a follow-up now and then) and the treatment taken then."""
+    start = baseline + dt.timedelta(days=int(rng.integers(14, 57)))
+    treatment = str(rng.choice(TREATMENTS))
+    edss = float(rng.choice([1.0, 1.5, 2.0, 2.5, 3.0, 3.5]))
+    visits = []
+    for k, day in enumerate(days):
+        if k and rng.random() < 0.3:
+            edss += 1.0
+        visits.append(
+            {
+                "treatment_start": start.date().isoformat(),
+                "relapses": "n/a" if k == 0 else int(rng.poisson(0.5)),
+                "edss": edss,
+                "treatment": treatment if baseline + dt.timedelta(days=float(day)) >= start else "n/a",
+            }
+        )
+    return visits
 
 
 def draw_contrast(rng: np.random.Generator, spec: CohortSpec) -> FlairContrast:
@@ -354,8 +420,11 @@ class _Session:
         rng: np.random.Generator,
         contrast: FlairContrast,
         sequence: str = "MPRAGE",
+        enhancement: EnhancementPlan | None = None,
+        ce_rng: np.random.Generator | None = None,
     ) -> None:
         self.spec, self.anatomy, self.k, self.scale, self.contrast = spec, anatomy, k, scale, contrast
+        self.enhancement, self.ce_rng = enhancement, ce_rng
         self.sequence = sequence
         self.pose, self.orientation, self.dtype, self.intensity, self.rng = pose, orientation, dtype, intensity, rng
         self.stem = f"sub-{sub}_ses-{ses}"
@@ -370,6 +439,7 @@ class _Session:
             "MTR": self._mtr,
             "MEGRE": self._megre,
             "dwi": self._dwi,
+            "T1w_ce": self._t1w_ce,
         }
         writers[modality]()
 
@@ -458,6 +528,10 @@ class _Session:
             self.truth / f"{self.stem}_space-T1w_desc-lesions_dseg.nii.gz",
             "int16",
         )
+        if self.enhancement is not None:  # the lesions enhancing on this session's post-contrast T1w, outlined whole
+            enhancing = np.isin(lesion_id, [i + 1 for i in self.enhancement.enhancing(self.k)]) & lesion_mask
+            cel_path = self.truth / f"{self.stem}_space-T1w_label-CEL_dseg.nii.gz"
+            self._save(np.where(enhancing, lesion_id, 0), affine, cel_path, "int16")
         # every voxel a lesion reaches, however little of it (a detection there is not false)
         self._save(
             np.where(maps["lesion"] > 0, lesion_id, 0),
@@ -473,6 +547,36 @@ class _Session:
         save_json(
             {"subject_to_scanner": self.pose.matrix(), "scale_drift": self.pose.drift - 1.0},
             self.truth / f"{self.stem}_desc-pose_xfm.json",
+        )
+
+    def _t1w_ce(self) -> None:
+        """The post-contrast T1w (``ce-gadolinium``): the T1w of the session, in its own head position, with what
+        enhances (:mod:`msqmri.phantom.enhancement`), its own bias field and noise."""
+        deg, mm = SERIES_MOTION
+        pose = self.pose.moved(
+            self.ce_rng.uniform(-deg, deg, 3), self.ce_rng.uniform(-mm, mm, 3), self.anatomy.centroid
+        )
+        vox = self.spec.t1w_voxel or (self.spec.resolution,) * 3
+        shape, affine = self._grid(vox, self.orientation, pose)
+        sampled = self._render(shape, affine, pose, regions=True)
+        frac, idx = sampled.frac, tissues.INDEX
+        signal = t1w_signal(frac, sampled.regions, self.sequence)
+        uptake = WM_UPTAKE * frac[..., idx["wm"]] + GM_UPTAKE * (frac[..., idx["gm"]] + frac[..., idx["dgm"]])
+        signal = signal * (1.0 + uptake)
+        points = pose.to_subject(grid_points(shape, affine)).astype(np.float32)
+        veins = vessel_fraction(points, self.anatomy, self.enhancement.veins).reshape(shape)
+        vessels = np.maximum(veins, frac[..., idx["blood"]])
+        signal += VESSEL_GAIN * vessels + DURA_GAIN * frac[..., idx["dura"]]
+        signal += CHOROID_GAIN * sampled.regions[..., REGIONS.index("choroid")]
+        lesion = sum(frac[..., idx[t]] for t in tissues.LESIONS)
+        voxel_mm = np.linalg.norm(affine[:3, :3], axis=0)
+        signal += lesion_gain(sampled.lesion_id, lesion, self.enhancement.enhancing(self.k), voxel_mm)
+        bias = self._bias(shape, affine)
+        path = self.raw / "anat" / f"{self.stem}_ce-gadolinium_T1w.nii.gz"
+        noisy = rician(signal * bias, 1.0 / self.spec.snr if self.spec.noise else 0.0, self.ce_rng) * self.intensity
+        self._save(noisy, affine, path)
+        self._sidecar(
+            path, MRAcquisitionType="3D", ContrastBolusIngredient="GADOLINIUM", PulseSequenceType=self.sequence
         )
 
     def _flair(self) -> None:

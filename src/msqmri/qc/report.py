@@ -177,6 +177,21 @@ def session_figures(files: Mapping[str, str], label: str) -> list[str]:
             f"({int(len(np.unique(lesions)) - 1)} lesions)",
         )
     )
+    if "enhancement" in files:
+        enhancement = _canonical(files["enhancement"], reference)
+        cels = _canonical(files["cel"], reference) > 0
+        out.append(
+            figure(
+                mosaic(
+                    np.clip(enhancement, -0.2, 0.8),
+                    mask,
+                    contours=[(cels, "yellow"), (lesions > 0, "red")],
+                    views=focus_views(mask, cels if cels.any() else lesions > 0),
+                ),
+                f"{label}: gadolinium enhancement (post minus pre-contrast T1w, NAWM units) with the "
+                f"contrast-enhancing lesions (yellow, {int(ndimage.label(cels)[1])}) and the T2 lesions (red)",
+            )
+        )
     for key, (title, limits) in MAPS.items():
         if key in files:
             data = _canonical(files[key], reference)
@@ -278,6 +293,11 @@ def subject_report(
         table(t["activity"]),
         "<h3>Lesion counts by location</h3>",
         table(t["counts"]),
+        "<h3>Contrast-enhancing lesions</h3>",
+        table(t.get("enhancing", EMPTY)),
+        "<h3>Treatment response</h3>",
+        table(t.get("response", EMPTY), highlight="active_3_or_more"),
+        RESPONSE_NOTE,
         "<h3>Regional means (T1w space)</h3>",
         table(regional),
         "<h3>Lesions (persistent identities)</h3>",
@@ -363,13 +383,39 @@ def cohort_report(tables: Mapping[str, pd.DataFrame], figures: Sequence[str] = (
         table(tables["flags"][tables["flags"]["flags"].notna()]),
         "<h2>Protocol issues</h2>",
         table(tables["compliance"][tables["compliance"]["status"] != "pass"]),
+        "<h2>Treatment response</h2>",
+        table(tables.get("response", EMPTY), highlight="active_3_or_more"),
+        RESPONSE_NOTE,
+        "<h2>Baseline prognostic profile</h2>",
+        table(tables.get("prognosis", EMPTY)),
         *figures,
     ]
     return page("msqmri cohort QC report", body)
 
 
 #: the group tables a report reads, by the names used above
-TABLE_NAMES = ("sessions", "volumes", "pbvc", "regional", "lesions", "counts", "activity", "flags", "compliance")
+TABLE_NAMES = (
+    "sessions",
+    "volumes",
+    "pbvc",
+    "regional",
+    "lesions",
+    "counts",
+    "activity",
+    "flags",
+    "compliance",
+    "enhancing",
+    "response",
+    "prognosis",
+)
+#: a table a report shows when the group run has none (tables of runs before it existed)
+EMPTY = pd.DataFrame()
+RESPONSE_NOTE = (
+    '<p class="note">Per treatment year, against the reference scan (rebaseline: the first scan at least 6 months '
+    "after the treatment start): new/enlarging T2 lesions and contrast-enhancing lesions counted once, relapses, "
+    "confirmed EDSS progression; Rio score (Rio et al. 2009), modified Rio score (Sormani et al. 2013), MAGNIMS score "
+    "(Sormani et al. 2016), NEDA-3 and NEDA-4 (Kappos et al. 2016); n/a where an input is missing.</p>"
+)
 
 
 def read_tables(paths: Mapping[str, str]) -> dict[str, pd.DataFrame]:

@@ -244,3 +244,49 @@ def score_cohort(
                     {"participant_id": participant, "session_from": first, "session_to": second, **vars(score)}
                 )
     return CohortScore(pd.DataFrame(session_rows), pd.DataFrame(pair_rows), pd.DataFrame(subject_rows))
+
+
+def score_enhancing(bids: Path, derivatives: Path, min_volume_mm3: float = 20.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Contrast-enhancing lesions found on every post-contrast session of the phantom cohort ``bids`` against the
+    planned ones (``enhancing_lesions.tsv`` and the CEL labels of the ground truth), matched as :func:`match` does:
+    per session the planned CELs of at least ``min_volume_mm3`` and those found, every planned CEL's presence (for
+    patient-level detection) and the detections touching no enhancing lesion (false); per found CEL its detected
+    and true volume (the lesion's volume in that session, outlined whole)."""
+    truth = bids / "sourcedata" / "ground_truth"
+    plan = pd.read_csv(truth / "lesions.tsv", sep="\t")
+    sessions, cels = [], []
+    for path in sorted(bids.glob("sub-*/ses-*/anat/*_ce-*_T1w.nii.gz")):
+        participant, session = path.parts[-4], path.parts[-3]
+        stem = f"{participant}_{session}"
+        truth_cel = _load(truth / participant / session / f"{stem}_space-T1w_label-CEL_dseg.nii.gz").astype(int)
+        extent = _load(truth / participant / session / f"{stem}_space-T1w_desc-lesionextent_dseg.nii.gz").astype(int)
+        fraction = _load(truth / participant / session / f"{stem}_space-T1w_label-lesion_probseg.nii.gz")
+        detected = _load(derivatives / participant / session / "anat" / f"{stem}_label-CEL_dseg.nii.gz").astype(int)
+        enhancing = {int(i) for i in np.unique(truth_cel[truth_cel > 0])}
+        m = match(detected, truth_cel, fraction, np.where(np.isin(extent, sorted(enhancing)), extent, 0))
+        volumes = plan[(plan.participant_id == participant) & (plan.session_id == session)].set_index("lesion_id")
+        voxel_mm3 = float(np.prod(nib.load(path).header.get_zooms()[:3]))
+        included = {i for i in enhancing if volumes.loc[i, "volume_ml"] * 1000 >= min_volume_mm3}
+        sessions.append(
+            {
+                "participant_id": participant,
+                "session_id": session,
+                "planned_any": len(enhancing),
+                "planned": len(included),
+                "found": sum(bool(m.detected_by_truth.get(i)) for i in included),
+                "detections": len(m.truth_by_detected),
+                "false": sum(not ids for ids in m.truth_by_detected.values()),
+            }
+        )
+        for lesion_id, labels in m.detected_by_truth.items():
+            if labels:
+                cels.append(
+                    {
+                        "participant_id": participant,
+                        "session_id": session,
+                        "lesion_id": lesion_id,
+                        "true_volume_ml": float(volumes.loc[lesion_id, "volume_ml"]),
+                        "detected_volume_ml": float(np.isin(detected, sorted(labels)).sum()) * voxel_mm3 / 1000.0,
+                    }
+                )
+    return pd.DataFrame(sessions), pd.DataFrame(cels)

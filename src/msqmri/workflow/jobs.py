@@ -5,7 +5,7 @@ parameters are functions of a :class:`Job`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -96,10 +96,12 @@ class Job:
             paths |= {f"{side}_{key}": self.run.out(p.format(**wildcards)) for key, p in patterns.items()}
         return paths
 
-    def every_session(self, pattern: str) -> list[str]:
-        """``pattern`` for every usable session of the dataset (or of this job's subject)."""
+    def every_session(self, pattern: str, where: Callable[[Session], bool] | None = None) -> list[str]:
+        """``pattern`` for every usable session of the dataset (or of this job's subject), or every one ``where``
+        holds for."""
         sessions = self.subject.sessions if self.subject is not None else self.run.dataset.sessions()
-        return [self.run.out(pattern.format(**layout.session_wildcards(s))) for s in sessions]
+        chosen = [s for s in sessions if where is None or where(s)]
+        return [self.run.out(pattern.format(**layout.session_wildcards(s))) for s in chosen]
 
     def every_pair(self, pattern: str) -> list[str]:
         """``pattern`` for every session pair of the dataset."""

@@ -59,6 +59,17 @@ SESSION_METRICS = {
 }
 #: the session's lesions labelled by their persistent identity (the subject's lesion tracking)
 LESION_IDS = f"{_ANAT}_desc-lesionids_dseg.nii.gz"
+#: contrast-enhancing lesions of a session with a post-contrast T1w (``ce-<agent>``): the post-contrast T1w on
+#: the T1w grid (and its transform), the enhancement map (NAWM units), the CEL labels, their table and a summary
+CEL = {
+    "post": f"{_ANAT}_space-T1w_desc-postcontrast_T1w.nii.gz",
+    "transform": f"{_ANAT}_from-T1wce_to-T1w_mode-image_xfm.mat",
+    "enhancement": f"{_ANAT}_space-T1w_desc-enhancement_T1w.nii.gz",
+    "labels": f"{_ANAT}_label-CEL_dseg.nii.gz",
+    "table": f"{_ANAT}_desc-cel_metrics.tsv",
+    "summary": f"{_ANAT}_desc-cel_summary.json",
+}
+ENHANCING_LESIONS_TABLE = "group/enhancing_lesions.tsv"
 REGIONAL_METRICS_TABLE = "group/regional_metrics.tsv"
 LESIONS_TABLE = "group/lesions.tsv"
 LESION_COUNTS_TABLE = "group/lesion_counts.tsv"
@@ -157,6 +168,9 @@ PROTOCOL_TABLE = "group/protocol_compliance.tsv"
 MONITORING_TABLE = "group/monitoring_flags.tsv"
 HARMONIZED_TABLE = "group/regional_metrics_harmonized.tsv"
 HARMONIZATION_MODEL = "group/regional_metrics_combat_model.json"
+#: treatment response scores per subject and treatment year, and the baseline prognostic profile per subject
+TREATMENT_RESPONSE_TABLE = "group/treatment_response.tsv"
+PROGNOSIS_TABLE = "group/prognosis.tsv"
 #: QC: each subject's longitudinal plot and self-contained HTML report, and the cohort report
 LONGITUDINAL_PLOT = "{subject}/figures/{subject}_desc-longitudinal_plot.png"
 SUBJECT_REPORT = "{subject}.html"
@@ -211,6 +225,8 @@ def participant_targets(dataset: Dataset, methods: tuple[str, ...] = PBVC_METHOD
             paths.extend(session_paths(session, tuple(MTR.values())))
         if session.megre:
             paths.extend(session_paths(session, tuple(R2STAR.values())))
+        if session.t1w_ce is not None:
+            paths.extend(session_paths(session, tuple(CEL.values())))
     subjects = [
         pattern.format(subject=s.participant_id) for s in dataset.subjects for pattern in LESION_TRACKING.values()
     ]
@@ -231,6 +247,9 @@ GROUP_TARGETS = (
     MONITORING_TABLE,
     HARMONIZED_TABLE,
     HARMONIZATION_MODEL,
+    ENHANCING_LESIONS_TABLE,
+    TREATMENT_RESPONSE_TABLE,
+    PROGNOSIS_TABLE,
     COHORT_REPORT,
 )
 SUBJECT_GROUP_OUTPUTS = (LONGITUDINAL_PLOT, SUBJECT_REPORT)

@@ -30,6 +30,29 @@ def protocol_acquisitions(job: Job) -> list[dict[str, Any]]:
     return records
 
 
+#: the group tables the monitoring flags are read from
+MONITORING_TABLES = {
+    "pbvc": layout.PBVC_TABLE,
+    "activity": layout.LESION_ACTIVITY_TABLE,
+    "sessions": layout.SESSIONS_TABLE,
+    "compliance": layout.PROTOCOL_TABLE,
+    "counts": layout.LESION_COUNTS_TABLE,
+}
+#: the group tables the treatment response and the prognostic profile are read from
+RESPONSE_TABLES = {
+    "sessions": layout.SESSIONS_TABLE,
+    "activity": layout.LESION_ACTIVITY_TABLE,
+    "changes": layout.LESION_CHANGES_TABLE,
+    "lesions": layout.LESIONS_TABLE,
+    "cels": layout.ENHANCING_LESIONS_TABLE,
+    "pbvc": layout.PBVC_TABLE,
+}
+PROGNOSIS_TABLES = {
+    "sessions": layout.SESSIONS_TABLE,
+    "counts": layout.LESION_COUNTS_TABLE,
+    "volumes": layout.BRAIN_VOLUMES_TABLE,
+}
+
 STEPS = (
     Step(
         name="dataset_description",
@@ -89,25 +112,15 @@ STEPS = (
         call="msqmri.cohort.monitoring:write_flags",
         local=True,
         doc="group/monitoring_flags.tsv: MAGNIMS monitoring flags per session pair",
-        inputs={
-            key: Input(f"group/{os.path.basename(path)}")
-            for key, path in (
-                ("pbvc", layout.PBVC_TABLE),
-                ("activity", layout.LESION_ACTIVITY_TABLE),
-                ("sessions", layout.SESSIONS_TABLE),
-                ("compliance", layout.PROTOCOL_TABLE),
+        inputs={key: Input(f"group/{os.path.basename(path)}") for key, path in MONITORING_TABLES.items()},
+        outputs={"table": layout.MONITORING_TABLE},
+        params={
+            "tolerance_days": Param(
+                "scheduling tolerance (days) of the 3-12 month interval", 31.0, config="interval_tolerance_days"
             )
         },
-        outputs={"table": layout.MONITORING_TABLE},
         reports=(Report("table", "monitoring.rst", "Monitoring"),),
-        wiring=lambda job: job.outs(
-            {
-                "pbvc": layout.PBVC_TABLE,
-                "activity": layout.LESION_ACTIVITY_TABLE,
-                "sessions": layout.SESSIONS_TABLE,
-                "compliance": layout.PROTOCOL_TABLE,
-            }
-        ),
+        wiring=lambda job: job.outs(MONITORING_TABLES),
     ),
     Step(
         name="harmonize",
@@ -120,5 +133,28 @@ STEPS = (
         params={"covariates": Param("covariates ComBat preserves", ["age", "sex"], config="harmonize_covariates")},
         reports=(Report("table", "harmonize.rst", "Multi-centre"),),
         wiring=lambda job: job.outs({"regional": layout.REGIONAL_METRICS_TABLE, "sessions": layout.SESSIONS_TABLE}),
+    ),
+    Step(
+        name="treatment_response",
+        scope="dataset",
+        call="msqmri.cohort.tables:write_treatment_response",
+        local=True,
+        doc="group/treatment_response.tsv: per subject and treatment year, activity against the reference scan and "
+        "the Rio, modified Rio and MAGNIMS scores, NEDA-3 and NEDA-4",
+        inputs={name: Input(f"group/{os.path.basename(path)}") for name, path in RESPONSE_TABLES.items()},
+        outputs={"table": layout.TREATMENT_RESPONSE_TABLE},
+        reports=(Report("table", "treatment_response.rst", "Monitoring"),),
+        wiring=lambda job: job.outs(RESPONSE_TABLES),
+    ),
+    Step(
+        name="prognosis",
+        scope="dataset",
+        call="msqmri.cohort.tables:write_prognosis",
+        local=True,
+        doc="group/prognosis.tsv: each subject's baseline lesion load, infratentorial lesions, CEL, black holes and "
+        "normalised brain volume",
+        inputs={name: Input(f"group/{os.path.basename(path)}") for name, path in PROGNOSIS_TABLES.items()},
+        outputs={"table": layout.PROGNOSIS_TABLE},
+        wiring=lambda job: job.outs(PROGNOSIS_TABLES),
     ),
 )

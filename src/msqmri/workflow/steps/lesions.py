@@ -8,11 +8,13 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+from msqmri.core.io import MsqmriError
+from msqmri.inputs.bids import Session
 from msqmri.workflow import layout
 from msqmri.workflow.jobs import Job, session_days
 from msqmri.workflow.step import Input, Param, Step
 from msqmri.workflow.steps.anat import structural_inputs
-from msqmri.workflow.steps.common import PAIR_IDS, SESSION_IDS, T1W, TABLES
+from msqmri.workflow.steps.common import PAIR_IDS, SEED, SESSION_IDS, T1W, TABLES
 
 MIN_SIZE = Param("smallest lesion kept (mm^3)", 3.0, config="lesion_min_size_mm3")
 #: the structural outputs the lesion steps read
@@ -104,6 +106,24 @@ def tracking_inputs(job: Job) -> dict[str, list[str]]:
     sessions = job.subject.sessions
     pairs = [layout.LESION_ACTIVITY["changes"].format(**layout.pair_wildcards(a, b)) for a, b in pairwise(sessions)]
     return {"sessions": job.every_session(layout.SESSION_METRICS["lesions"]), "pairs": [job.run.out(p) for p in pairs]}
+
+
+def has_contrast(session: Session) -> bool:
+    """Whether the session has a post-contrast T1w."""
+    return session.t1w_ce is not None
+
+
+def enhancing_inputs(job: Job) -> dict[str, str]:
+    """A post-contrast session's T1w images, tissue maps, template transform and T2 lesion labels."""
+    if job.session.t1w_ce is None:
+        raise MsqmriError(f"{job.label} has no post-contrast T1w")
+    keys = ("brain_mask", "probseg_wm", "probseg_csf", "from_template")
+    return {
+        "t1w_ce": str(job.session.t1w_ce),
+        "t1w": job.out(layout.STRUCTURAL["preproc"]),
+        **job.outs({key: layout.STRUCTURAL[key] for key in keys}),
+        "labels": job.out(layout.SESSION_METRICS["labels"]),
+    }
 
 
 def _concatenation(name: str, table: str, pattern: str, scope: str, what: str) -> Step:
@@ -283,12 +303,67 @@ STEPS = (
         "subject",
         "every subject's tracked lesions",
     ),
-    _concatenation(
-        "lesion_counts_table",
-        layout.LESION_COUNTS_TABLE,
-        layout.LESION_TRACKING["counts"],
-        "subject",
-        "every subject's lesion counts per session",
+    Step(
+        name="lesion_counts_table",
+        scope="dataset",
+        call="msqmri.cohort.tables:write_lesion_counts",
+        local=True,
+        doc="group/lesion_counts.tsv: every subject's lesion counts per session, with its CELs",
+        inputs={
+            "counts": Input("every subject's lesion counts (LesionTracking.counts)", many=True),
+            "cel": Input(
+                "every post-contrast session's CEL summary (EnhancingLesions.summary)", optional=True, many=True
+            ),
+        },
+        outputs={"table": layout.LESION_COUNTS_TABLE},
+        wiring=lambda job: {
+            "counts": job.every_subject(layout.LESION_TRACKING["counts"]),
+            "cel": job.every_session(layout.CEL["summary"], where=has_contrast),
+        },
+    ),
+    Step(
+        name="enhancing_lesions",
+        scope="session",
+        call="msqmri.lesions.stage:enhancing_lesions",
+        itk=True,
+        threads=1,
+        interface="EnhancingLesions",
+        doc="Contrast-enhancing lesions of a session: the post-contrast T1w registered to the T1w, the enhancement "
+        "map (post minus pre in NAWM units), the CEL labels, table and summary",
+        inputs={
+            "t1w_ce": Input("raw post-contrast T1w (ce-<agent>)"),
+            "t1w": T1W,
+            "brain_mask": Input("T1w brain mask (Structural.brain_mask)"),
+            "probseg_wm": Input("WM fraction (Structural.probseg_wm)"),
+            "probseg_csf": Input("CSF fraction (Structural.probseg_csf)"),
+            "labels": Input("the session's T2 lesion labels (SessionMetrics.labels)"),
+            "from_template": Input("MNI -> T1w transform (Structural.from_template)"),
+        },
+        outputs=layout.CEL,
+        params={
+            "ids": SESSION_IDS,
+            "min_size_mm3": Param("smallest CEL kept (mm^3)", 10.0, config="cel_min_size_mm3"),
+            "seed": SEED,
+        },
+        wiring=enhancing_inputs,
+    ),
+    Step(
+        name="enhancing_lesions_table",
+        scope="dataset",
+        call="msqmri.cohort.tables:write_enhancing_lesions",
+        local=True,
+        doc="group/enhancing_lesions.tsv: one row per CEL per session, with its T2 lesion's persistent identity",
+        inputs={
+            "tables": Input(
+                "every post-contrast session's CEL table (EnhancingLesions.table)", many=True, optional=True
+            ),
+            "lesions": Input("group/lesions.tsv"),
+        },
+        outputs={"table": layout.ENHANCING_LESIONS_TABLE},
+        wiring=lambda job: {
+            "tables": job.every_session(layout.CEL["table"], where=has_contrast),
+            "lesions": job.run.out(layout.LESIONS_TABLE),
+        },
     ),
     Step(
         name="lesion_activity_table",

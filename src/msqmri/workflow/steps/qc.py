@@ -21,6 +21,9 @@ GROUP_TABLES = {
     "activity": layout.LESION_ACTIVITY_TABLE,
     "flags": layout.MONITORING_TABLE,
     "compliance": layout.PROTOCOL_TABLE,
+    "enhancing": layout.ENHANCING_LESIONS_TABLE,
+    "response": layout.TREATMENT_RESPONSE_TABLE,
+    "prognosis": layout.PROGNOSIS_TABLE,
 }
 TABLES = {name: Input(path) for name, path in GROUP_TABLES.items()}
 
@@ -38,6 +41,8 @@ def report_files(job: Job) -> tuple[list[tuple[str, dict[str, str]]], list[tuple
             "from_template": layout.STRUCTURAL["from_template"],
             **session_t1w_maps(job.run.job("session", layout.session_wildcards(session))),
         }
+        if session.t1w_ce is not None:
+            files |= {"enhancement": layout.CEL["enhancement"], "cel": layout.CEL["labels"]}
         wildcards = layout.session_wildcards(session)
         sessions.append((session.label, {key: job.run.out(p.format(**wildcards)) for key, p in files.items()}))
     for first, second in session_pairs(job.subject.sessions):

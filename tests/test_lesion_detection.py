@@ -18,7 +18,8 @@ from msqmri.workflow import layout
 pytestmark = pytest.mark.slow
 
 #: the hardest contrast for a FLAIR threshold (cortex, deep GM and brainstem all 1.3 x WM), +-30 % bias
-#: fields, an oblique prescription; the lesions do not change between the two sessions
+#: fields, an oblique prescription; the lesions do not change between the two sessions, so on the post-contrast
+#: T1w only the normal structures enhance (sinuses, surface veins, choroid plexus, dura)
 RESCAN = CohortSpec(
     n_subjects=1,
     n_sessions=2,
@@ -27,7 +28,7 @@ RESCAN = CohortSpec(
     pbvc=(0.0, 0.0),
     flair_gm_wm=(1.3, 1.3),
     bias_amplitude=0.3,
-    modalities=("T1w", "FLAIR"),
+    modalities=("T1w", "FLAIR", "T1w_ce"),
     orientations=("oblique",),
     seed=32,
 )
@@ -38,7 +39,13 @@ def rescan(tmp_path_factory: pytest.TempPathFactory) -> tuple[CohortScore, Path]
     """The cohort through the workflow's lesion targets, scored against its plan."""
     root = tmp_path_factory.mktemp("rescan")
     bids, out = generate_cohort(root / "bids", RESCAN), root / "derivatives"
-    targets = [out / t for t in (layout.LESIONS_TABLE, layout.LESION_COUNTS_TABLE, layout.LESION_ACTIVITY_TABLE)]
+    tables = (
+        layout.LESIONS_TABLE,
+        layout.LESION_COUNTS_TABLE,
+        layout.LESION_ACTIVITY_TABLE,
+        layout.ENHANCING_LESIONS_TABLE,
+    )
+    targets = [out / t for t in tables]
     result = snakemake(
         *targets, "--cores", "2", "--config", f"bids_dir={bids}", f"output_dir={out}", "pbvc_methods=[siena]", cwd=root
     )
@@ -68,3 +75,12 @@ def test_scan_rescan_with_lesions(rescan: tuple[CohortScore, Path]) -> None:
         counts[[f"n_{c}" for c in ("periventricular", "juxtacortical", "infratentorial", "deep_wm")]].sum(axis=1)
         == counts.n_lesions
     ).all()
+
+
+def test_no_cel_where_only_the_normal_structures_enhance(rescan: tuple[CohortScore, Path]) -> None:
+    """Post-contrast T1w of both sessions with the sinuses, surface veins, choroid plexus and dura enhancing and no
+    active lesion (black holes among the lesions): no CEL is reported."""
+    _, out = rescan
+    counts = pd.read_csv(out / layout.LESION_COUNTS_TABLE, sep="\t")
+    assert (counts.n_cel == 0).all() and (counts.cel_volume_ml == 0).all(), counts
+    assert pd.read_csv(out / layout.ENHANCING_LESIONS_TABLE, sep="\t").empty

@@ -220,7 +220,7 @@ def write_lesion_counts(inputs: Files, outputs: Files) -> None:
     lesions (``n_cel``, ``cel_volume_ml``; ``n/a`` for a session without a post-contrast scan)."""
     counts = concatenate(inputs["counts"])
     summaries = pd.DataFrame(
-        [load_json(path) for path in inputs.get("cel", [])],
+        [load_json(path) for path in inputs["cel"]],
         columns=["participant_id", "session_id", "n_cel", "cel_volume_ml"],
     )
     keys = ["participant_id", "session_id"]

@@ -458,7 +458,7 @@ def lesion_tracking(
     the sessions ``session_ids`` in time order, with each session's day in ``days`` (None without a date);
     ``inputs["pairs"]`` the changes of each consecutive pair."""
     sessions = list(zip(session_ids, inputs["sessions"], strict=True))
-    pair_tables = inputs.get("pairs", [])
+    pair_tables = inputs["pairs"]
     keys = [session or "" for session, _ in sessions]
     tables = []
     for key, (session, path) in zip(keys, sessions, strict=True):

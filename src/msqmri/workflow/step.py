@@ -95,8 +95,10 @@ class Step:
         return getattr(importlib.import_module(module), name)
 
     def run(self, inputs: Mapping[str, Any], outputs: Mapping[str, str], params: Mapping[str, Any]) -> None:
-        """Call the library with the declared inputs that are set, every output and the parameters."""
+        """Call the library with the declared inputs that are set (a list input always, empty when no file is
+        there this run, e.g. no session has a post-contrast T1w), every output and the parameters."""
         given = {key: inputs[key] for key in self.inputs if inputs.get(key) not in (None, [], "")}
+        given |= {key: [] for key, spec in self.inputs.items() if spec.many and key not in given}
         missing = [key for key, spec in self.inputs.items() if not spec.optional and key not in given]
         if missing:
             raise ValueError(f"step {self.name}: missing input {', '.join(missing)}")

@@ -186,6 +186,7 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
     ("breakage", "words"),
     [
         ("date", ["sub-01_sessions.tsv", "'last tuesday'"]),
+        ("edss", ["sub-01_sessions.tsv: line 2:", "edss 'four' is not an EDSS score"]),
         ("label", ["sub-a;b"]),
         ("space", ["sub-a b"]),
     ],
@@ -193,8 +194,9 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
 def test_unreadable_dataset_stops_at_discovery(tmp_path: Path, breakage: str, words: list[str]) -> None:
     root = tmp_path / "bids"
     write_t1w(Path(f"{_anat(root, '01')}_T1w.nii.gz"))
-    if breakage == "date":
-        write_tsv(root / "sub-01" / "sub-01_sessions.tsv", ["session_id", "acq_time"], [["ses-01", "last tuesday"]])
+    if breakage in ("date", "edss"):
+        row = ["ses-01", "last tuesday", "2.0"] if breakage == "date" else ["ses-01", "2020-01-10", "four"]
+        write_tsv(root / "sub-01" / "sub-01_sessions.tsv", ["session_id", "acq_time", "edss"], [row])
     else:
         shutil.copytree(root / "sub-01", root / ("sub-a;b" if breakage == "label" else "sub-a b"))
     before = checksums(root)

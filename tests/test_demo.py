@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msqmri.cohort.tables import BRAIN_VOLUME_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
+from msqmri.cohort.prognosis import PROGNOSIS_COLUMNS
+from msqmri.cohort.response import TREATMENT_RESPONSE_COLUMNS
+from msqmri.cohort.tables import BRAIN_VOLUME_COLUMNS, CEL_TABLE_COLUMNS, LESION_ACTIVITY_COLUMNS, PBVC_COLUMNS
 from msqmri.lesions.regions import region_rows
 from msqmri.lesions.stage import COUNT_COLUMNS, LESION_COLUMNS, REGIONAL_COLUMNS, TRACKED_LESION_COLUMNS
-from msqmri.validation.scoring import score_cohort
+from msqmri.validation.scoring import score_cohort, score_enhancing
 
 REPO = Path(__file__).resolve().parents[1]
 #: the demo through SLURM: the profile msqmri ships (profiles/slurm), no account on the test cluster, successful
@@ -207,10 +209,84 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             assert row.atrophy_beyond_cutoff == (true_rate < -0.37), row
         assert not row.interval_outside_3_12_months and not row.protocol_changed
         assert row.pseudo_atrophy_caution  # the treatment started 2-8 weeks after the baseline scan
+        assert row.n_cel == len(planned_cels(demo / "bids", row.participant_id, row.session_to)), row
+        assert ("contrast-enhancing lesions" in str(row.flags)) == (row.n_cel > 0), row
+    check_enhancing_lesions(demo)
+    check_treatment_response(demo)
     for report in ("sub-01.html", "sub-02.html", "group/cohort_report.html"):
         assert (demo / "derivatives" / report).stat().st_size > 10_000
     if slurm:
         check_jobs_went_through_sbatch(demo / "derivatives")
+
+
+def planned_cels(bids: Path, participant: str, session: str) -> set[int]:
+    """The phantom's enhancing lesions of a session (their lesion ids)."""
+    plan = pd.read_csv(bids / "sourcedata" / "ground_truth" / "enhancing_lesions.tsv", sep="\t")
+    return set(plan.lesion_id[(plan.participant_id == participant) & (plan.session_id == session)])
+
+
+def check_enhancing_lesions(demo: Path) -> None:
+    """Every session has a post-contrast T1w; the follow-ups' new lesions enhance, the baselines show only the
+    sinuses, veins, choroid plexus and dura: each planned CEL found, nothing else, its volume within 50 % at 2 mm
+    (the 1 mm accuracy is benchmarks/enhancement.py's)."""
+    sessions, cels = score_enhancing(demo / "bids", demo / "derivatives")
+    assert len(sessions) == 4 and sessions.planned_any.sum() >= 2, sessions
+    assert (sessions.found == sessions.planned).all() and (sessions["false"] == 0).all(), sessions
+    assert (sessions.detections == sessions.planned_any).all(), sessions
+    assert ((cels.detected_volume_ml / cels.true_volume_ml - 1).abs() <= 0.5).all(), cels
+    table = pd.read_csv(demo / "derivatives" / "group" / "enhancing_lesions.tsv", sep="\t")
+    assert list(table.columns) == list(CEL_TABLE_COLUMNS) and len(table) == sessions.detections.sum()
+    assert table.in_t2_lesion.all() and table.lesion_id.notna().all(), table  # new T2 lesions that enhance
+
+
+def check_treatment_response(demo: Path) -> None:
+    """group/treatment_response.tsv against the phantom's plan: its clinical table (sessions.tsv: treatment 2-8
+    weeks after the baseline, relapses, EDSS) and its lesions (new, enlarging, enhancing at the follow-up), with each
+    score worked out here from the published definitions."""
+    bids = demo / "bids"
+    table = pd.read_csv(demo / "derivatives" / "group" / "treatment_response.tsv", sep="\t")
+    assert list(table.columns) == list(TREATMENT_RESPONSE_COLUMNS) and len(table) == 2, table
+    truth = pd.read_csv(bids / "sourcedata" / "ground_truth" / "lesions.tsv", sep="\t")
+    for row in table.itertuples():
+        clinical = pd.read_csv(bids / row.participant_id / f"{row.participant_id}_sessions.tsv", sep="\t")
+        baseline, follow_up = clinical.iloc[0], clinical.iloc[1]
+        assert (row.treatment, row.treatment_start, row.treatment_year) == (
+            follow_up.treatment,
+            baseline.treatment_start,
+            1,
+        )
+        # the follow-up (6-12 months after the baseline) closes year 1; the reference is the pre-treatment scan
+        assert (row.mri_reference, row.mri_reference_type, row.mri_end) == ("ses-01", "baseline", "ses-02"), row
+        lesions = truth[(truth.participant_id == row.participant_id) & (truth.session_id == "ses-02")]
+        new, enlarging = (
+            set(lesions.lesion_id[lesions.status == "new"]),
+            set(lesions.lesion_id[lesions.status == "enlarging"]),
+        )
+        cels = planned_cels(bids, row.participant_id, "ses-02")
+        active, relapses = len(new | enlarging | cels), int(follow_up.relapses)
+        assert (row.new_t2, row.enlarging_t2, row.n_cel, row.active_lesions) == (
+            len(new),
+            len(enlarging),
+            len(cels),
+            active,
+        )
+        assert (row.relapses, row.edss_baseline, row.cel_scans) == (relapses, baseline.edss, 1)
+        # an EDSS rise at the last visit has no later visit to confirm it: progression unknown, else none
+        rise = follow_up.edss - baseline.edss >= 1.0
+        assert pd.isna(row.edss_progression) if rise else row.edss_progression in (False,), row
+        assert row.active_3_or_more == (active >= 3)
+        assert pd.isna(row.rio_score) if rise else row.rio_score == (active > 2) + (relapses >= 1), row
+        assert row.modified_rio_score == (len(new) > 4) + min(relapses, 2)
+        magnims = 2 if relapses >= 2 or (relapses == 1 and len(new) >= 3) else int(relapses == 1 or len(new) >= 3)
+        assert row.magnims_score == magnims
+        assert row.neda3 in (False,) and row.neda4 in (False,)  # new lesions every year
+    prognosis = pd.read_csv(demo / "derivatives" / "group" / "prognosis.tsv", sep="\t")
+    counts = pd.read_csv(demo / "derivatives" / "group" / "lesion_counts.tsv", sep="\t")
+    assert list(prognosis.columns) == list(PROGNOSIS_COLUMNS) and list(prognosis.session_id) == ["ses-01", "ses-01"]
+    baseline_counts = counts[counts.session_id == "ses-01"].reset_index(drop=True)
+    for column in ("n_lesions", "lesion_volume_ml", "n_infratentorial", "n_cel", "n_black_holes"):
+        assert prognosis[column].tolist() == baseline_counts[column].tolist(), column
+    assert (prognosis.n_cel == 0).all() and prognosis.normalized_brain_volume_ml.between(1200, 2000).all()
 
 
 def check_jobs_went_through_sbatch(out: Path) -> None:

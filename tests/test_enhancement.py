@@ -40,6 +40,18 @@ def test_cels_are_found_and_the_normal_enhancing_structures_rejected() -> None:
     assert not (found.labels > 0)[vessel | ventricles].any()
 
 
+def test_a_peaked_cel_is_outlined_at_half_its_peak_not_its_box() -> None:
+    """A CEL brighter at its centre (peak 0.9) than at its rim (0.3, still a seed): its extent is the voxels above
+    half the peak, not every voxel of the search box that is below it."""
+    brain = _ball((40, 40, 30), 28)
+    radius = np.sqrt(sum((g - c) ** 2 for g, c in zip(GRID, (40, 40, 30), strict=True)))
+    enhancement = np.where(radius <= 4, 0.9 - 0.15 * radius, 0.0).astype(np.float32)
+    tissue = {"csf": np.zeros(SHAPE), "wm": np.ones(SHAPE), "lesion": np.zeros(SHAPE, bool)}
+    found = find_enhancing(enhancement, brain, brain, tissue, np.zeros(SHAPE, bool), (1.0, 1.0, 1.0))
+    assert found.n == 1
+    assert np.array_equal(found.labels > 0, enhancement >= 0.45)
+
+
 def test_without_a_pre_contrast_scan_the_map_is_post_minus_nawm() -> None:
     post = np.array([1.0, 1.3, 0.8], np.float32)
     assert np.allclose(enhancement_map(post, None), [0.0, 0.3, -0.2], atol=1e-6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from msqmri.cohort.prognosis import PROGNOSIS_COLUMNS, baseline_profiles
 from msqmri.cohort.response import (
     Activity,
     Visit,
@@ -175,3 +176,26 @@ def test_year_one_falls_back_to_the_pre_treatment_scan_and_missing_relapses_are_
 def test_no_treatment_start_no_rows() -> None:
     sessions = _subject([("ses-01", "2019-12-01", None, 0, 2.0, None, False, None)])
     assert treatment_years(sessions, _activity([], [], [], [], set(), [])) == []
+
+
+def test_the_prognostic_profile_is_the_first_session_with_its_counts_and_normalised_volume() -> None:
+    """One row per subject at its first session; the lesion volume is the lesion counts' (brain_volumes.tsv has
+    its own column of the same name), a session without a table row is n/a."""
+    sessions = pd.DataFrame(
+        {
+            "participant_id": ["sub-01", "sub-01", "sub-02"],
+            "session_id": ["ses-01", "ses-02", "ses-01"],
+            "acq_time": ["2020-01-01", "2020-07-01", "2020-02-01"],
+        }
+    )
+    counts = pd.DataFrame(
+        {"participant_id": ["sub-01", "sub-01"], "session_id": ["ses-01", "ses-02"], "n_lesions": [4, 6]}
+    ).assign(lesion_volume_ml=[1.5, 2.0], n_cel=[1, 0])
+    volumes = pd.DataFrame(
+        {"participant_id": ["sub-01", "sub-02"], "session_id": ["ses-01", "ses-01"], "lesion_volume_ml": [9.0, 9.0]}
+    ).assign(normalized_brain_volume_ml=[1500.0, 1550.0])
+    table = baseline_profiles(sessions, counts, volumes)
+    assert list(table.columns) == list(PROGNOSIS_COLUMNS) and list(table.session_id) == ["ses-01", "ses-01"]
+    first, second = table.itertuples()
+    assert (first.n_lesions, first.lesion_volume_ml, first.n_cel, first.normalized_brain_volume_ml) == (4, 1.5, 1, 1500)
+    assert pd.isna(second.n_lesions) and pd.isna(second.lesion_volume_ml) and second.normalized_brain_volume_ml == 1550

@@ -31,5 +31,6 @@ def baseline_profiles(sessions: pd.DataFrame, counts: pd.DataFrame, volumes: pd.
     session's lesion counts and normalised brain volume (``n/a`` where a table has no row for it)."""
     keys = ["participant_id", "session_id"]
     first = sessions.drop_duplicates("participant_id")[[*keys, "acq_time"]]
-    table = first.merge(counts, on=keys, how="left").merge(volumes, on=keys, how="left")
+    brain = volumes[[*keys, "normalized_brain_volume_ml"]]  # the lesion volume is the counts' (same mask)
+    table = first.merge(counts, on=keys, how="left").merge(brain, on=keys, how="left")
     return table.reindex(columns=list(PROGNOSIS_COLUMNS))

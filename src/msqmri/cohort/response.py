@@ -205,7 +205,7 @@ def treatment_years(sessions: pd.DataFrame, activity: Activity) -> list[dict[str
                 {
                     "participant_id": sessions["participant_id"].iloc[0],
                     "treatment": treated["treatment"].dropna().iloc[0] if treated["treatment"].notna().any() else None,
-                    "treatment_start": start_text,
+                    "treatment_start": start.date().isoformat(),
                     "treatment_year": year,
                     "relapses": _total(sessions["relapses"].iloc[window]),
                     "edss_baseline": baseline_edss,

@@ -122,7 +122,8 @@ def find_enhancing(
             continue
         level = max(EXTENT_OF_PEAK * peaks[k - 1], 0.5 * threshold)
         above, _ = ndimage.label(enhancement[box] >= level, structure=CONNECTIVITY)
-        extent = np.isin(above, np.unique(above[seed])) & ~taken[box]
+        # the components above the level that hold a seed voxel (seed voxels below half the peak hold none)
+        extent = np.isin(above, np.setdiff1d(above[seed], 0)) & ~taken[box]
         filled = ndimage.binary_fill_holes(extent) & ~taken[box]
         taken[box] |= filled
         reason = _rejection(

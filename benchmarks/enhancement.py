@@ -67,9 +67,11 @@ def run(name: str, spec: CohortSpec, workdir: Path, cores: int) -> tuple[Path, P
     return bids, out
 
 
-def seconds(out: Path) -> list[float]:
-    """The run time of every ``enhancing_lesions`` job (Snakemake's benchmark records)."""
-    return [float(pd.read_csv(p, sep="\t")["s"].iloc[0]) for p in out.glob("logs/enhancing_lesions/**/*.tsv")]
+def records(out: Path) -> pd.DataFrame:
+    """Run time (``s``) and peak RSS (``max_rss``, MB) of every ``enhancing_lesions`` job (Snakemake's benchmark
+    records)."""
+    paths = sorted(out.glob("logs/enhancing_lesions/**/*.benchmark.tsv"))
+    return pd.concat([pd.read_csv(p, sep="\t")[["s", "max_rss"]] for p in paths], ignore_index=True)
 
 
 def main() -> None:
@@ -80,14 +82,15 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=1.0)
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sessions, cels, times = [], [], []
+    sessions, cels, jobs = [], [], []
     for name, spec in cohorts(args.subjects, args.resolution).items():
         bids, out = run(name, spec, args.workdir, args.cores)
         scored, found = score_enhancing(bids, out)
         sessions.append(scored.assign(cohort=name))
         cels.append(found.assign(cohort=name))
-        times += seconds(out)
+        jobs.append(records(out))
     sessions, cels = pd.concat(sessions, ignore_index=True), pd.concat(cels, ignore_index=True)
+    jobs = pd.concat(jobs, ignore_index=True)
     positive, flagged = sessions.planned_any > 0, sessions.detections > sessions["false"]
     clean = (sessions.detections == 0) & ~positive
     error = (cels.detected_volume_ml / cels.true_volume_ml - 1) * 100 if len(cels) else pd.Series(dtype=float)
@@ -101,7 +104,8 @@ def main() -> None:
         "CEL volume error, median |%| (max)": f"{np.median(np.abs(error)):.1f} ({np.max(np.abs(error)):.1f})"
         if len(error)
         else "n/a",
-        "enhancing_lesions step, s per session (median)": f"{np.median(times):.0f}" if times else "n/a",
+        "enhancing_lesions step, s per session (median, max)": f"{jobs.s.median():.0f}, {jobs.s.max():.0f}",
+        "enhancing_lesions step, peak RSS MB (max)": f"{jobs.max_rss.max():.0f}",
     }
     print(f"\nContrast-enhancing lesions, {args.resolution:g} mm, {args.subjects} subjects per cohort")
     for key, value in rows.items():

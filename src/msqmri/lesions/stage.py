@@ -579,8 +579,8 @@ def enhancing_lesions(
             "rejected": found.rejected,
             "Sources": [Path(inputs["t1w_ce"]).name, Path(inputs["t1w"]).name],
             "EstimationAlgorithm": "post minus pre-contrast T1w in local NAWM units; seeds above "
-            f"max({enhancement.K_SIGMA:g} robust SD, {enhancement.MIN_ENHANCEMENT:g}), extent at half peak, holes "
-            "filled; outside the brain, in CSF or vessel-shaped components rejected",
+            f"max({enhancement.K_SIGMA:g} robust SD, {enhancement.MIN_ENHANCEMENT:g}), extent at half the seed's "
+            "median, holes filled; outside the brain, in CSF or vessel-shaped components rejected",
         },
         outputs["summary"],
     )

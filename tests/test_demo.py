@@ -227,13 +227,13 @@ def planned_cels(bids: Path, participant: str, session: str) -> set[int]:
 
 def check_enhancing_lesions(demo: Path) -> None:
     """Every session has a post-contrast T1w; the follow-ups' new lesions enhance, the baselines show only the
-    sinuses, veins, choroid plexus and dura: each planned CEL found, nothing else, its volume within 50 % at 2 mm
-    (the 1 mm accuracy is benchmarks/enhancement.py's)."""
+    sinuses, veins, choroid plexus and dura: each planned CEL found, nothing else, its volume within 30 % at 2 mm
+    (measured -17, +4 and -9 %; the 1 mm accuracy is benchmarks/enhancement.py's)."""
     sessions, cels = score_enhancing(demo / "bids", demo / "derivatives")
     assert len(sessions) == 4 and sessions.planned_any.sum() >= 2, sessions
     assert (sessions.found == sessions.planned).all() and (sessions["false"] == 0).all(), sessions
     assert (sessions.detections == sessions.planned_any).all(), sessions
-    assert ((cels.detected_volume_ml / cels.true_volume_ml - 1).abs() <= 0.5).all(), cels
+    assert ((cels.detected_volume_ml / cels.true_volume_ml - 1).abs() <= 0.3).all(), cels
     table = pd.read_csv(demo / "derivatives" / "group" / "enhancing_lesions.tsv", sep="\t")
     assert list(table.columns) == list(CEL_TABLE_COLUMNS) and len(table) == sessions.detections.sum()
     assert table.in_t2_lesion.all() and table.lesion_id.notna().all(), table  # new T2 lesions that enhance

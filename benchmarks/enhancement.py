@@ -44,11 +44,14 @@ def cohorts(subjects: int, resolution: float) -> dict[str, CohortSpec]:
 
 
 def run(name: str, spec: CohortSpec, workdir: Path, cores: int) -> tuple[Path, Path]:
-    """Generate the cohort (once) and run the workflow's CEL targets on it."""
+    """Generate the cohort (once) and run the workflow to every session's CEL labels."""
     bids, out = workdir / name / "bids", workdir / name / "derivatives"
     if not (bids / "dataset_description.json").is_file():
         generate_cohort(bids, spec)
-    targets = [str(out / layout.LESION_COUNTS_TABLE), str(out / layout.ENHANCING_LESIONS_TABLE)]
+    sessions = [path.parts[-4:-2] for path in sorted(bids.glob("sub-*/ses-*/anat/*_ce-*_T1w.nii.gz"))]
+    targets = [
+        str(out / layout.CEL["labels"].format(sesdir=f"{sub}/{ses}", stem=f"{sub}_{ses}")) for sub, ses in sessions
+    ]
     command = [
         sys.executable,
         "-m",
@@ -58,6 +61,7 @@ def run(name: str, spec: CohortSpec, workdir: Path, cores: int) -> tuple[Path, P
         str(find_snakefile()),
         "--cores",
         str(cores),
+        "--rerun-incomplete",
         "--config",
         f"bids_dir={bids}",
         f"output_dir={out}",

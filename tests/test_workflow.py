@@ -49,9 +49,10 @@ def test_lint_is_clean(tiny_bids: Path, tmp_path: Path, configured: bool) -> Non
 
 def test_cli_participant_then_group(tiny_bids: Path, tmp_path: Path) -> None:
     out = tmp_path / "derivatives"
-    # a treatment start 3 months before the first session, and a scanner change at the second
+    # a treatment start 3 months before the first session, a second session 14 months later (beyond the
+    # 12 months and their 31-day tolerance) on another scanner
     (tiny_bids / "sub-01" / "sub-01_sessions.tsv").write_text(
-        "session_id\tacq_time\ttreatment_start\nses-01\t2020-01-15T09:00:00\t2019-10-01\nses-02\t2021-01-20T09:00:00\tn/a\n"
+        "session_id\tacq_time\ttreatment_start\nses-01\t2020-01-15T09:00:00\t2019-10-01\nses-02\t2021-03-22T09:00:00\tn/a\n"
     )
     for ses, model in (("01", "Prisma"), ("02", "Skyra")):
         sidecar = tiny_bids / "sub-01" / f"ses-{ses}" / "anat" / f"sub-01_ses-{ses}_T1w.json"
@@ -172,7 +173,7 @@ def check_group_reports(bids: Path, out: Path, tmp_path: Path) -> None:
         assert (out / path).is_file(), path
     flags = pd.read_csv(out / layout.MONITORING_TABLE, sep="\t").iloc[0]
     assert (flags.session_from, flags.session_to, flags.pair_type) == ("ses-01", "ses-02", "consecutive")
-    assert flags.pseudo_atrophy_caution and flags.protocol_changed and flags.interval_outside_3_12_months  # 12.2 months
+    assert flags.pseudo_atrophy_caution and flags.protocol_changed and flags.interval_outside_3_12_months  # 14.2 months
     compliance = pd.read_csv(out / layout.PROTOCOL_TABLE, sep="\t")
     assert compliance.scanner_changed.tolist() == [False, False, True, False]  # ses-01 T1w, FLAIR; ses-02 T1w; sub-02
     assert "ManufacturersModelName Prisma -> Skyra" in compliance.changes[2]

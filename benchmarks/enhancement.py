@@ -20,14 +20,15 @@ sensitivity for CEL of at least 20 mm^3, false CEL per session and the CEL volum
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from msqmri.cli.run import find_snakefile
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workflow_run import run_targets
+
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.validation.scoring import score_enhancing
 from msqmri.workflow import layout
@@ -49,25 +50,8 @@ def run(name: str, spec: CohortSpec, workdir: Path, cores: int) -> tuple[Path, P
     if not (bids / "dataset_description.json").is_file():
         generate_cohort(bids, spec)
     sessions = [path.parts[-4:-2] for path in sorted(bids.glob("sub-*/ses-*/anat/*_ce-*_T1w.nii.gz"))]
-    targets = [
-        str(out / layout.CEL["labels"].format(sesdir=f"{sub}/{ses}", stem=f"{sub}_{ses}")) for sub, ses in sessions
-    ]
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "--snakefile",
-        str(find_snakefile()),
-        "--cores",
-        str(cores),
-        "--rerun-incomplete",
-        "--config",
-        f"bids_dir={bids}",
-        f"output_dir={out}",
-        "pbvc_methods=[siena]",
-    ]
-    subprocess.run(command, check=True, cwd=workdir, capture_output=True)
+    targets = [out / layout.CEL["labels"].format(sesdir=f"{sub}/{ses}", stem=f"{sub}_{ses}") for sub, ses in sessions]
+    run_targets(bids, out, targets, cores)
     return bids, out
 
 

@@ -28,7 +28,6 @@ table per part and the time per session of each segmentation. Cohorts and workfl
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -40,10 +39,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lesion_baseline
+from workflow_run import run_targets
 
 from msqmri.anat import template
 from msqmri.anat.bias import n4
-from msqmri.cli.run import find_snakefile
 from msqmri.core.registration import ants_image
 from msqmri.lesions.components import label_lesions
 from msqmri.phantom import CohortSpec, generate_cohort
@@ -85,32 +84,6 @@ LESION_RULES = (
     "lesion_tracking",
     "lesion_identities",
 )
-
-
-def run_workflow(bids: Path, out: Path, cores: int, rerun: bool) -> float:
-    """msqmri's workflow on the cohort's lesion targets; seconds taken."""
-    start = time.perf_counter()
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *(str(out / t) for t in TARGETS),
-        "--snakefile",
-        str(find_snakefile()),
-        "--directory",
-        str(out),
-        "--cores",
-        str(cores),
-        *(["--forcerun", *LESION_RULES] if rerun else []),
-        "--config",
-        f"bids_dir={bids}",
-        f"output_dir={out}",
-        "pbvc_methods=[siena]",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode:
-        raise SystemExit(f"workflow failed on {bids}:\n{result.stderr[-3000:]}")
-    return time.perf_counter() - start
 
 
 def baseline_masks(bids: Path, out: Path) -> tuple[dict[str, Path], list[float]]:
@@ -237,7 +210,9 @@ def main() -> None:
                     start = time.perf_counter()
                     generate_cohort(bids, spec)
                     print(f"{name}: cohort built in {time.perf_counter() - start:.0f} s", flush=True)
-                print(f"{name}: workflow {run_workflow(bids, out, args.cores, args.rerun_lesions):.0f} s", flush=True)
+                rerun = ["--forcerun", *LESION_RULES] if args.rerun_lesions else []
+                took = run_targets(bids, out, [out / t for t in TARGETS], args.cores, rerun)
+                print(f"{name}: workflow {took:.0f} s", flush=True)
             ours = score_cohort(bids, out)
             masks, seconds = baseline_masks(bids, out)
             theirs = score_cohort(bids, out, detections=masks)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from msqmri.atrophy.qc import PASS as PBVC_QC_PASS
-from msqmri.cohort.tables import read_group_table
+from msqmri.cohort.tables import preferred_pbvc, read_group_table
 from msqmri.core.io import save_tsv
 
 PBVC_CUTOFF_PER_YEAR = -0.37  # %/y
@@ -25,8 +25,6 @@ INTERVAL_MONTHS = (3.0, 12.0)
 INTERVAL_TOLERANCE_DAYS = 31.0
 PSEUDO_ATROPHY_DAYS = 365.25
 DAYS_PER_MONTH = 365.25 / 12
-#: the PBVC method a flag uses when both ran (SIENA-like edge displacement first)
-METHOD_ORDER = ("siena", "jacobian")
 COLUMNS = (
     "participant_id",
     "session_from",
@@ -47,14 +45,6 @@ COLUMNS = (
     "flags",
     "n_cel",
 )
-
-
-def preferred_pbvc(pbvc: pd.DataFrame) -> pd.DataFrame:
-    """One PBVC row per pair: the first method of :data:`METHOD_ORDER` that gave a value."""
-    if pbvc.empty:
-        return pbvc
-    ranked = pbvc.dropna(subset=["pbvc"]).assign(rank=lambda t: t["method"].map(METHOD_ORDER.index))
-    return ranked.sort_values("rank").drop_duplicates(["participant_id", "session_from", "session_to"])
 
 
 def pair_flags(

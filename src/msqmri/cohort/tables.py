@@ -48,6 +48,10 @@ SESSION_COLUMNS = (
 )
 
 
+#: the PBVC method the monitoring flags and scores use when both ran (SIENA-like edge displacement first)
+METHOD_ORDER = ("siena", "jacobian")
+
+
 def session_row(check: Mapping[str, Any], t1w: Mapping[str, Any], demographics: Mapping[str, Any]) -> dict[str, Any]:
     """One sessions.tsv row from a session's input check, T1w summary and demographics."""
     return {
@@ -244,10 +248,16 @@ def write_enhancing_lesions(inputs: Files, outputs: Files) -> None:
     save_tsv(cels.reindex(columns=list(CEL_TABLE_COLUMNS)), outputs["table"])
 
 
+def preferred_pbvc(pbvc: pd.DataFrame) -> pd.DataFrame:
+    """One PBVC row per pair: the first method of :data:`METHOD_ORDER` that gave a value."""
+    if pbvc.empty:
+        return pbvc
+    ranked = pbvc.dropna(subset=["pbvc"]).assign(rank=lambda t: t["method"].map(METHOD_ORDER.index))
+    return ranked.sort_values("rank").drop_duplicates(["participant_id", "session_from", "session_to"])
+
+
 def write_treatment_response(inputs: Files, outputs: Files) -> None:
     """group/treatment_response.tsv (:func:`msqmri.cohort.response.treatment_years` of every subject)."""
-    from msqmri.cohort.monitoring import preferred_pbvc
-
     names = ("sessions", "activity", "changes", "lesions", "cels", "pbvc")
     tables = {name: read_group_table(inputs[name]) for name in names}
     rows = []

@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import ndimage
 
-from msqmri.cohort.monitoring import PBVC_CUTOFF_PER_YEAR, preferred_pbvc
+from msqmri.cohort.monitoring import PBVC_CUTOFF_PER_YEAR
+from msqmri.cohort.tables import preferred_pbvc
 
 #: annual PBVC (mean, SD) of healthy people and people with MS, %/y (De Stefano 2016)
 REFERENCE_RATES = {"healthy": (-0.27, 0.15, "tab:green"), "MS": (-0.51, 0.27, "tab:red")}

@@ -25,13 +25,7 @@ N_DWI = 7
 
 #: the longest test files (minutes each), started first under ``-n 2 --dist loadfile`` so that the two
 #: workers finish together; the rest fill in behind them
-LONGEST_FILES = (
-    "test_demo.py",
-    "test_lesion_detection.py",
-    "test_workflow_plain.py",
-    "test_workflow.py",
-    "test_ms_layouts.py",
-)
+LONGEST_FILES = ("test_demo.py", "test_lesion_detection.py", "test_workflow_plain.py", "test_workflow.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:

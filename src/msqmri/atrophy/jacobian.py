@@ -7,8 +7,8 @@ A's brain (its GM + WM partial-volume map), is B's volume of that tissue. As for
 A -> B (A's brain) and B -> A (B's brain) are both measured and combined as (forward - backward) / 2,
 which cancels the bias that registering noisy images leaves in each direction. SyN optimises both
 halves of the path between the images at once, so one registration gives both directions: its
-forward warp and its inverse, the B -> A deformation (a second registration B -> A read the same
-PBVC to the fourth decimal on the demo's pairs, at twice the time). Each session's brain is
+forward warp and its inverse, the B -> A deformation (a second registration B -> A read bit-identical
+PBVC, forward and backward on the demo's pairs, at twice the time). Each session's brain is
 integrated only where the other session's mask also has brain (:func:`msqmri.atrophy.halfway.shared_brain`),
 so that tissue one mask alone takes in is left out of both directions. The pipeline's sign and
 scale are checked on a copy of A scaled by 1.002 (expected (1.002**3 - 1) x 100 = 0.601 %).
@@ -75,7 +75,9 @@ def deformation_jacobians(fixed: ants.ANTsImage, moving: ants.ANTsImage, seed: i
         forward = [t for t in reg["fwdtransforms"] if t.endswith("Warp.nii.gz") and "Inverse" not in t]
         inverse = [t for t in reg["invtransforms"] if t.endswith("InverseWarp.nii.gz")]
         if len(forward) != 1 or len(inverse) != 1:
-            raise MsqmriError(f"SyN returned no single warp field and inverse: {reg['fwdtransforms']}")
+            raise MsqmriError(
+                f"SyN returned no single warp field and inverse: {reg['fwdtransforms']}, {reg['invtransforms']}"
+            )
         return (
             ants.create_jacobian_determinant_image(fixed, forward[0], do_log=False).numpy(),
             ants.create_jacobian_determinant_image(moving, inverse[0], do_log=False).numpy(),

@@ -9,8 +9,12 @@ drift of +-0.6 % in the follow-ups; ``aniso`` another subject at 1x1x1.2 mm stor
 ``whole-oblique`` an obliquely prescribed MPRAGE with PBVC 0, 0, -0.8 %; ``whole-aniso`` a 1x1x1.3 mm
 LAS FLASH with PBVC 0, -0.4, -1.0 % and a +-0.5 % scale drift. Each
 session is preprocessed (structural), then every consecutive and baseline->later pair is measured.
+A real head (``colin27``, Debian's mricron-data): Colin27 scanned five times as clinics scan it (each session
+another pose, grid and field of view from msqmri.validation.real_heads.CLINICAL_SCANS) with its brain shrunk
+by a known amount (PBVC 0, 0, -0.3, -0.6, -1.0 %; ``shrunk_brain``: the true PBVC from BET's brain
+through the same deformation), every baseline->later and consecutive pair measured.
 Prints per-pair truth, both methods' PBVC and error, time and peak RSS per step, then the summary
-figures the issue asks for (MAE, worst pair, scan-rescan, drift effect, swap antisymmetry).
+figures the issue asks for (MAE, worst pair, scan-rescan, drift effect, swap antisymmetry, forward/backward).
 """
 
 from __future__ import annotations
@@ -72,15 +76,54 @@ CASES = {
 }
 
 
+#: the Colin27 case: each session's scan (CLINICAL_SCANS) and requested PBVC from the first
+COLIN27_SESSIONS = (
+    ("tilted-15-to-the-shoulders", 0.0),
+    ("LAS-1x1x1.3-strong-bias", 0.0),
+    ("oblique-slab-vertex-cut", -0.3),
+    ("chin-down-12", -0.6),
+    ("yawed-15", -1.0),
+)
+
+
+def scan_colin27_sessions(root: Path) -> None:
+    """The ``colin27`` case's raw T1w scans and its truth table (module docstring), as the phantom cases have."""
+    from msqmri.validation.real_heads import CLINICAL_SCANS, colin27_dir, scan_colin27, shrunk_brain
+
+    folder = colin27_dir()
+    if folder is None:
+        raise SystemExit("the colin27 case needs Debian's mricron-data")
+    truth = []
+    for k, (variant, requested) in enumerate(COLIN27_SESSIONS, start=1):
+        warp, true = shrunk_brain(folder, requested) if requested else (None, 0.0)
+        t1w = root / f"sub-01/ses-{k:02d}/anat/sub-01_ses-{k:02d}_T1w.nii.gz"
+        t1w.parent.mkdir(parents=True, exist_ok=True)
+        scan_colin27(folder, CLINICAL_SCANS[variant], t1w, warp=warp)
+        truth.append(true)
+    rows = [
+        {
+            "session_from": f"ses-{i + 1:02d}",
+            "session_to": f"ses-{j + 1:02d}",
+            "pbvc": ((1 + truth[j] / 100) / (1 + truth[i] / 100) - 1) * 100,
+        }
+        for i, j in session_pairs(len(truth))
+    ]
+    (root / "sourcedata/ground_truth").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(root / "sourcedata/ground_truth/pbvc.tsv", sep="\t", index=False)
+
+
 def structural_paths(root: Path, ses: str) -> dict[str, str]:
     wildcards = {"sesdir": f"sub-01/ses-{ses}", "stem": f"sub-01_ses-{ses}"}
     return {k: str(root / "derivatives/msqmri" / v.format(**wildcards)) for k, v in layout.STRUCTURAL.items()}
 
 
-def prepare(root: Path, spec: CohortSpec) -> list[str]:
-    if not (root / "sourcedata/ground_truth/pbvc.tsv").exists():
+def prepare(root: Path, spec: CohortSpec | None) -> list[str]:
+    """Generate a case (``spec`` None: the colin27 case) and preprocess its sessions, unless done before."""
+    if not (root / "sourcedata/ground_truth/pbvc.tsv").exists() and spec is None:
+        scan_colin27_sessions(root)
+    elif not (root / "sourcedata/ground_truth/pbvc.tsv").exists():
         generate_cohort(root, spec)
-    sessions = [f"{k + 1:02d}" for k in range(spec.n_sessions)]
+    sessions = [f"{k + 1:02d}" for k in range(len(COLIN27_SESSIONS) if spec is None else spec.n_sessions)]
     for ses in sessions:
         outputs = structural_paths(root, ses)
         if not Path(outputs["volumes"]).exists():
@@ -126,14 +169,14 @@ def measure_pair(root: Path, a: str, b: str, with_jacobian: bool, with_siena: bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="pbvc-bench")
-    parser.add_argument("--cases", nargs="+", default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=[*CASES, "colin27"], default=list(CASES))
     parser.add_argument("--jacobian-cases", nargs="*", default=["iso"])
     parser.add_argument("--no-siena", action="store_true", help="measure only the Jacobian method")
     args = parser.parse_args()
     rows = []
     for case in args.cases:
         root = Path(args.workdir) / case
-        sessions = prepare(root, CASES[case])
+        sessions = prepare(root, CASES.get(case))
         truth = pd.read_csv(root / "sourcedata/ground_truth/pbvc.tsv", sep="\t")
         pairs = [(sessions[i], sessions[j]) for i, j in session_pairs(len(sessions))]
         if case == "iso":
@@ -185,6 +228,10 @@ def main() -> None:
             f"{forward[['register_gb', 'siena_gb']].max().max():.2f} GB"
         )
         print(line)
+    real = table[table.case == "colin27"]
+    if len(real):
+        gap = (real.fwd - real.bwd).abs()
+        print(f"colin27 (a real head): forward/backward gap mean {gap.mean():.3f}, max {gap.max():.3f} points")
     whole = table[table.case.str.startswith("whole")]
     for method in ("siena", "jacobian"):
         errors = whole.get(f"{method}_err", pd.Series(dtype=float)).dropna().abs()

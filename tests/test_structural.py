@@ -16,11 +16,11 @@ import pytest
 from scipy import ndimage
 
 from msqmri.anat import template
-from msqmri.anat.reference_heads import colin27_dir, write_colin27
 from msqmri.anat.stage import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess, run_structural
 from msqmri.core.io import MsqmriError, MsqmriInputError, save_array
 from msqmri.phantom import CohortSpec, generate_cohort
 from msqmri.qc.report import session_figures
+from msqmri.validation.real_heads import CLINICAL_SCANS, coarser, colin27_dir, scan_colin27
 from msqmri.workflow import layout
 
 #: the true lesion masks are given as a user's (the SIENAX-like lesion filling is tested)
@@ -157,7 +157,8 @@ def colin27(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]
             pytest.fail("MSQMRI_REQUIRE_REAL_HEAD=1 but no Colin27 (apt-get install mricron-data, as .ci/run does)")
         pytest.skip("Colin27 needs Debian's mricron-data")
     out = tmp_path_factory.mktemp("colin27")
-    return write_colin27(folder, out / "sub-colin_T1w.nii.gz", 3.0)
+    path, references = scan_colin27(folder, coarser(CLINICAL_SCANS["as-shipped"], 3.0), out / "sub-colin_T1w.nii.gz")
+    return path, references["bet"]
 
 
 def test_real_head_mask_against_bet_and_its_whole_head_qc_figure(

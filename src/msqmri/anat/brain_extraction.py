@@ -1,6 +1,7 @@
 """Template-based brain extraction of a T1w head image, with no download at run time.
 
-1. Head mask (Otsu-like, ``ants.get_mask``), N4 bias correction inside it.
+1. Head mask (Otsu-like, ``ants.get_mask``) cut :data:`FIELD_OF_VIEW_MM` below the top of the head (the
+   neck and shoulders of a long field of view, as FSL's ``robustfov`` crops them), N4 bias correction inside it.
 2. A rough brain by morphology: tissue-bright voxels, opened with a 4 mm ball so the dark CSF/skull
    gap cuts the brain from the scalp, largest component, hole-filled (as in BET's initial estimate,
    Smith 2002, and ANTs' brain extraction, Avants et al. 2010).
@@ -11,6 +12,13 @@
    voxels at least half GM + WM (within one voxel of the Atropos brain), without the WM-bright voxels of its
    outer shell where the template has no WM (sinuses, marrow, optic nerves, the cord below the template's
    medulla), joined with the template's warped ventricles, holes filled (lesions).
+5. The registered template bounds the brain: where its brain lies on the subject's brain tissue (the
+   registration is right), nothing of the rough brain, the refinement band or the final mask lies more than
+   :data:`BOUND_MM` outside its intracranial mask, so a scalp touching the brain through a thin dark layer, or
+   tissue below the skull base, is cut where the template says skull (the atlas constraint of ROBEX and BEaST:
+   Iglesias et al., IEEE TMI 2011; Eskildsen et al., NeuroImage 2012). A final mask still larger than the
+   registered template brain by :data:`MAX_EXCESS` is repaired to within :data:`REPAIR_MM` of it, and says so.
+   A registration that failed bounds nothing and is reported (:attr:`BrainExtraction.registration_failure`).
 """
 
 from __future__ import annotations
@@ -34,14 +42,25 @@ from msqmri.anat.bias import n4
 from msqmri.anat.segmentation import class_means, partial_volumes, segment
 from msqmri.core.intensity import white_matter_level
 from msqmri.core.io import MsqmriError
-from msqmri.core.morphology import ball, largest_component
-from msqmri.core.registration import register
+from msqmri.core.morphology import ball, largest_component, near
+from msqmri.core.registration import ras_affine, register
 
 #: resolution (mm) of the template used for registration: enough for a brain mask, and fast
 REGISTRATION_RESOLUTION = 2.0
 #: outer brain shell (mm) where WM-bright voxels without template WM are rejected, and that prior's level
 SURFACE_MM = 3.0
 NO_WM_PRIOR = 0.05
+#: the head is kept this far (mm) below its top: a brain ends 150-180 mm below the vertex of the scalp (FSL's
+#: robustfov keeps 170 mm)
+FIELD_OF_VIEW_MM = 190.0
+#: the registered template brain lies at least this much on the rough brain when the registration is right
+#: (a rough brain that leaks still holds the whole brain; a registration that failed puts the template elsewhere)
+MIN_REGISTRATION_SHARE = 0.85
+#: how far (mm) outside the registered template's intracranial mask the brain may reach
+BOUND_MM = 4.0
+#: a mask larger than the registered template brain by this fraction is repaired to within REPAIR_MM of it
+MAX_EXCESS = 0.15
+REPAIR_MM = 2.0
 
 
 @dataclass
@@ -57,6 +76,9 @@ class BrainExtraction:
     ventricles: np.ndarray  # bool: the template's ventricles warped to the subject
     transforms: list[str]  # template -> subject (one composite .h5)
     inverse_transforms: list[str]  # subject -> template (one composite .h5)
+    registration_failure: str | None = None  # why the template registration is not to be trusted, if it is not
+    repair: str | None = None  # what the volume check against the registered template brain repaired, or why
+    # the mask could not be checked
 
     @property
     def template_icv(self) -> np.ndarray:
@@ -65,8 +87,41 @@ class BrainExtraction:
 
 
 def head_mask(image: ants.ANTsImage) -> np.ndarray:
-    """Head (everything above the background noise), holes filled."""
-    return ndimage.binary_fill_holes(ants.get_mask(image, cleanup=2).numpy() > 0)
+    """Head (everything above the background noise), holes filled, without what lies more than
+    :data:`FIELD_OF_VIEW_MM` below its top."""
+    head = ndimage.binary_fill_holes(ants.get_mask(image, cleanup=2).numpy() > 0)
+    return head & below_top(head, ras_affine(image), FIELD_OF_VIEW_MM)
+
+
+def below_top(mask: np.ndarray, affine: np.ndarray, mm: float) -> np.ndarray:
+    """Voxels at most ``mm`` below the highest voxel of ``mask`` along the world's superior axis (RAS z)."""
+    index = np.ogrid[tuple(slice(0, n) for n in mask.shape)]
+    height = sum(np.float32(affine[2, a]) * index[a] for a in range(3)) + np.float32(affine[2, 3])
+    return height >= (height[mask].max() if mask.any() else height.max()) - mm
+
+
+def registration_failure(prior_brain: np.ndarray, rough: np.ndarray) -> str | None:
+    """Why the template registration failed, or None: the registered template brain must lie on the rough
+    brain (:data:`MIN_REGISTRATION_SHARE`)."""
+    share = float((prior_brain & rough).sum() / max(int(prior_brain.sum()), 1))
+    if share >= MIN_REGISTRATION_SHARE:
+        return None
+    return f"template registration failed: only {share:.0%} of the registered template brain lies on brain tissue"
+
+
+def repaired(
+    mask: np.ndarray, prior_brain: np.ndarray, voxel_ml: float, spacing: tuple[float, ...]
+) -> tuple[np.ndarray, str | None]:
+    """``mask`` kept within :data:`REPAIR_MM` of the registered template brain when it exceeds that brain by more
+    than :data:`MAX_EXCESS`, and what was done (None when nothing was)."""
+    excess = mask.sum() / max(int(prior_brain.sum()), 1) - 1.0
+    if excess <= MAX_EXCESS:
+        return mask, None
+    fixed = largest_component(mask & near(prior_brain, spacing, REPAIR_MM))
+    return fixed, (
+        f"brain mask {mask.sum() * voxel_ml / 1000:.2f} L, {excess:.0%} beyond the registered template brain: "
+        f"cut to within {REPAIR_MM:g} mm of it ({fixed.sum() * voxel_ml / 1000:.2f} L)"
+    )
 
 
 def rough_brain(data: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
@@ -145,7 +200,10 @@ def extract_brain(
     }
     prior_brain = priors.pop("brain").numpy() >= 0.5
     ventricles = priors.pop("ventricles").numpy() >= 0.5
-    band = ndimage.binary_dilation(prior_brain | rough, ball(3.0, corrected.spacing)) & head
+    failure = registration_failure(prior_brain, rough)
+    bound = head if failure else head & near(priors["icv"].numpy() >= 0.5, corrected.spacing, BOUND_MM)
+    rough &= bound
+    band = ndimage.binary_dilation(prior_brain | rough, ball(3.0, corrected.spacing)) & bound
     band_img = corrected.new_image_like(band.astype(np.float32))
     posteriors = segment(corrected, band_img, priors)
     classified = (posteriors["gm"] + posteriors["wm"]) >= 0.5
@@ -156,14 +214,19 @@ def extract_brain(
     )
     fractions = partial_volumes(data, means, band)
     if cnn is not None:
-        brain = brain_tissue_within(cnn, fractions)
+        brain = brain_tissue_within(cnn & bound, fractions)
     else:
         brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
         brain = largest_component(
             brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing)
         )
+    mask = whole_brain(brain, ventricles, corrected.spacing) & bound
+    if failure is None:
+        mask, repair = repaired(mask, prior_brain, float(np.prod(corrected.spacing)) / 1000.0, corrected.spacing)
+    else:
+        repair = f"brain mask not bounded by the template ({failure}): check it over the whole head"
     return BrainExtraction(
-        mask=whole_brain(brain, ventricles, corrected.spacing),
+        mask=mask,
         head=head,
         corrected=corrected,
         priors=priors,
@@ -172,6 +235,8 @@ def extract_brain(
         ventricles=ventricles,
         transforms=_as_list(reg["fwdtransforms"]),
         inverse_transforms=_as_list(reg["invtransforms"]),
+        registration_failure=failure,
+        repair=repair,
     )
 
 

@@ -11,6 +11,10 @@ the pharynx, the spinal canal; the layer is kept within a few mm of the template
 registered to the subject (the atlas constraint of ROBEX and BEaST: Iglesias et al., IEEE TMI 2011;
 Eskildsen et al., NeuroImage 2012), which a CSF rim and the inner table fill and an orbit or the neck
 does not.
+
+An ICV that cannot be estimated (a template registration that failed, a brain mask the registered template
+does not hold) raises :class:`IntracranialFailure`: the session's ICV, vscale and normalised volumes are then
+``n/a`` with the reason in its QC flag, and everything else of the session is still produced.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ TEMPLATE_MARGIN_MM = 5.0
 #: the registered template's intracranial mask holds at least this fraction of the brain mask (0.97-0.99 on phantom
 #: heads at 1 mm; a registration that failed holds far less)
 MIN_TEMPLATE_OVERLAP = 0.8
+
+
+class IntracranialFailure(MsqmriError):
+    """The intracranial volume cannot be estimated; the message says why."""
 
 
 def intracranial_mask(

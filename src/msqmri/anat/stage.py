@@ -20,10 +20,10 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri.anat import template
-from msqmri.anat.brain_extraction import extract_brain
+from msqmri.anat.brain_extraction import BrainExtraction, extract_brain
 from msqmri.anat.mp2rage import head_from_inv2
 from msqmri.anat.segmentation import CLASSES, fill_lesions, hard_labels
-from msqmri.anat.skull import intracranial_mask
+from msqmri.anat.skull import IntracranialFailure, intracranial_mask
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.core.io import MsqmriInputError, atomic_path, save_array, save_json
 from msqmri.core.registration import ras_affine, register_to_t1w, resample_mask, to_ants, to_ants_averaged
@@ -35,7 +35,7 @@ class Structural:
 
     corrected: ants.ANTsImage
     brain: np.ndarray
-    icv: np.ndarray
+    icv: np.ndarray | None  # None where the ICV could not be estimated (volumes then say why)
     fractions: dict[str, np.ndarray]
     dseg: np.ndarray
     volumes: dict[str, float]
@@ -72,12 +72,35 @@ def load_lesion_mask(
     return None if path is None else resample_mask(path, like, transform)
 
 
-def measured_fractions(fractions: dict[str, np.ndarray], brain: np.ndarray, icv: np.ndarray) -> dict[str, np.ndarray]:
+def measured_fractions(
+    fractions: dict[str, np.ndarray], brain: np.ndarray, icv: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """The partial-volume fractions that volumes are summed from: CSF in the intracranial mask, GM and WM
     in the brain mask and its one-voxel partial-volume shell (SIENAX segments the extracted brain); beyond
-    it a voxel between CSF and GM in intensity is dura or a sinus wall, not cortex."""
-    shell = icv & ndimage.binary_dilation(brain)
-    return {c: np.where(icv if c == "csf" else shell, f, 0.0).astype(np.float32) for c, f in fractions.items()}
+    it a voxel between CSF and GM in intensity is dura or a sinus wall, not cortex. Without an ICV every
+    class is kept in that shell."""
+    shell = ndimage.binary_dilation(brain)
+    if icv is not None:
+        shell &= icv
+    csf = shell if icv is None else icv
+    return {c: np.where(csf if c == "csf" else shell, f, 0.0).astype(np.float32) for c, f in fractions.items()}
+
+
+#: ``qc_flag`` of a session whose structural checks all pass (as a pair's, :data:`msqmri.atrophy.qc.PASS`)
+QC_PASS = "ok"
+
+
+def intracranial(extraction: BrainExtraction, spacing: tuple[float, ...]) -> tuple[np.ndarray | None, str | None]:
+    """The session's intracranial mask, or None and why it cannot be estimated (:mod:`msqmri.anat.skull`)."""
+    if extraction.registration_failure is not None:
+        return None, extraction.registration_failure
+    try:
+        icv, _ = intracranial_mask(
+            extraction.corrected.numpy(), extraction.mask, extraction.head, spacing, extraction.template_icv
+        )
+    except IntracranialFailure as failure:
+        return None, str(failure)
+    return icv, None
 
 
 def preprocess(
@@ -89,19 +112,20 @@ def preprocess(
 ) -> Structural:
     """Brain mask, tissue maps, ICV and volumes of a T1w (``lesion``: optional mask on its grid)."""
     extraction = extract_brain(t1w, seed=seed, backend=backend, t1w_path=t1w_path)
-    data = extraction.corrected.numpy()
-    icv, _ = intracranial_mask(data, extraction.mask, extraction.head, t1w.spacing, extraction.template_icv)
+    icv, icv_failure = intracranial(extraction, t1w.spacing)
     fractions = measured_fractions(extraction.fractions, extraction.mask, icv)
     if lesion is not None:
         lesion = lesion & extraction.mask
     fractions = fill_lesions(fractions, lesion)
     voxel_ml = float(np.prod(t1w.spacing)) / 1000.0
     volumes = tissue_volumes(fractions, lesion, voxel_ml)
-    vscale = volume_scaling(t1w.new_image_like(icv.astype(np.float32)), seed=seed)
+    vscale = None if icv is None else volume_scaling(t1w.new_image_like(icv.astype(np.float32)), seed=seed)
     volumes.update(
         vscale=vscale,
-        normalized_brain_volume_ml=volumes["brain_volume_ml"] * vscale,
-        icv_volume_ml=float(icv.sum()) * voxel_ml,
+        normalized_brain_volume_ml=None if vscale is None else volumes["brain_volume_ml"] * vscale,
+        icv_volume_ml=None if icv is None else float(icv.sum()) * voxel_ml,
+        csf_volume_ml=None if icv is None else volumes["csf_volume_ml"],
+        **qc_fields({"brain_mask": extraction.repair, "icv": icv_failure and f"ICV n/a: {icv_failure}"}),
     )
     to_template, from_template = extraction.inverse_transforms, extraction.transforms
     return Structural(
@@ -116,6 +140,12 @@ def preprocess(
     )
 
 
+def qc_fields(problems: Mapping[str, str | None]) -> dict[str, str]:
+    """``qc_flag`` (``ok``, or the names of the failed checks joined by ``;``) and ``qc_note`` (their reasons)."""
+    failed = {name: reason for name, reason in problems.items() if reason}
+    return {"qc_flag": ";".join(failed) or QC_PASS, "qc_note": "; ".join(failed.values())}
+
+
 def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
     """Write every product next to each other, on the raw T1w grid (keys: those of ``layout.STRUCTURAL``)."""
     affine = nib.load(str(t1w_path)).affine
@@ -125,7 +155,7 @@ def write(result: Structural, t1w_path: str | os.PathLike[str], outputs: Mapping
 
     save(result.corrected.numpy(), "preproc", np.float32)
     save(result.brain, "brain_mask", np.uint8)
-    save(result.icv, "icv_mask", np.uint8)
+    save(np.zeros_like(result.brain) if result.icv is None else result.icv, "icv_mask", np.uint8)
     save(result.dseg, "dseg", np.uint8)
     for c in CLASSES:
         save(result.fractions[c], f"probseg_{c}", np.float32)

@@ -23,6 +23,7 @@ from scipy import linalg, ndimage
 
 from msqmri.core.intensity import white_matter_level
 from msqmri.core.io import MsqmriError
+from msqmri.core.morphology import near
 from msqmri.core.registration import ants_image, ras_affine, read_matrix, register, write_matrix
 
 #: halfway-space voxel size (mm), as SIENA resamples to 1 mm
@@ -81,11 +82,6 @@ class Scan:
         return (distance <= high_mm) & ((distance > low_mm) if low_mm >= 0 else True)
 
 
-def near(mask: np.ndarray, spacing: tuple[float, ...], mm: float = SAME_ANATOMY_MM) -> np.ndarray:
-    """Voxels within ``mm`` of ``mask`` (the mask included)."""
-    return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm
-
-
 def boundary(mask: np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` with a 6-neighbour outside it."""
     return mask & ~ndimage.binary_erosion(mask, border_value=1)
@@ -96,7 +92,7 @@ def shared_brain(brain: np.ndarray, other: np.ndarray, spacing: tuple[float, ...
     :data:`SAME_ANATOMY_MM`: what one session's mask takes in alone (a leak, tissue below the other's
     brainstem cut) is the same anatomy in neither session and is left out of the measurement, as SIENA's
     standard-space masking (``-m``) leaves out what lies outside one mask for both sessions."""
-    return np.where(near(other >= 0.5, spacing), brain, 0.0).astype(brain.dtype)
+    return np.where(near(other >= 0.5, spacing, SAME_ANATOMY_MM), brain, 0.0).astype(brain.dtype)
 
 
 @dataclass

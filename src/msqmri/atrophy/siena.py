@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from msqmri.atrophy.halfway import (
     HALFWAY_VOXEL_MM,
+    SAME_ANATOMY_MM,
     Grid,
     Registration,
     Scan,
@@ -39,11 +40,11 @@ from msqmri.atrophy.halfway import (
     boundary,
     centroid,
     halfway_images,
-    near,
     resample,
 )
 from msqmri.atrophy.qc import non_border_fraction
 from msqmri.core.io import MsqmriError
+from msqmri.core.morphology import near
 
 #: profile half-length (mm, in 1 mm steps) and largest displacement searched (mm)
 PROFILE_MM = 8
@@ -285,8 +286,8 @@ def siena(a: Scan, b: Scan, registration: Registration) -> Siena:
     valid = half["inside_a"] & half["inside_b"]
     mask_a, mask_b = half["brain_a"] >= 0.5, half["brain_b"] >= 0.5
     spacing = (HALFWAY_VOXEL_MM,) * 3
-    edges_a = edges(half["a"], mask_a, valid & near(boundary(mask_b), spacing))
-    edges_b = edges(half["b"], mask_b, valid & near(boundary(mask_a), spacing))
+    edges_a = edges(half["a"], mask_a, valid & near(boundary(mask_b), spacing, SAME_ANATOMY_MM))
+    edges_b = edges(half["b"], mask_b, valid & near(boundary(mask_a), spacing, SAME_ANATOMY_MM))
     every_edge = len(edge_points(mask_a, valid)) + len(edge_points(mask_b, valid))
     forward, backward = edges_a.displacement(half["b"]), edges_b.displacement(half["a"])
     # scalings are about the mean of the two brain centres (the same point when A and B swap)

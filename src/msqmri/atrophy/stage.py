@@ -28,10 +28,13 @@ from msqmri.atrophy.halfway import (
 )
 from msqmri.atrophy.qc import qc_flag
 from msqmri.core.io import MsqmriInputError, load_json, load_nifti, save_array, save_json
+from msqmri.core.morphology import near
 from msqmri.core.registration import ants_image, ras_affine
 from msqmri.workflow.layout import SCAN_KEYS
 
 DAYS_PER_YEAR = 365.25
+#: where a session has no ICV, the skull band of the halfway registration starts this far (mm) outside its brain
+ICV_STANDIN_MM = 3.0
 
 
 def load_scan(paths: Mapping[str, str | os.PathLike[str]]) -> Scan:
@@ -43,13 +46,17 @@ def load_scan(paths: Mapping[str, str | os.PathLike[str]]) -> Scan:
         if data.shape != image.shape or not np.allclose(other.affine, img.affine, atol=1e-4):
             raise MsqmriInputError(paths[key], f"grid differs from {os.path.basename(paths['preproc'])}")
         maps[key] = data
-    if not (maps["brain_mask"] > 0.5).any():
+    brain = maps["brain_mask"] > 0.5
+    if not brain.any():
         raise MsqmriInputError(paths["brain_mask"], "brain mask is empty")
+    icv = maps["icv_mask"] > 0.5
+    if not icv.any():  # a session whose ICV could not be estimated (its volumes say why): brain + a CSF rim
+        icv = near(brain, tuple(float(z) for z in img.header.get_zooms()[:3]), ICV_STANDIN_MM)
     return Scan(
         image=image,
         affine=img.affine,
-        brain=maps["brain_mask"] > 0.5,
-        icv=maps["icv_mask"] > 0.5,
+        brain=brain,
+        icv=icv,
         brain_fraction=np.clip(maps["probseg_gm"] + maps["probseg_wm"], 0.0, 1.0),
     )
 

@@ -111,6 +111,9 @@ BRAIN_VOLUME_COLUMNS = (
     "lesion_volume_ml",
     "vscale",
     "normalized_brain_volume_ml",
+    "icv_volume_ml",
+    "qc_flag",
+    "qc_note",
 )
 
 

@@ -21,3 +21,8 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return labels == sizes.argmax()
+
+
+def near(mask: np.ndarray, spacing: tuple[float, ...], mm: float) -> np.ndarray:
+    """Voxels within ``mm`` of ``mask`` (the mask included), distances in mm on a grid of ``spacing``."""
+    return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm

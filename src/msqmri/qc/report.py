@@ -283,7 +283,11 @@ def subject_report(
         "<h2>Longitudinal measures</h2>",
         figure(longitudinal_png, f"{participant}: trajectories with healthy/MS reference bands"),
         "<h3>Brain volumes</h3>",
-        table(t["volumes"]),
+        table(t["volumes"], highlight="qc_flag" if "qc_flag" in t["volumes"] else None),
+        '<p class="note">qc_flag: the intracranial volume could not be estimated, so vscale and the normalised '
+        "volume are n/a (icv); the brain mask was cut back to the registered template brain, or could not be "
+        "checked against it because the template registration failed (brain_mask); "
+        "qc_note says why. The session's other measures are still made.</p>",
         "<h3>Percentage brain volume change</h3>",
         table(t["pbvc"], highlight="qc_flag"),
         '<p class="note">qc_flag: forward and backward estimates disagree (forward_backward), the sessions\' '

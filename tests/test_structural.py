@@ -16,6 +16,7 @@ import pytest
 from scipy import ndimage
 
 from msqmri.anat import template
+from msqmri.anat.skull import IntracranialFailure
 from msqmri.anat.stage import Structural, load_lesion_mask, load_t1w, measured_fractions, preprocess, run_structural
 from msqmri.core.io import MsqmriError, MsqmriInputError, save_array
 from msqmri.phantom import CohortSpec, generate_cohort
@@ -337,7 +338,48 @@ def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_spac
     assert icv[radius <= 16].all() and not icv[radius > 17].any()
     everywhere, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head)
     assert everywhere[blob].all()
-    # a template that registered off the brain (half of it outside) is a one-line error, not an ICV of the brain
+    # a template that does not hold the brain (half of it outside) is a failure that names the volumes, not an
+    # ICV of the brain alone
     shifted = np.roll(radius <= 14, 13, axis=0)
-    with pytest.raises(MsqmriError, match="template registration failed"):
+    with pytest.raises(IntracranialFailure, match=r"brain mask 0\.01 L, \d+% of it beyond the registered template"):
         intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=shifted)
+
+
+def test_the_head_is_cut_below_its_top_along_the_world_superior_axis() -> None:
+    """FSL robustfov's crop, in world coordinates: on a grid stored upside down (S -> I) and on an oblique one,
+    what lies more than the given distance below the top of the head is left out."""
+    from msqmri.anat.brain_extraction import below_top
+
+    head = np.zeros((20, 20, 60), bool)
+    head[5:15, 5:15, 10:50] = True  # 40 voxels tall, top at index 49
+    upright = np.diag([2.0, 2.0, 2.0, 1.0])
+    kept = below_top(head, upright, 30.0)  # 2 mm voxels: 15 slices below the top slice and the top slice
+    assert kept[..., 34:].all() and not kept[..., :34].any()
+    flipped = np.diag([2.0, 2.0, -2.0, 1.0])  # voxel index k goes down: the top of the head is index 10
+    kept = below_top(head, flipped, 30.0)
+    assert kept[..., :26].all() and not kept[..., 26:].any()
+    tilt = np.deg2rad(20.0)
+    oblique = np.eye(4)
+    oblique[1:3, 1:3] = [[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]]
+    kept = below_top(head, oblique, 20.0)
+    height = np.indices(head.shape)[1] * np.sin(tilt) + np.indices(head.shape)[2] * np.cos(tilt)
+    assert np.array_equal(kept, height >= height[head].max() - 20.0)
+
+
+def test_a_template_registration_off_the_brain_is_reported_and_a_leaking_mask_is_cut_back() -> None:
+    """The registration check asks how much of the registered template brain lies on the rough brain (a rough
+    brain that leaks still holds all of it); the volume check cuts a mask that exceeds the template brain by
+    more than 15 % to within 2 mm of it, and says so."""
+    from msqmri.anat.brain_extraction import registration_failure, repaired
+
+    grid = np.indices((40, 40, 40)).astype(float)
+    radius = np.sqrt(((grid - 20.0) ** 2).sum(0))
+    template_brain = radius <= 10
+    leaking = (radius <= 10) | ((np.abs(grid[0] - 20) <= 4) & (np.abs(grid[1] - 20) <= 4) & (grid[2] < 20))
+    assert registration_failure(template_brain, leaking) is None
+    assert "only 6% of the registered template brain" in registration_failure(np.roll(template_brain, 16, 0), leaking)
+    fixed, note = repaired(leaking, template_brain, 0.001, (1.0, 1.0, 1.0))  # a cord-like leak of 22 %
+    assert "22% beyond the registered template brain: cut to within 2 mm" in note
+    assert fixed[template_brain].all() and radius[fixed].max() <= 12.0 and fixed.sum() < 1.05 * template_brain.sum()
+    same, none = repaired(template_brain, template_brain, 0.001, (1.0, 1.0, 1.0))
+    assert none is None and np.array_equal(same, template_brain)

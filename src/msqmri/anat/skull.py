@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from msqmri.core.intensity import white_matter_level
 from msqmri.core.io import MsqmriError
-from msqmri.core.morphology import ball
+from msqmri.core.morphology import ball, near
 
 #: intensities below this fraction of WM count as CSF or bone
 DARK_FRACTION = 0.35
@@ -46,16 +46,18 @@ def intracranial_mask(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The intracranial mask (brain + surrounding dark CSF/inner table) and the dark shell itself;
     ``template_icv``: the template's intracranial mask on the subject's grid (bool); one that misses the
-    brain (a failed registration) is an error, not an ICV of the brain alone."""
+    brain (a failed registration, a mask that leaks beyond the skull) is an :class:`IntracranialFailure` that
+    names the volumes, not an ICV of the brain alone."""
     share = (template_icv & brain).sum() / max(int(brain.sum()), 1)
     if share < MIN_TEMPLATE_OVERLAP:
-        raise MsqmriError(
-            f"the template's intracranial mask, registered to the T1w, holds {share:.0%} of the brain "
-            "mask: the template registration failed, so no ICV or normalised volumes"
+        voxel_ml = float(np.prod(spacing)) / 1000.0
+        raise IntracranialFailure(
+            f"brain mask {brain.sum() * voxel_ml / 1000:.2f} L, {1 - share:.0%} of it beyond the registered "
+            f"template's intracranial mask ({template_icv.sum() * voxel_ml / 1000:.2f} L)"
         )
     dark = data < DARK_FRACTION * white_matter_level(data, head)
     distance = ndimage.distance_transform_edt(~brain, sampling=spacing)  # mm outside the brain
-    near_template = ndimage.distance_transform_edt(~template_icv, sampling=spacing) <= TEMPLATE_MARGIN_MM
+    near_template = near(template_icv, spacing, TEMPLATE_MARGIN_MM)
     candidates = dark & head & near_template & (distance > 0) & (distance <= SEARCH_MM)
     seed = candidates & (distance <= 3.0)  # beyond the partial-volume edge voxels
     dark_shell = ndimage.binary_propagation(seed, mask=candidates)

@@ -378,8 +378,8 @@ def test_a_template_registration_off_the_brain_is_reported_and_a_leaking_mask_is
     leaking = (radius <= 10) | ((np.abs(grid[0] - 20) <= 4) & (np.abs(grid[1] - 20) <= 4) & (grid[2] < 20))
     assert registration_failure(template_brain, leaking) is None
     assert "only 6% of the registered template brain" in registration_failure(np.roll(template_brain, 16, 0), leaking)
-    fixed, note = repaired(leaking, template_brain, 0.001, (1.0, 1.0, 1.0))  # a cord-like leak of 22 %
+    fixed, note = repaired(leaking, template_brain, (1.0, 1.0, 1.0))  # a cord-like leak of 22 %
     assert "22% beyond the registered template brain: cut to within 2 mm" in note
     assert fixed[template_brain].all() and radius[fixed].max() <= 12.0 and fixed.sum() < 1.05 * template_brain.sum()
-    same, none = repaired(template_brain, template_brain, 0.001, (1.0, 1.0, 1.0))
+    same, none = repaired(template_brain, template_brain, (1.0, 1.0, 1.0))
     assert none is None and np.array_equal(same, template_brain)

@@ -109,14 +109,13 @@ def registration_failure(prior_brain: np.ndarray, rough: np.ndarray) -> str | No
     return f"template registration failed: only {share:.0%} of the registered template brain lies on brain tissue"
 
 
-def repaired(
-    mask: np.ndarray, prior_brain: np.ndarray, voxel_ml: float, spacing: tuple[float, ...]
-) -> tuple[np.ndarray, str | None]:
+def repaired(mask: np.ndarray, prior_brain: np.ndarray, spacing: tuple[float, ...]) -> tuple[np.ndarray, str | None]:
     """``mask`` kept within :data:`REPAIR_MM` of the registered template brain when it exceeds that brain by more
     than :data:`MAX_EXCESS`, and what was done (None when nothing was)."""
     excess = mask.sum() / max(int(prior_brain.sum()), 1) - 1.0
     if excess <= MAX_EXCESS:
         return mask, None
+    voxel_ml = float(np.prod(spacing)) / 1000.0
     fixed = largest_component(mask & near(prior_brain, spacing, REPAIR_MM))
     return fixed, (
         f"brain mask {mask.sum() * voxel_ml / 1000:.2f} L, {excess:.0%} beyond the registered template brain: "
@@ -222,7 +221,7 @@ def extract_brain(
         )
     mask = whole_brain(brain, ventricles, corrected.spacing) & bound
     if failure is None:
-        mask, repair = repaired(mask, prior_brain, float(np.prod(corrected.spacing)) / 1000.0, corrected.spacing)
+        mask, repair = repaired(mask, prior_brain, corrected.spacing)
     else:
         repair = f"brain mask not bounded by the template ({failure}): check it over the whole head"
     return BrainExtraction(

@@ -217,6 +217,7 @@ def run_real_head(workdir: Path, backends: list[str], variants: list[str], real:
                 }
             )
             real.append(row)
+            print(pd.DataFrame([row]).to_string(index=False, header=len(real) == 1), flush=True)
             png = mosaic(result.corrected.numpy(), brain, contours=[(brain, "cyan")])
             (workdir / f"colin27-{variant}_{backend}_mask.png").write_bytes(png)
 

@@ -24,6 +24,7 @@ from msqmri.anat.brain_extraction import BrainExtraction, extract_brain
 from msqmri.anat.mp2rage import head_from_inv2
 from msqmri.anat.segmentation import CLASSES, fill_lesions, hard_labels
 from msqmri.anat.skull import IntracranialFailure, intracranial_mask
+from msqmri.atrophy.qc import PASS as QC_PASS  # a session's qc_flag when every check passes, as a pair's
 from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 from msqmri.core.io import MsqmriInputError, atomic_path, save_array, save_json
 from msqmri.core.registration import ras_affine, register_to_t1w, resample_mask, to_ants, to_ants_averaged
@@ -84,10 +85,6 @@ def measured_fractions(
         shell &= icv
     csf = shell if icv is None else icv
     return {c: np.where(csf if c == "csf" else shell, f, 0.0).astype(np.float32) for c, f in fractions.items()}
-
-
-#: ``qc_flag`` of a session whose structural checks all pass (as a pair's, :data:`msqmri.atrophy.qc.PASS`)
-QC_PASS = "ok"
 
 
 def intracranial(extraction: BrainExtraction, spacing: tuple[float, ...]) -> tuple[np.ndarray | None, str | None]:

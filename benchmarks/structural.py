@@ -19,7 +19,9 @@ slabs, fields of view from a cut vertex to the shoulders, LAS/LPS/PIR storage, t
 against BET's brain mask (which takes in the subarachnoid CSF) and the 0.5 mm better extraction, both taken
 through the same scan: Dice, what lies beyond 2 mm of each, the mask's volume over BET's, the brain volume,
 the ICV, vscale and the session's qc_flag, for each backend, then the worst of each per backend and vscale's
-spread over the poses; the whole-head QC mosaic of each session is written to the workdir.
+spread over the poses; the whole-head QC mosaic of each session is written to the workdir. Each ICV is set
+against the skull-bounded reference, SAMSEG's intracranial volume of Colin27 (``SAMSEG_ICV_ML``; ``--samseg
+PATH/run_samseg``, installed in its own environment, measures it again).
 """
 
 from __future__ import annotations
@@ -177,9 +179,10 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
             )
 
 
-def run_real_head(workdir: Path, backends: list[str], variants: list[str], real: list) -> None:
+def run_real_head(workdir: Path, backends: list[str], variants: list[str], real: list, reference_icv: float) -> None:
     """Colin27 scanned as clinics scan it (``CLINICAL_SCANS``, 1 mm) through structural preprocessing, each
-    backend against BET's mask and the 0.5 mm better extraction taken through the same scan (module docstring)."""
+    backend against BET's mask and the 0.5 mm better extraction taken through the same scan, its ICV against
+    ``reference_icv`` (module docstring)."""
     from msqmri.anat.stage import load_t1w, preprocess
     from msqmri.core.io import MsqmriError
     from msqmri.core.morphology import near
@@ -212,6 +215,8 @@ def run_real_head(workdir: Path, backends: list[str], variants: list[str], real:
                     "mask/bet": round(float(brain.sum() / references["bet"].sum()), 3),
                     "brain_ml": round(volumes["brain_volume_ml"], 1),
                     "icv_ml": volumes["icv_volume_ml"] and round(volumes["icv_volume_ml"], 1),
+                    "icv_vs_samseg_pct": volumes["icv_volume_ml"]
+                    and round(100 * (volumes["icv_volume_ml"] / reference_icv - 1), 1),
                     "vscale": volumes["vscale"] and round(volumes["vscale"], 4),
                     "qc_flag": volumes["qc_flag"],
                 }
@@ -220,6 +225,20 @@ def run_real_head(workdir: Path, backends: list[str], variants: list[str], real:
             print(pd.DataFrame([row]).to_string(index=False, header=len(real) == 1), flush=True)
             png = mosaic(result.corrected.numpy(), brain, contours=[(brain, "cyan")])
             (workdir / f"colin27-{variant}_{backend}_mask.png").write_bytes(png)
+
+
+def samseg_icv(run_samseg: str, workdir: Path) -> float:
+    """SAMSEG's intracranial volume (ml, its sbTIV) of Colin27 as shipped, run in SAMSEG's own environment."""
+    import subprocess
+
+    from msqmri.validation.real_heads import colin27_dir
+
+    out = workdir / "samseg-colin27"
+    if not (out / "sbtiv.stats").is_file():
+        t1w = str(colin27_dir() / "ch2.nii.gz")
+        subprocess.run([run_samseg, "-i", t1w, "-o", str(out), "--threads", "2"], check=True, capture_output=True)
+    line = (out / "sbtiv.stats").read_text().splitlines()[0]  # "# Measure Intra-Cranial, <mm^3>, mm^3"
+    return float(line.split(",")[1]) / 1000.0
 
 
 def real_head_summary(real: list[dict]) -> pd.DataFrame:
@@ -240,6 +259,7 @@ def real_head_summary(real: list[dict]) -> pd.DataFrame:
                 "max_beyond_2mm_bet_ml": ok["beyond_2mm_bet_ml"].max(),
                 "max_beyond_2mm_better_ml": ok["beyond_2mm_better_ml"].max(),
                 "vscale_spread_pct": round(100 * (ok["vscale"].max() / ok["vscale"].min() - 1), 2),
+                "icv_vs_samseg_pct": f"{ok['icv_vs_samseg_pct'].min():+.1f} .. {ok['icv_vs_samseg_pct'].max():+.1f}",
                 "not_ok": int((ok["qc_flag"] != "ok").sum()),
             }
         )
@@ -255,6 +275,7 @@ def main() -> None:
     parser.add_argument(
         "--real-head-variants", nargs="*", default=None, help="Colin27 scans to run (default: all CLINICAL_SCANS)"
     )
+    parser.add_argument("--samseg", help="SAMSEG's run_samseg (its own environment): measure Colin27's ICV again")
     args = parser.parse_args()
     rows: list[dict] = []
     accuracy: list[dict] = []
@@ -266,9 +287,11 @@ def main() -> None:
             timed(rows, case, "phantom generation", lambda root=root, spec=spec: generate_cohort(root, spec))
         run_case(case, root, args.backends, rows, accuracy, side)
     if not args.no_real_head:
-        from msqmri.validation.real_heads import CLINICAL_SCANS
+        from msqmri.validation.real_heads import CLINICAL_SCANS, SAMSEG_ICV_ML
 
-        run_real_head(args.workdir, args.backends, args.real_head_variants or list(CLINICAL_SCANS), real)
+        reference = samseg_icv(args.samseg, args.workdir) if args.samseg else SAMSEG_ICV_ML
+        print(f"Colin27's ICV by SAMSEG: {reference:.1f} ml" + ("" if args.samseg else " (SAMSEG_ICV_ML)"))
+        run_real_head(args.workdir, args.backends, args.real_head_variants or list(CLINICAL_SCANS), real, reference)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("\nTime and peak memory per stage (2 cores)\n")
         print(pd.DataFrame(rows).to_string(index=False))

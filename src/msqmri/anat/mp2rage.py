@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from msqmri.core.morphology import ball, largest_component
+from msqmri.core.morphology import ball, filled, largest_component
 
 #: INV2 level of the head: this fraction of its 99th percentile (air is a Rayleigh noise floor far below)
 HEAD_FRACTION = 0.05
@@ -22,7 +22,4 @@ def head_from_inv2(inv2: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
     """The head on an INV2 magnitude image (see the module docstring)."""
     signal = inv2 > HEAD_FRACTION * np.percentile(inv2, 99)
     head = largest_component(ndimage.binary_closing(signal, ball(4.0, spacing)))
-    head = ndimage.binary_fill_holes(head)
-    for axis in range(3):
-        head |= np.stack([ndimage.binary_fill_holes(s) for s in np.moveaxis(head, axis, 0)], axis=axis)
-    return head
+    return filled(head)

@@ -26,3 +26,12 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 def near(mask: np.ndarray, spacing: tuple[float, ...], mm: float) -> np.ndarray:
     """Voxels within ``mm`` of ``mask`` (the mask included), distances in mm on a grid of ``spacing``."""
     return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm
+
+
+def filled(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with its holes filled in 3D and then slice by slice along each axis: a field of view that cuts
+    through the neck opens the head's 3D shell (the spinal canal, the pharynx), which each slice still closes."""
+    out = ndimage.binary_fill_holes(mask)
+    for axis in range(3):
+        out |= np.stack([ndimage.binary_fill_holes(s) for s in np.moveaxis(out, axis, 0)], axis=axis)
+    return out

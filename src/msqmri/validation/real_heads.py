@@ -39,6 +39,10 @@ from msqmri.phantom.anatomy import box_corners, grid_points
 MRICRON_TEMPLATES = Path("/usr/share/mricron/templates")
 #: Colin27's white matter intensity (the mode of its WM peak) as mricron ships it (uint8)
 COLIN_WM = 110.0
+#: Colin27's intracranial volume (ml) by SAMSEG 0.4a0 from PyPI (Puonti et al., NeuroImage 2016; its sbTIV:
+#: every intracranial structure, CSF included, bounded by the skull it segments), run on ``ch2.nii.gz`` as shipped
+#: (``python benchmarks/structural.py --samseg PATH`` reruns it): the skull-bounded reference of its ICV
+SAMSEG_ICV_ML = 1950.1
 
 
 def colin27_dir() -> Path | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -229,12 +230,12 @@ def run_real_head(workdir: Path, backends: list[str], variants: list[str], real:
 
 def samseg_icv(run_samseg: str, workdir: Path) -> float:
     """SAMSEG's intracranial volume (ml, its sbTIV) of Colin27 as shipped, run in SAMSEG's own environment."""
-    import subprocess
-
     from msqmri.validation.real_heads import colin27_dir
 
     out = workdir / "samseg-colin27"
     if not (out / "sbtiv.stats").is_file():
+        if colin27_dir() is None:
+            raise SystemExit("--samseg needs Colin27 from Debian's mricron-data")
         t1w = str(colin27_dir() / "ch2.nii.gz")
         subprocess.run([run_samseg, "-i", t1w, "-o", str(out), "--threads", "2"], check=True, capture_output=True)
     line = (out / "sbtiv.stats").read_text().splitlines()[0]  # "# Measure Intra-Cranial, <mm^3>, mm^3"

@@ -20,10 +20,13 @@ import pytest
 
 from msqmri.cli.run import find_snakefile
 
+#: a hang guard, not a speed check: the ms_layouts participant run took 897 s of it in a clean-clone CI run
+TIMEOUT_S = 1800
+
 
 def msqmri(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "msqmri", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "msqmri", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S
     )
 
 
@@ -31,7 +34,12 @@ def snakemake(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -
     """Plain Snakemake on msqmri's Snakefile (``env``: variables added to the environment)."""
     command = [sys.executable, "-m", "snakemake", "--snakefile", find_snakefile(), "--directory", cwd, *args]
     return subprocess.run(
-        list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})}
+        list(map(str, command)),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -46,7 +46,7 @@ def class_means(
     data: np.ndarray, posteriors: dict[str, np.ndarray], mask: np.ndarray, csf_region: np.ndarray | None = None
 ) -> dict[str, float]:
     """Pure-tissue intensity of each class: the histogram mode of its confidently classified voxels
-    (CSF only inside ``csf_region`` when given, e.g. where the template expects CSF: T1 black holes in the
+    (CSF only inside ``csf_region`` when given, e.g. the template's ventricles: T1 black holes in the
     white matter are as dark as CSF, and at 3 mm they can outnumber the ventricles' pure voxels).
 
     The mode, not the mean or median: confident CSF voxels are mostly partial-volume sulcal voxels,

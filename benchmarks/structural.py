@@ -98,8 +98,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     from msqmri.anat import template
     from msqmri.anat.bias import n4
     from msqmri.anat.segmentation import hard_labels
-    from msqmri.anat.skull import intracranial_mask
-    from msqmri.anat.stage import load_t1w, measured_fractions
+    from msqmri.anat.stage import intracranial, load_t1w, measured_fractions
     from msqmri.atrophy.sienax import tissue_volumes, volume_scaling
 
     t1_path = root / "sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"
@@ -114,10 +113,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
     side.append(
         {"case": case, "backend": "template (antspyx)", "seconds": round(time.perf_counter() - start, 1), "dice": None}
     )
-    template_icv = extraction.template_icv
-    icv, _ = timed(
-        rows, case, "ICV estimate", lambda: intracranial_mask(data, extraction.mask, head, t1w.spacing, template_icv)
-    )
+    icv, _ = timed(rows, case, "ICV estimate", lambda: intracranial(extraction, t1w.spacing))
     vscale = timed(
         rows, case, "vscale (ICV affine)", lambda: volume_scaling(t1w.new_image_like(icv.astype(np.float32)))
     )
@@ -164,9 +160,7 @@ def run_case(case: str, root: Path, backends: list[str], rows: list, accuracy: l
             seconds = time.perf_counter() - start
             raw = timed(rows, case, "deepbet CNN mask alone", lambda: be.deepbet_mask(t1_path))
             # the volume as the pipeline measures it with this backend (its own registration and fractions)
-            icv_cnn, _ = intracranial_mask(
-                cnn_run.corrected.numpy(), cnn_run.mask, cnn_run.head, t1w.spacing, cnn_run.template_icv
-            )
+            icv_cnn, _ = intracranial(cnn_run, t1w.spacing)
             cnn = tissue_volumes(measured_fractions(cnn_run.fractions, cnn_run.mask, icv_cnn), None, voxel_ml)
             side.append(
                 {

@@ -324,8 +324,8 @@ def test_an_extracted_mask_keeps_its_brain_tissue_with_the_ventricles() -> None:
 
 def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_space() -> None:
     """A brain (WM-bright) in a 2 mm CSF rim and a dark bone shell, a marrow layer outside, and a dark
-    orbit-like blob reached through the bone: the ICV takes the rim and the inner table, and the blob only
-    when the template's intracranial mask reaches it."""
+    orbit-like blob reached through the bone: the ICV takes the rim and stops at the inner table, and takes the
+    blob only when the template's intracranial mask reaches it."""
     from msqmri.anat.skull import intracranial_mask
 
     grid = np.indices((48, 48, 48)).astype(float)
@@ -334,15 +334,15 @@ def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_spac
     blob = np.sqrt(((grid - np.array([24.0, 24.0, 40.0])[:, None, None, None]) ** 2).sum(0)) <= 4.5
     data[blob] = 0.1  # vitreous-like, joined to the bone shell
     brain, head = radius <= 12, np.ones(data.shape, bool)
-    icv, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=radius <= 12)
-    assert icv[radius <= 16].all() and not icv[radius > 17].any()
-    everywhere, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head)
+    icv, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=radius <= 12, csf_level=0.12)
+    assert icv[radius <= 14].all() and not icv[(radius > 14.5) & ~blob].any() and not icv[radius > 17].any()
+    everywhere, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head, csf_level=0.12)
     assert everywhere[blob].all()
     # a template that does not hold the brain (half of it outside) is a failure that names the volumes, not an
     # ICV of the brain alone
     shifted = np.roll(radius <= 14, 13, axis=0)
     with pytest.raises(IntracranialFailure, match=r"brain mask 0\.01 L, \d+% of it beyond the registered template"):
-        intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=shifted)
+        intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=shifted, csf_level=0.12)
 
 
 def test_the_head_is_cut_below_its_top_along_the_world_superior_axis() -> None:

@@ -73,6 +73,7 @@ class BrainExtraction:
     priors: dict[str, ants.ANTsImage]  # template csf/gm/wm/icv warped to the subject
     posteriors: dict[str, np.ndarray]  # Atropos csf/gm/wm posteriors in the refinement band
     fractions: dict[str, np.ndarray]  # csf/gm/wm partial-volume fractions in the refinement band
+    means: dict[str, float]  # csf/gm/wm pure-tissue intensities of ``corrected`` (CSF: the ventricles')
     ventricles: np.ndarray  # bool: the template's ventricles warped to the subject
     transforms: list[str]  # template -> subject (one composite .h5)
     inverse_transforms: list[str]  # subject -> template (one composite .h5)
@@ -231,6 +232,7 @@ def extract_brain(
         priors=priors,
         posteriors=posteriors,
         fractions=fractions,
+        means=means,
         ventricles=ventricles,
         transforms=_as_list(reg["fwdtransforms"]),
         inverse_transforms=_as_list(reg["invtransforms"]),

@@ -93,7 +93,12 @@ def intracranial(extraction: BrainExtraction, spacing: tuple[float, ...]) -> tup
         return None, extraction.registration_failure
     try:
         icv, _ = intracranial_mask(
-            extraction.corrected.numpy(), extraction.mask, extraction.head, spacing, extraction.template_icv
+            extraction.corrected.numpy(),
+            extraction.mask,
+            extraction.head,
+            spacing,
+            extraction.template_icv,
+            extraction.means["csf"],
         )
     except IntracranialFailure as failure:
         return None, str(failure)

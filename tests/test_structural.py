@@ -334,9 +334,9 @@ def test_the_intracranial_mask_stops_where_the_template_has_no_intracranial_spac
     blob = np.sqrt(((grid - np.array([24.0, 24.0, 40.0])[:, None, None, None]) ** 2).sum(0)) <= 4.5
     data[blob] = 0.1  # vitreous-like, joined to the bone shell
     brain, head = radius <= 12, np.ones(data.shape, bool)
-    icv, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=radius <= 12, csf_level=0.12)
+    icv = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=radius <= 12, csf_level=0.12)
     assert icv[radius <= 14].all() and not icv[(radius > 14.5) & ~blob].any() and not icv[radius > 17].any()
-    everywhere, _ = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head, csf_level=0.12)
+    everywhere = intracranial_mask(data, brain, head, (1.0, 1.0, 1.0), template_icv=head, csf_level=0.12)
     assert everywhere[blob].all()
     # a template that does not hold the brain (half of it outside) is a failure that names the volumes, not an
     # ICV of the brain alone

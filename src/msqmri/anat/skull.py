@@ -53,8 +53,8 @@ def intracranial_mask(
     spacing: tuple[float, ...],
     template_icv: np.ndarray,
     csf_level: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The intracranial mask (brain + the CSF of the surrounding dark layer) and the dark layer itself;
+) -> np.ndarray:
+    """The intracranial mask (brain + the CSF of the surrounding dark layer);
     ``template_icv``: the template's intracranial mask on the subject's grid (bool); ``csf_level``: the intensity
     of pure CSF (the ventricles'). One that misses the brain (a failed registration, a mask that leaks beyond the
     skull) is an :class:`IntracranialFailure` that names the volumes, not an ICV of the brain alone."""
@@ -71,7 +71,7 @@ def intracranial_mask(
     dark_shell = joined(dark & head & near_template & (distance > 0) & (distance <= SEARCH_MM), distance)
     # the CSF of the layer: brighter than halfway from the inner table's level to the CSF's
     csf = joined(dark_shell & (data >= (bone_level(data[dark_shell], csf_level) + csf_level) / 2.0), distance)
-    return ndimage.binary_fill_holes(brain | csf), dark_shell
+    return ndimage.binary_fill_holes(brain | csf)
 
 
 def joined(mask: np.ndarray, distance: np.ndarray) -> np.ndarray:

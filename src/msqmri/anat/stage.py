@@ -92,7 +92,7 @@ def intracranial(extraction: BrainExtraction, spacing: tuple[float, ...]) -> tup
     if extraction.registration_failure is not None:
         return None, extraction.registration_failure
     try:
-        icv, _ = intracranial_mask(
+        icv = intracranial_mask(
             extraction.corrected.numpy(),
             extraction.mask,
             extraction.head,

@@ -8,10 +8,12 @@
 3. The MNI template brain registered to the rough-masked subject (rigid, affine, then SyN;
    Avants et al. 2008), its brain mask and tissue priors warped back.
 4. Refinement: Atropos 3-class segmentation with the warped priors in a band around the prior mask,
-   then partial-volume fractions from the class means (CSF from the ventricles); the brain is the largest component of
-   voxels at least half GM + WM (within one voxel of the Atropos brain), without the WM-bright voxels of its
-   outer shell where the template has no WM (sinuses, marrow, optic nerves, the cord below the template's
-   medulla), joined with the template's warped ventricles, holes filled (lesions).
+   then partial-volume fractions from the class means (CSF from the ventricles); the brain is the largest
+   component of voxels at least half GM + WM (within one voxel of the Atropos brain and where the registered
+   template brain reaches :data:`MIN_TEMPLATE_BRAIN`: dura and venous sinuses at the level of GM lie beyond it),
+   without the WM-bright voxels of its outer shell where the template has no WM (sinuses, marrow, optic nerves,
+   the cord below the template's medulla), closed by :data:`CLOSING_MM` (the sulcal CSF opening at the surface,
+   as BET's mask takes it in), joined with the template's warped ventricles, holes filled (lesions).
 5. The registered template bounds the brain: where its brain lies on the subject's brain tissue (the
    registration is right), nothing of the rough brain, the refinement band or the final mask lies more than
    :data:`BOUND_MM` outside its intracranial mask, so a scalp touching the brain through a thin dark layer, or
@@ -58,9 +60,14 @@ FIELD_OF_VIEW_MM = 190.0
 MIN_REGISTRATION_SHARE = 0.85
 #: how far (mm) outside the registered template's intracranial mask the brain may reach
 BOUND_MM = 4.0
+#: the template backend's brain lies where the registered template brain (its mask, interpolated) is at least
+#: this: about one template voxel (2 mm) beyond its edge
+MIN_TEMPLATE_BRAIN = 0.05
 #: a mask larger than the registered template brain by this fraction is repaired to within REPAIR_MM of it
 MAX_EXCESS = 0.15
 REPAIR_MM = 2.0
+#: gaps closed in the brain mask (mm): the CSF of sulci opening at the surface, which BET's mask also takes in
+CLOSING_MM = 2.5
 
 
 @dataclass
@@ -123,6 +130,14 @@ def repaired(mask: np.ndarray, prior_brain: np.ndarray, spacing: tuple[float, ..
         f"brain mask {mask.sum() * voxel_ml / 1000:.2f} L, {excess:.0%} beyond the registered template brain: "
         f"cut to within {REPAIR_MM:g} mm of it ({fixed.sum() * voxel_ml / 1000:.2f} L)"
     )
+
+
+def template_brain_reach(prior_probability: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
+    """Where the registered template brain reaches :data:`MIN_TEMPLATE_BRAIN`, one voxel further out on voxels
+    coarser than the registration's (their partial volume blurs its edge by a voxel)."""
+    reach = prior_probability >= MIN_TEMPLATE_BRAIN
+    coarse = max(spacing)
+    return near(reach, spacing, coarse) if coarse > REGISTRATION_RESOLUTION else reach
 
 
 def rough_brain(data: np.ndarray, head: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
@@ -199,7 +214,8 @@ def extract_brain(
         name: ants.apply_transforms(fixed=corrected, moving=moving(name), transformlist=reg["fwdtransforms"])
         for name in ("csf", "gm", "wm", "icv", "brain", "ventricles")
     }
-    prior_brain = priors.pop("brain").numpy() >= 0.5
+    prior_probability = priors.pop("brain").numpy()
+    prior_brain = prior_probability >= 0.5
     ventricles = priors.pop("ventricles").numpy() >= 0.5
     failure = registration_failure(prior_brain, rough)
     bound = head if failure else head & near(priors["icv"].numpy() >= 0.5, corrected.spacing, BOUND_MM)
@@ -217,6 +233,8 @@ def extract_brain(
         brain = brain_tissue_within(cnn & bound, fractions)
     else:
         brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
+        if failure is None:  # dura and venous sinuses at the brain's GM level lie beyond the template brain
+            brain &= template_brain_reach(prior_probability, corrected.spacing)
         brain = largest_component(
             brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing)
         )
@@ -242,11 +260,12 @@ def extract_brain(
 
 
 def whole_brain(brain: np.ndarray, ventricles: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """The brain mask from the brain tissue (either backend's): gaps of a voxel or two closed, holes filled,
+    """The brain mask from the brain tissue (either backend's): gaps up to :data:`CLOSING_MM` closed, holes filled,
     and the template's ventricles joined where they touch it: a thin gap can open them to the cisterns, and
     hole filling alone then drops them."""
     near = ndimage.binary_dilation(brain, ball(3.0, spacing))
-    return ndimage.binary_fill_holes(ndimage.binary_closing(brain, ball(1.5, spacing)) | brain | (ventricles & near))
+    closed = ndimage.binary_closing(brain, ball(CLOSING_MM, spacing))
+    return ndimage.binary_fill_holes(closed | brain | (ventricles & near))
 
 
 def _as_list(transforms: str | list[str]) -> list[str]:

@@ -30,8 +30,12 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from msqmri.core.morphology import near
+
 #: BIDS space label of the template
 SPACE = "MNI152NLin2009aSym"
+#: voxel size (mm) of the template's grid
+SPACING = (1.0, 1.0, 1.0)
 #: anatomical regions of the template (see the module docstring)
 REGIONS = ("ventricles", "infratentorial", "brainstem", "septum", "deep_gm")
 #: deep grey matter: depth below the intracranial surface (mm) and MNI box (x, y, z ranges, mm)
@@ -86,20 +90,6 @@ def _coordinates() -> tuple[np.ndarray, ...]:
     return _mni_coordinates(img.shape, img.affine)
 
 
-def near(mask: np.ndarray, mm: float, within: tuple[slice, ...] | None = None) -> np.ndarray:
-    """Voxels of a 1 mm grid (the template's, the phantom's) within ``mm`` of ``mask``, the distance map
-    computed only over a crop: the bounding box of ``mask`` grown by ``mm`` (or ``within`` grown by ``mm``,
-    where only voxels inside ``within`` are asked for), which holds every voxel the answer can depend on."""
-    grow = int(np.ceil(mm)) + 1
-    if within is None:
-        found = np.argwhere(mask)
-        within = tuple(slice(lo, hi + 1) for lo, hi in zip(found.min(axis=0), found.max(axis=0), strict=True))
-    crop = tuple(slice(max(s.start - grow, 0), s.stop + grow) for s in within)
-    out = np.zeros(mask.shape, dtype=bool)
-    out[crop] = ndimage.distance_transform_edt(~mask[crop]) <= mm
-    return out
-
-
 def _ventricles() -> np.ndarray:
     maps, (x, y, z) = _maps(), _coordinates()
     below = infratentorial(x, y, z)
@@ -115,7 +105,7 @@ def _ventricles() -> np.ndarray:
 def _septum() -> np.ndarray:
     x = _coordinates()[0]
     ventricles = array("ventricles")
-    sides = [near(ventricles & side, 6.0) for side in (x > 0, x < 0)]
+    sides = [near(ventricles & side, SPACING, 6.0) for side in (x > 0, x < 0)]
     return (np.abs(x) <= 3.0) & sides[0] & sides[1]
 
 
@@ -125,7 +115,7 @@ def _deep_gm() -> np.ndarray:
     box = tuple(slice(np.flatnonzero(i)[0], np.flatnonzero(i)[-1] + 1) for i in inside)
     deep = np.zeros(array("icv").shape, dtype=bool)
     deep[box] = True
-    return deep & ~near(~array("icv"), DEEP_GM_DEPTH_MM, within=box)
+    return deep & ~near(~array("icv"), SPACING, DEEP_GM_DEPTH_MM, within=box)
 
 
 def _region(name: str) -> np.ndarray:

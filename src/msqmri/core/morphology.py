@@ -23,9 +23,22 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == sizes.argmax()
 
 
-def near(mask: np.ndarray, spacing: tuple[float, ...], mm: float) -> np.ndarray:
-    """Voxels within ``mm`` of ``mask`` (the mask included), distances in mm on a grid of ``spacing``."""
-    return ndimage.distance_transform_edt(~mask, sampling=spacing) <= mm
+def near(
+    mask: np.ndarray, spacing: tuple[float, ...], mm: float, within: tuple[slice, ...] | None = None
+) -> np.ndarray:
+    """Voxels within ``mm`` of ``mask`` (the mask included), distances in mm on a grid of ``spacing``, the
+    distance map computed only over a crop: the bounding box of ``mask`` (or ``within``, where only voxels inside
+    it are asked for) grown by ``mm``, which holds every voxel the answer can depend on."""
+    out = np.zeros(mask.shape, dtype=bool)
+    if within is None:
+        found = np.argwhere(mask)
+        if not len(found):
+            return out
+        within = tuple(slice(lo, hi + 1) for lo, hi in zip(found.min(axis=0), found.max(axis=0), strict=True))
+    grow = [int(np.ceil(mm / step)) + 1 for step in spacing]
+    crop = tuple(slice(max(s.start - g, 0), s.stop + g) for s, g in zip(within, grow, strict=True))
+    out[crop] = ndimage.distance_transform_edt(~mask[crop], sampling=spacing) <= mm
+    return out
 
 
 def filled(mask: np.ndarray) -> np.ndarray:

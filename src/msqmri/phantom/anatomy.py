@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from msqmri.anat import template
+from msqmri.core.morphology import near
 from msqmri.phantom.head import Head
 from msqmri.phantom.tissues import BRAIN, INDEX, NAMES
 from msqmri.phantom.tissues import LESIONS as LESION_TISSUES
@@ -58,7 +59,7 @@ def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray
     x = world[0]
     brain = label > 1
     # the septum: the midline between the two lateral ventricles
-    sides = [template.near(ventricle & side, 4.0) for side in (x > 1.0, x < -1.0)]
+    sides = [near(ventricle & side, template.SPACING, 4.0) for side in (x > 1.0, x < -1.0)]
     septum = (np.abs(x) <= 0.5) & sides[0] & sides[1]
     atria = ventricle & _in_box(world, CHOROID_BOX_MM) & ndimage.binary_erosion(ventricle)  # > 1 mm from its wall
     choroid = np.zeros_like(ventricle)
@@ -71,7 +72,7 @@ def template_regions(label: np.ndarray, icv: np.ndarray, world: tuple[np.ndarray
         "ventricle": ventricle,
         "infratentorial": anatomy["infratentorial"],
         "brainstem": anatomy["brainstem"],
-        "ependyma": brain & template.near(ventricle, EPENDYMA_MM) & ~septum,
+        "ependyma": brain & near(ventricle, template.SPACING, EPENDYMA_MM) & ~septum,
         "septum": septum,
         "choroid": choroid,
         "flow": flow,

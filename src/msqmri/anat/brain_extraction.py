@@ -9,8 +9,9 @@
    Avants et al. 2008), its brain mask and tissue priors warped back.
 4. Refinement: Atropos 3-class segmentation with the warped priors in a band around the prior mask,
    then partial-volume fractions from the class means (CSF from the ventricles); the brain is the largest
-   component of voxels at least half GM + WM (within one voxel of the Atropos brain and where the registered
-   template brain reaches :data:`MIN_TEMPLATE_BRAIN`: dura and venous sinuses at the level of GM lie beyond it),
+   component of voxels at least half GM + WM (within one voxel of the Atropos brain and, for both backends, where
+   the registered template brain reaches :data:`MIN_TEMPLATE_BRAIN`: dura and venous sinuses at the level of GM
+   lie beyond it),
    without the WM-bright voxels of its outer shell where the template has no WM (sinuses, marrow, optic nerves,
    the cord below the template's medulla), closed by :data:`CLOSING_MM` (the sulcal CSF opening at the surface,
    as BET's mask takes it in), joined with the template's warped ventricles, holes filled (lesions).
@@ -60,7 +61,7 @@ FIELD_OF_VIEW_MM = 190.0
 MIN_REGISTRATION_SHARE = 0.85
 #: how far (mm) outside the registered template's intracranial mask the brain may reach
 BOUND_MM = 4.0
-#: the template backend's brain lies where the registered template brain (its mask, interpolated) is at least
+#: the brain (either backend's) lies where the registered template brain (its mask, interpolated) is at least
 #: this: about one template voxel (2 mm) beyond its edge
 MIN_TEMPLATE_BRAIN = 0.05
 #: a mask larger than the registered template brain by this fraction is repaired to within REPAIR_MM of it
@@ -229,12 +230,12 @@ def extract_brain(
     # its pose changed), never in black holes
     means = class_means(data, posteriors, ndimage.binary_fill_holes(classified) | ventricles, ventricles)
     fractions = partial_volumes(data, means, band)
+    # dura and venous sinuses at the brain's GM level lie beyond the registered template brain
+    reach = bound if failure else bound & template_brain_reach(prior_probability, corrected.spacing)
     if cnn is not None:
-        brain = brain_tissue_within(cnn & bound, fractions)
+        brain = brain_tissue_within(cnn & reach, fractions)
     else:
-        brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified)
-        if failure is None:  # dura and venous sinuses at the brain's GM level lie beyond the template brain
-            brain &= template_brain_reach(prior_probability, corrected.spacing)
+        brain = ((fractions["gm"] + fractions["wm"]) >= 0.5) & ndimage.binary_dilation(classified) & reach
         brain = largest_component(
             brain & ~uncovered_bright(brain, fractions["wm"], priors["wm"].numpy(), corrected.spacing)
         )

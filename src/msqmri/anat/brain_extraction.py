@@ -11,10 +11,9 @@
    then partial-volume fractions from the class means (CSF from the ventricles); the brain is the largest
    component of voxels at least half GM + WM (within one voxel of the Atropos brain and, for both backends, where
    the registered template brain reaches :data:`MIN_TEMPLATE_BRAIN`: dura and venous sinuses at the level of GM
-   lie beyond it),
-   without the WM-bright voxels of its outer shell where the template has no WM (sinuses, marrow, optic nerves,
-   the cord below the template's medulla), closed by :data:`CLOSING_MM` (the sulcal CSF opening at the surface,
-   as BET's mask takes it in), joined with the template's warped ventricles, holes filled (lesions).
+   lie beyond it), without the WM-bright voxels of its outer shell where the template has no WM (sinuses, marrow,
+   optic nerves, the cord below the template's medulla), closed by :data:`CLOSING_MM` (the sulcal CSF opening at
+   the surface, as BET's mask takes it in), joined with the template's warped ventricles, holes filled (lesions).
 5. The registered template bounds the brain: where its brain lies on the subject's brain tissue (the
    registration is right), nothing of the rough brain, the refinement band or the final mask lies more than
    :data:`BOUND_MM` outside its intracranial mask, so a scalp touching the brain through a thin dark layer, or
@@ -264,9 +263,9 @@ def whole_brain(brain: np.ndarray, ventricles: np.ndarray, spacing: tuple[float,
     """The brain mask from the brain tissue (either backend's): gaps up to :data:`CLOSING_MM` closed, holes filled,
     and the template's ventricles joined where they touch it: a thin gap can open them to the cisterns, and
     hole filling alone then drops them."""
-    near = ndimage.binary_dilation(brain, ball(3.0, spacing))
+    around = ndimage.binary_dilation(brain, ball(3.0, spacing))
     closed = ndimage.binary_closing(brain, ball(CLOSING_MM, spacing))
-    return ndimage.binary_fill_holes(closed | brain | (ventricles & near))
+    return ndimage.binary_fill_holes(closed | brain | (ventricles & around))
 
 
 def _as_list(transforms: str | list[str]) -> list[str]:

@@ -31,10 +31,10 @@ def near(
     it are asked for) grown by ``mm``, which holds every voxel the answer can depend on."""
     out = np.zeros(mask.shape, dtype=bool)
     if within is None:
-        found = np.argwhere(mask)
-        if not len(found):
+        boxes = ndimage.find_objects(mask.view(np.uint8))
+        if not boxes:
             return out
-        within = tuple(slice(lo, hi + 1) for lo, hi in zip(found.min(axis=0), found.max(axis=0), strict=True))
+        within = boxes[0]
     grow = [int(np.ceil(mm / step)) + 1 for step in spacing]
     crop = tuple(slice(max(s.start - g, 0), s.stop + g) for s, g in zip(within, grow, strict=True))
     out[crop] = ndimage.distance_transform_edt(~mask[crop], sampling=spacing) <= mm
